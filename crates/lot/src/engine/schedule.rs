@@ -1,0 +1,163 @@
+//! The LoT step schedule (LOT_SPEC §2): per teacher update, one joint step in which the teacher and
+//! every student learn on the teacher's batch, then N−1 extra student steps on batches from an
+//! independent stream, with the teacher's logits for those computed without a graph.
+
+use anyhow::{bail, Result};
+use tch::Tensor;
+
+use super::loss::LotLoss;
+use crate::optim::{clip_grad_norm, Optimizer};
+
+/// Which data stream a forward pass belongs to. Recurrent models keep one hidden state per
+/// (model, stream), so the student stream never disturbs the teacher stream's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Teacher,
+    Student,
+}
+
+/// A domain's models seen by the engine: model 0 is the teacher, 1..=K the students.
+pub trait LotModels {
+    type Batch;
+    /// Forward model `m` in training mode. Returns logits flattened to `[rows, classes]` and the
+    /// model's task loss on the batch (a scalar; domains without labels return zeros).
+    fn forward(&mut self, m: usize, batch: &Self::Batch, stream: Stream) -> (Tensor, Tensor);
+}
+
+/// Logits (detached) and loss values of a joint step, for metrics.
+#[derive(Debug)]
+pub struct JointOut {
+    pub teacher_logits: Tensor,
+    pub student_logits: Vec<Tensor>,
+    pub teacher_loss: f64,
+    pub teacher_task: f64,
+    pub student_losses: Vec<f64>,
+}
+
+pub struct Engine {
+    pub loss: LotLoss,
+    /// α applied to the teacher now (the RL warm-up starts at 0); the loss config keeps the target α.
+    pub teacher_alpha: f64,
+    /// N: student updates per teacher update.
+    pub student_steps: usize,
+    /// Optimizers: index 0 teacher, then one per student.
+    pub optims: Vec<Box<dyn Optimizer>>,
+    /// Per-model gradient-norm clip.
+    pub clip: Option<f64>,
+}
+
+impl Engine {
+    pub fn new(loss: LotLoss, student_steps: usize, optims: Vec<Box<dyn Optimizer>>, clip: Option<f64>) -> Self {
+        Self { teacher_alpha: loss.alpha, loss, student_steps, optims, clip }
+    }
+
+    pub fn num_students(&self) -> usize {
+        self.optims.len() - 1
+    }
+
+    pub fn set_lr(&mut self, m: usize, lr: f64) {
+        self.optims[m].set_lr(lr);
+    }
+
+    fn clip_and_step(&mut self, models: impl Iterator<Item = usize>) {
+        for m in models {
+            if let Some(max) = self.clip {
+                clip_grad_norm(self.optims[m].params(), max);
+            }
+            self.optims[m].step();
+        }
+    }
+
+    /// One teacher update: forward all models on `batch`, backward the sum of their losses (with
+    /// detach on the losses are independent, so one backward gives each model its own gradient),
+    /// step every optimizer.
+    pub fn joint_step<D: LotModels>(&mut self, models: &mut D, batch: &D::Batch) -> Result<JointOut> {
+        let k = self.num_students();
+        for o in self.optims.iter_mut() {
+            o.zero_grad();
+        }
+        let (t_logits, t_task) = models.forward(0, batch, Stream::Teacher);
+        let mut s_logits = Vec::with_capacity(k);
+        let mut s_tasks = Vec::with_capacity(k);
+        for i in 0..k {
+            let (l, t) = models.forward(1 + i, batch, Stream::Teacher);
+            s_logits.push(l);
+            s_tasks.push(t);
+        }
+        let teacher_loss = self.loss.teacher_loss(&t_task, &t_logits, &s_logits, self.teacher_alpha);
+        let student_losses: Vec<Tensor> =
+            (0..k).map(|i| self.loss.student_loss(&s_tasks[i], &s_logits[i], &t_logits)).collect();
+        let mut total = teacher_loss.shallow_clone();
+        for s in &student_losses {
+            total = total + s;
+        }
+        let teacher_value = teacher_loss.double_value(&[]);
+        let student_values: Vec<f64> = student_losses.iter().map(|s| s.double_value(&[])).collect();
+        check_finite("teacher", teacher_value)?;
+        for (i, v) in student_values.iter().enumerate() {
+            check_finite(&format!("student{i}"), *v)?;
+        }
+        total.backward();
+        self.clip_and_step(0..=k);
+        Ok(JointOut {
+            teacher_logits: t_logits.detach(),
+            student_logits: s_logits.iter().map(|l| l.detach()).collect(),
+            teacher_loss: teacher_value,
+            teacher_task: t_task.double_value(&[]),
+            student_losses: student_values,
+        })
+    }
+
+    /// One extra student update on a batch of the student stream. The teacher runs in training
+    /// mode (as the reference does: its normalisation statistics move) but builds no graph.
+    pub fn student_step<D: LotModels>(&mut self, models: &mut D, batch: &D::Batch) -> Result<Vec<f64>> {
+        let k = self.num_students();
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let t_logits = tch::no_grad(|| models.forward(0, batch, Stream::Student).0);
+        for o in self.optims[1..].iter_mut() {
+            o.zero_grad();
+        }
+        let mut total: Option<Tensor> = None;
+        let mut values = Vec::with_capacity(k);
+        for i in 0..k {
+            let (l, task) = models.forward(1 + i, batch, Stream::Student);
+            let loss = self.loss.student_loss(&task, &l, &t_logits);
+            let v = loss.double_value(&[]);
+            check_finite(&format!("student{i}"), v)?;
+            values.push(v);
+            total = Some(match total {
+                None => loss,
+                Some(t) => t + loss,
+            });
+        }
+        total.unwrap().backward();
+        self.clip_and_step(1..=k);
+        Ok(values)
+    }
+
+    /// A full teacher update: the joint step plus N−1 student steps, pulling student batches from `next`.
+    pub fn lot_step<D: LotModels>(
+        &mut self,
+        models: &mut D,
+        batch: &D::Batch,
+        mut next_student_batch: impl FnMut() -> Result<D::Batch>,
+    ) -> Result<JointOut> {
+        let out = self.joint_step(models, batch)?;
+        if self.num_students() > 0 {
+            for _ in 1..self.student_steps {
+                let b = next_student_batch()?;
+                self.student_step(models, &b)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_finite(model: &str, v: f64) -> Result<()> {
+    if !v.is_finite() {
+        bail!("non-finite loss {v} for {model}: stopping (lower the learning rate, or check the data)");
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Engine tests: losses against values computed independently in f64, gradients against closed
+//! forms, and the step schedule's optimizer-step counts.
+
+use super::*;
+use crate::optim::{named_trainable, Optimizer, Sgd, SgdConfig};
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+fn softmax(x: &[f64], t: f64) -> Vec<f64> {
+    let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = x.iter().map(|v| ((v - m) / t).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
+
+/// KL(softmax(q/T) ‖ softmax(p/T))·T², averaged over rows — by hand.
+fn kl_hand(p: &[Vec<f64>], q: &[Vec<f64>], t: f64) -> f64 {
+    let mut total = 0.0;
+    for (pr, qr) in p.iter().zip(q) {
+        let (ps, qs) = (softmax(pr, t), softmax(qr, t));
+        total += qs.iter().zip(&ps).map(|(a, b)| a * (a / b).ln()).sum::<f64>();
+    }
+    total / p.len() as f64 * t * t
+}
+
+fn tensor(rows: &[Vec<f64>]) -> Tensor {
+    let flat: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    Tensor::from_slice(&flat).view([rows.len() as i64, rows[0].len() as i64])
+}
+
+fn p_rows() -> Vec<Vec<f64>> {
+    vec![vec![1.0, 2.0, 3.0, -1.0], vec![0.5, -0.5, 0.0, 2.0]]
+}
+fn q_rows() -> Vec<Vec<f64>> {
+    vec![vec![0.0, 0.0, 1.0, 0.3], vec![2.0, 1.0, -1.0, 0.0]]
+}
+
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+}
+
+#[test]
+fn kl_div_logits_matches_hand_computation() {
+    for t in [1.0, 1.5, 4.0] {
+        let got = kl_div_logits(&tensor(&p_rows()), &tensor(&q_rows()), t).double_value(&[]);
+        close(got, kl_hand(&p_rows(), &q_rows(), t));
+    }
+    // KL of a distribution with itself is zero; the argument order matters.
+    close(kl_div_logits(&tensor(&p_rows()), &tensor(&p_rows()), 1.5).double_value(&[]), 0.0);
+    let ab = kl_hand(&p_rows(), &q_rows(), 1.0);
+    let ba = kl_hand(&q_rows(), &p_rows(), 1.0);
+    assert!((ab - ba).abs() > 1e-3);
+}
+
+#[test]
+fn kl_gradient_matches_closed_form() {
+    // d/dp [T²·KL(q‖p)] with batchmean = T·(softmax(p/T) − softmax(q/T)) / B.
+    let t = 1.5;
+    let p = tensor(&p_rows()).set_requires_grad(true);
+    kl_div_logits(&p, &tensor(&q_rows()), t).backward();
+    let g: Vec<f32> = Vec::try_from(p.grad().flatten(0, -1)).unwrap();
+    let mut k = 0;
+    for (pr, qr) in p_rows().iter().zip(q_rows()) {
+        let (ps, qs) = (softmax(pr, t), softmax(&qr, t));
+        for j in 0..4 {
+            close(g[k] as f64, t * (ps[j] - qs[j]) / 2.0);
+            k += 1;
+        }
+    }
+}
+
+fn lot(mode: LossMode) -> LotLoss {
+    LotLoss { mode, alpha: 0.7, temperature: 1.5, detach: true }
+}
+
+#[test]
+fn loss_modes_match_their_definitions() {
+    let (t, s) = (tensor(&p_rows()), tensor(&q_rows()));
+    let (tr, sr) = (p_rows(), q_rows());
+    let task_t = Tensor::from(0.25f32);
+    let task_s = Tensor::from(0.5f32);
+    let kl_st = kl_hand(&tr, &sr, 1.5); // KL(p_s ‖ p_t): the teacher's regulariser
+    let kl_ts = kl_hand(&sr, &tr, 1.5); // KL(p_t ‖ p_s): the student's imitation
+    let a = 0.7;
+    let cases = [
+        (LossMode::Kl, 0.25 + a * kl_st, kl_ts),
+        (LossMode::KlCe, 0.25 + a * kl_st, 0.5 + a * kl_ts),
+        (LossMode::SymmetricKl, 0.25 + a * (kl_st + kl_ts), kl_ts + kl_st),
+        (LossMode::SymmetricKlCe, 0.25 + a * (kl_st + kl_ts), 0.5 + a * (kl_ts + kl_st)),
+    ];
+    for (mode, teacher, student) in cases {
+        let l = lot(mode);
+        close(l.teacher_loss(&task_t, &t, &[s.shallow_clone()], a).double_value(&[]), teacher);
+        close(l.student_loss(&task_s, &s, &t).double_value(&[]), student);
+    }
+    // α = 0 leaves the teacher's task loss alone.
+    close(lot(LossMode::KlCe).teacher_loss(&task_t, &t, &[s.shallow_clone()], 0.0).double_value(&[]), 0.25);
+}
+
+#[test]
+fn several_students_are_weighted_one_over_k() {
+    let l = lot(LossMode::KlCe);
+    let t = tensor(&p_rows());
+    let s1 = tensor(&q_rows());
+    let s2 = tensor(&p_rows()) * 0.5;
+    let r1 = l.teacher_regularizer(&t, &[s1.shallow_clone()]).double_value(&[]);
+    let r2 = l.teacher_regularizer(&t, &[s2.shallow_clone()]).double_value(&[]);
+    let both = l.teacher_regularizer(&t, &[s1.shallow_clone(), s2]).double_value(&[]);
+    close(both, (r1 + r2) / 2.0);
+    let same = l.teacher_regularizer(&t, &[s1.shallow_clone(), s1]).double_value(&[]);
+    close(same, r1);
+}
+
+fn linear(seed: i64, inp: i64, out: i64) -> (nn::VarStore, nn::Linear) {
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let l = nn::linear(vs.root(), inp, out, Default::default());
+    (vs, l)
+}
+
+fn grad_norm(vs: &nn::VarStore) -> f64 {
+    vs.trainable_variables()
+        .iter()
+        .map(|p| {
+            let g = p.grad();
+            if g.defined() {
+                g.abs().sum(Kind::Double).double_value(&[])
+            } else {
+                0.0
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn detach_keeps_gradients_inside_each_model() {
+    let x = Tensor::randn([8, 5], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1]);
+    for detach in [true, false] {
+        let (tvs, tm) = linear(1, 5, 3);
+        let (svs, sm) = linear(2, 5, 3);
+        let l = LotLoss { detach, ..lot(LossMode::KlCe) };
+        let (tl, sl) = (tm.forward(&x), sm.forward(&x));
+        let teacher = l.teacher_loss(&tl.cross_entropy_for_logits(&y), &tl, &[sl.shallow_clone()], 0.7);
+        teacher.backward();
+        assert!(grad_norm(&tvs) > 0.0);
+        if detach {
+            assert_eq!(grad_norm(&svs), 0.0, "teacher loss reached the student");
+        } else {
+            assert!(grad_norm(&svs) > 0.0, "without detach the teacher loss should reach the student");
+        }
+        let (tvs, tm) = linear(1, 5, 3);
+        let (svs, sm) = linear(2, 5, 3);
+        let (tl, sl) = (tm.forward(&x), sm.forward(&x));
+        l.student_loss(&sl.cross_entropy_for_logits(&y), &sl, &tl).backward();
+        assert!(grad_norm(&svs) > 0.0);
+        assert_eq!(grad_norm(&tvs) == 0.0, detach);
+    }
+}
+
+/// Linear teacher and students on fixed random data; counts the student-stream batches it serves.
+struct Toy {
+    nets: Vec<nn::Linear>,
+    student_forwards: usize,
+}
+
+impl LotModels for Toy {
+    type Batch = (Tensor, Tensor);
+    fn forward(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> (Tensor, Tensor) {
+        if stream == Stream::Student && m > 0 {
+            self.student_forwards += 1;
+        }
+        let l = self.nets[m].forward(x);
+        let ce = l.cross_entropy_for_logits(y);
+        (l, ce)
+    }
+}
+
+fn toy_engine(k: usize, n: usize) -> (Toy, Engine, Vec<nn::VarStore>) {
+    let mut nets = Vec::new();
+    let mut stores = Vec::new();
+    let mut optims: Vec<Box<dyn Optimizer>> = Vec::new();
+    for m in 0..=k {
+        let (vs, l) = linear(10 + m as i64, 4, 3);
+        let cfg = SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 1e-4 };
+        optims.push(Box::new(Sgd::new(named_trainable(&vs), cfg)));
+        nets.push(l);
+        stores.push(vs);
+    }
+    let engine = Engine::new(lot(LossMode::KlCe), n, optims, Some(1.0));
+    (Toy { nets, student_forwards: 0 }, engine, stores)
+}
+
+fn toy_batch() -> (Tensor, Tensor) {
+    (Tensor::randn([6, 4], (Kind::Float, Device::Cpu)), Tensor::from_slice(&[0i64, 1, 2, 2, 1, 0]))
+}
+
+#[test]
+fn schedule_takes_n_student_steps_per_teacher_step() {
+    for (k, n) in [(1usize, 1usize), (1, 2), (2, 3), (3, 5)] {
+        let (mut toy, mut engine, _stores) = toy_engine(k, n);
+        let mut served = 0;
+        let joint = 7;
+        for _ in 0..joint {
+            let b = toy_batch();
+            engine
+                .lot_step(&mut toy, &b, || {
+                    served += 1;
+                    Ok(toy_batch())
+                })
+                .unwrap();
+        }
+        assert_eq!(engine.optims[0].steps(), joint as u64, "teacher steps (K={k}, N={n})");
+        for i in 1..=k {
+            assert_eq!(engine.optims[i].steps(), (joint * n) as u64, "student {i} steps (K={k}, N={n})");
+        }
+        assert_eq!(served, joint * (n - 1), "student-stream batches");
+        assert_eq!(toy.student_forwards, joint * (n - 1) * k);
+    }
+}
+
+#[test]
+fn without_students_only_the_teacher_steps() {
+    let (mut toy, mut engine, _stores) = toy_engine(0, 4);
+    let mut served = 0;
+    for _ in 0..3 {
+        engine
+            .lot_step(&mut toy, &toy_batch(), || {
+                served += 1;
+                Ok(toy_batch())
+            })
+            .unwrap();
+    }
+    assert_eq!(engine.optims[0].steps(), 3);
+    assert_eq!(served, 0);
+}
+
+#[test]
+fn student_step_leaves_the_teacher_unchanged() {
+    let (mut toy, mut engine, stores) = toy_engine(2, 3);
+    let before = stores[0].root().get("weight").unwrap().copy();
+    let s_before = stores[1].root().get("weight").unwrap().copy();
+    engine.student_step(&mut toy, &toy_batch()).unwrap();
+    assert!(stores[0].root().get("weight").unwrap().equal(&before));
+    assert!(!stores[1].root().get("weight").unwrap().equal(&s_before));
+}
+
+#[test]
+fn non_finite_loss_stops_with_the_model_named() {
+    let (mut toy, mut engine, _stores) = toy_engine(1, 2);
+    let x = Tensor::full([6, 4], f64::NAN, (Kind::Float, Device::Cpu));
+    let err = engine.joint_step(&mut toy, &(x, Tensor::from_slice(&[0i64, 1, 2, 2, 1, 0]))).unwrap_err();
+    assert!(err.to_string().contains("non-finite loss") && err.to_string().contains("teacher"), "{err}");
+    assert_eq!(engine.optims[0].steps(), 0);
+}

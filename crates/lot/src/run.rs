@@ -1,0 +1,110 @@
+//! The run folder: resolved config, metrics, weights, summary.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::bail_input;
+use crate::config::Config;
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// Final and best test metrics of one model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub final_test_loss: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_test_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_test_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_test_perplexity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_test_perplexity: Option<f64>,
+    pub best_epoch: u64,
+    pub optimizer_steps: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub name: String,
+    pub mode: String,
+    pub seed: u64,
+    pub epochs: u64,
+    pub teacher_steps: u64,
+    pub wall_s: f64,
+    pub models: BTreeMap<String, ModelSummary>,
+}
+
+/// Default folder for a run: `runs/<name>-<mode>-s<seed>`, with a numeric suffix if taken.
+pub fn default_run_dir(cfg: &Config) -> PathBuf {
+    let base = PathBuf::from("runs").join(format!("{}-{}-s{}", cfg.run.name, cfg.lot.mode.name(), cfg.run.seed));
+    let mut p = base.clone();
+    let mut i = 1;
+    while p.exists() {
+        i += 1;
+        p = PathBuf::from(format!("{}-{i}", base.display()));
+    }
+    p
+}
+
+/// Create the run folder and check it is writable before any training starts.
+pub fn prepare_run_dir(dir: &Path, cfg: &Config) -> Result<()> {
+    if dir.join(METRICS_FILE).exists() {
+        bail_input!("output folder {} already holds a run (metrics.jsonl); choose another with --out", dir.display());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| crate::error::input_err(format!("output folder {}: cannot create: {e}", dir.display())))?;
+    write_atomic(&dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())
+        .map_err(|e| crate::error::input_err(format!("output folder {}: not writable: {e:#}", dir.display())))?;
+    Ok(())
+}
+
+/// Write a file so that readers never see a partial one: temporary file, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
+    Ok(())
+}
+
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Save a var store as safetensors atomically.
+pub fn save_weights(vs: &tch::nn::VarStore, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("tmp.safetensors");
+    vs.save(&tmp).with_context(|| format!("saving {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+pub fn write_summary(dir: &Path, s: &Summary) -> Result<()> {
+    write_atomic(&dir.join(SUMMARY_FILE), serde_json::to_string_pretty(s)?.as_bytes())
+}
+
+pub fn read_summary(dir: &Path) -> Result<Summary> {
+    let p = dir.join(SUMMARY_FILE);
+    let text = std::fs::read_to_string(&p)
+        .map_err(|e| crate::error::input_err(format!("{}: cannot read ({e}); is this a finished run folder?", p.display())))?;
+    serde_json::from_str(&text).map_err(|e| crate::error::input_err(format!("{}: {e}", p.display())))
+}
+
+/// Model names in a run: teacher, student0, …
+pub fn model_name(m: usize) -> String {
+    if m == 0 {
+        "teacher".into()
+    } else {
+        format!("student{}", m - 1)
+    }
+}

@@ -1,0 +1,90 @@
+//! `metrics.jsonl`: one JSON object a line, appended and flushed as training goes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub epoch: u64,
+    /// Teacher optimizer steps so far.
+    pub step: u64,
+    /// `teacher`, `student0`, `student1`, …
+    pub model: String,
+    /// `train`, `test` (or `valid`).
+    pub split: String,
+    pub loss: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Seconds since the run started.
+    pub wall_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_per_s: Option<f64>,
+}
+
+pub struct MetricsWriter {
+    file: File,
+}
+
+impl MetricsWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self { file })
+    }
+
+    pub fn write(&mut self, r: &Record) -> Result<()> {
+        let mut line = serde_json::to_string(r)?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes())?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+pub fn read_metrics(path: &Path) -> Result<Vec<Record>> {
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(&line)
+                .map_err(|e| crate::error::input_err(format!("{}: line {}: {e}", path.display(), i + 1)))?,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_one_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        let mut w = MetricsWriter::create(&p).unwrap();
+        let a = Record { epoch: 1, step: 10, model: "teacher".into(), split: "test".into(), loss: 0.5, accuracy: Some(81.5), wall_s: 2.0, ..Default::default() };
+        let b = Record { model: "student0".into(), lr: Some(0.1), samples_per_s: Some(1000.0), ..a.clone() };
+        w.write(&a).unwrap();
+        w.write(&b).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().next().unwrap().contains("\"accuracy\":81.5"));
+        assert!(!text.lines().next().unwrap().contains("perplexity"));
+        assert_eq!(read_metrics(&p).unwrap(), vec![a, b]);
+    }
+}

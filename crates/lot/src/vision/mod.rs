@@ -1,0 +1,7 @@
+//! Image classification: PreAct ResNet, batches with augmentation, and the trainer.
+
+pub mod batches;
+pub mod resnet;
+pub mod train;
+
+pub use train::{evaluate_run, train};

@@ -1,0 +1,298 @@
+//! The image-classification trainer: LoT (or a baseline) on PreAct ResNets, driven by the engine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+use super::batches;
+use super::resnet::PreActResNet;
+use crate::config::{Config, Mode};
+use crate::data::{load_dataset, DatasetKind, ImageDataset, Split};
+use crate::engine::{Engine, LotLoss, LotModels, Stream};
+use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
+use crate::run::{self, model_name, ModelSummary, Summary};
+use crate::track::{plot, MetricsWriter, Progress, Record};
+
+/// Teacher (index 0) and students, each with its own var store.
+pub struct VisionModels {
+    pub device: Device,
+    pub nets: Vec<PreActResNet>,
+    pub stores: Vec<nn::VarStore>,
+}
+
+impl VisionModels {
+    /// Teacher seeded `seed`, student i seeded `seed + 1 + i` (the reference's seeding).
+    pub fn build(depths: &[usize], in_channels: i64, classes: i64, seed: u64, device: Device) -> Result<Self> {
+        let mut nets = Vec::new();
+        let mut stores = Vec::new();
+        for (m, &d) in depths.iter().enumerate() {
+            tch::manual_seed((seed + m as u64) as i64);
+            let vs = nn::VarStore::new(device);
+            nets.push(PreActResNet::new(&vs.root(), d, in_channels, classes).map_err(crate::error::input_err)?);
+            stores.push(vs);
+        }
+        Ok(Self { device, nets, stores })
+    }
+}
+
+impl LotModels for VisionModels {
+    type Batch = (Tensor, Tensor);
+    fn forward(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> (Tensor, Tensor) {
+        let logits = self.nets[m].forward_t(x, true);
+        let ce = logits.cross_entropy_for_logits(y);
+        (logits, ce)
+    }
+}
+
+/// Effective schedule of a mode: (epochs, number of students trained, teacher α).
+pub fn mode_plan(cfg: &Config) -> (usize, usize, f64) {
+    let (k, n) = (cfg.lot.students, cfg.lot.student_steps);
+    match cfg.lot.mode {
+        Mode::Lot => (cfg.train.epochs, k, cfg.lot.alpha),
+        Mode::TeacherOnly => (cfg.train.epochs, k, 0.0),
+        Mode::NoStudent => (cfg.train.epochs, 0, 0.0),
+        // Same total optimizer steps as LoT: each teacher step of LoT comes with K·N student steps.
+        Mode::ComputeMatched => (cfg.train.epochs * (1 + k * n), 0, 0.0),
+    }
+}
+
+fn limit(mut ds: ImageDataset, n: usize) -> ImageDataset {
+    if n > 0 && n < ds.n {
+        ds.images.truncate(n * ds.image_size());
+        ds.labels.truncate(n);
+        ds.n = n;
+    }
+    ds
+}
+
+pub fn load_data(cfg: &Config) -> Result<(ImageDataset, ImageDataset)> {
+    let kind = DatasetKind::parse(&cfg.data.dataset)?;
+    let dir = cfg.data_dir()?;
+    let train = limit(load_dataset(kind, &dir, Split::Train)?, cfg.data.train_limit);
+    let test = limit(load_dataset(kind, &dir, Split::Test)?, cfg.data.test_limit);
+    Ok((train, test))
+}
+
+/// (mean loss, accuracy %) of model `m` on a data set, in eval mode.
+pub fn evaluate(models: &VisionModels, m: usize, ds: &ImageDataset, batch: usize) -> (f64, f64) {
+    let _g = tch::no_grad_guard();
+    let (mut loss, mut correct) = (0.0, 0i64);
+    for b in batches::eval_batches(ds, batch) {
+        let (x, y) = b.to_tensors(models.device);
+        let logits = models.nets[m].forward_t(&x, false);
+        loss += logits.cross_entropy_for_logits(&y).double_value(&[]) * b.y.len() as f64;
+        correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+    }
+    (loss / ds.n.max(1) as f64, 100.0 * correct as f64 / ds.n.max(1) as f64)
+}
+
+fn accuracy(logits: &Tensor, y: &Tensor) -> i64 {
+    logits.argmax(-1, false).eq_tensor(y).sum(Kind::Int64).int64_value(&[])
+}
+
+/// Per-model running sums over an epoch's joint steps.
+#[derive(Default, Clone)]
+struct Running {
+    loss: f64,
+    correct: i64,
+    seen: i64,
+    steps: u64,
+}
+
+/// Train per the config into `out`, which `run::prepare_run_dir` has created.
+pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
+    if cfg.run.threads > 0 {
+        tch::set_num_threads(cfg.run.threads as i32);
+    }
+    let device = cfg.device()?;
+    if let Device::Cuda(_) = device {
+        if !tch::Cuda::is_available() {
+            crate::bail_input!("key 'run.device': CUDA requested but not available to libtorch on this machine");
+        }
+    }
+    let (train_ds, test_ds) = load_data(cfg)?;
+    let (epochs, k, alpha) = mode_plan(cfg);
+    let (t_depth, s_depths) = cfg.depths()?;
+    let mut depths = vec![t_depth];
+    depths.extend(s_depths.iter().take(k));
+    let mut models = VisionModels::build(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device)?;
+
+    let t = &cfg.train;
+    let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
+    let optims: Vec<Box<dyn Optimizer>> =
+        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
+    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, None);
+
+    let spe = batches::steps_per_epoch(t.epoch_style, train_ds.n, t.batch_size) as u64;
+    let total_steps = spe * epochs as u64;
+    let train_ds = Arc::new(train_ds);
+    let seed = cfg.run.seed;
+    let mut teacher_batches =
+        batches::teacher_stream(train_ds.clone(), t.epoch_style, t.batch_size, seed, cfg.data.augment, 0, total_steps);
+    let mut student_batches = batches::student_stream(train_ds.clone(), t.batch_size, seed, cfg.data.augment, 0);
+
+    let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
+    let nm = models.nets.len();
+    let mut best: Vec<(f64, u64)> = vec![(f64::NEG_INFINITY, 0); nm];
+    let mut last_test: Vec<(f64, f64)> = vec![(0.0, 0.0); nm];
+    let start = Instant::now();
+    let mut bar = Progress::new(total_steps, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
+    let mut step = 0u64;
+    for epoch in 1..=epochs as u64 {
+        let lr = match t.schedule.as_str() {
+            "cosine" => cosine_lr(t.lr, 0.0, epoch - 1, epochs as u64),
+            _ => t.lr,
+        };
+        for m in 0..nm {
+            engine.set_lr(m, lr);
+        }
+        let mut run: Vec<Running> = vec![Running::default(); nm];
+        let epoch_start = Instant::now();
+        for _ in 0..spe {
+            let b = teacher_batches.next()?;
+            let batch = b.to_tensors(device);
+            let mut next_student = || -> Result<(Tensor, Tensor)> { Ok(student_batches.next()?.to_tensors(device)) };
+            let outp = engine.lot_step(&mut models, &batch, &mut next_student).with_context(|| format!("epoch {epoch}, step {}", step + 1))?;
+            step += 1;
+            let n = b.y.len() as i64;
+            let r = &mut run[0];
+            r.loss += outp.teacher_loss;
+            r.correct += accuracy(&outp.teacher_logits, &batch.1);
+            r.seen += n;
+            r.steps += 1;
+            for i in 0..outp.student_logits.len() {
+                let r = &mut run[1 + i];
+                r.loss += outp.student_losses[i];
+                r.correct += accuracy(&outp.student_logits[i], &batch.1);
+                r.seen += n;
+                r.steps += 1;
+            }
+            if step % 10 == 0 || step == total_steps {
+                bar.set_message(format!("ep {epoch}/{epochs} loss {:.3}", run[0].loss / run[0].steps as f64));
+            }
+            bar.inc(|| format!("epoch {epoch}/{epochs} teacher loss {:.3}", run[0].loss / run[0].steps as f64));
+        }
+        let epoch_s = epoch_start.elapsed().as_secs_f64();
+        let rate = run[0].seen as f64 / epoch_s.max(1e-9);
+        let mut line = format!("epoch {epoch}/{epochs} lr {lr:.4}");
+        for m in 0..nm {
+            let r = &run[m];
+            let wall_s = start.elapsed().as_secs_f64();
+            metrics.write(&Record {
+                epoch,
+                step,
+                model: model_name(m),
+                split: "train".into(),
+                loss: r.loss / r.steps.max(1) as f64,
+                accuracy: Some(100.0 * r.correct as f64 / r.seen.max(1) as f64),
+                lr: Some(lr),
+                wall_s,
+                samples_per_s: Some(rate),
+                ..Default::default()
+            })?;
+            let (tl, ta) = evaluate(&models, m, &test_ds, t.eval_batch_size);
+            last_test[m] = (tl, ta);
+            if ta > best[m].0 {
+                best[m] = (ta, epoch);
+            }
+            metrics.write(&Record {
+                epoch,
+                step,
+                model: model_name(m),
+                split: "test".into(),
+                loss: tl,
+                accuracy: Some(ta),
+                wall_s: start.elapsed().as_secs_f64(),
+                ..Default::default()
+            })?;
+            line.push_str(&format!(" | {} test acc {ta:.2}%", model_name(m)));
+        }
+        bar.println(&line);
+    }
+    bar.finish();
+    let wall_s = start.elapsed().as_secs_f64();
+    drop(teacher_batches);
+    drop(student_batches);
+
+    let mut summary = Summary {
+        name: cfg.run.name.clone(),
+        mode: cfg.lot.mode.name().into(),
+        seed,
+        epochs: epochs as u64,
+        teacher_steps: step,
+        wall_s,
+        models: BTreeMap::new(),
+    };
+    for m in 0..nm {
+        run::save_weights(&models.stores[m], &out.join(format!("{}.safetensors", model_name(m))))?;
+        summary.models.insert(
+            model_name(m),
+            ModelSummary {
+                final_test_loss: last_test[m].0,
+                final_test_accuracy: Some(last_test[m].1),
+                best_test_accuracy: Some(best[m].0),
+                best_epoch: best[m].1,
+                optimizer_steps: engine.optims[m].steps(),
+                ..Default::default()
+            },
+        );
+    }
+    run::write_summary(out, &summary)?;
+    plot_run(out)?;
+    Ok(summary)
+}
+
+/// `curves.png`: test accuracy and train loss per model against epochs.
+pub fn plot_run(dir: &Path) -> Result<()> {
+    let recs = crate::track::read_metrics(&dir.join(run::METRICS_FILE))?;
+    let mut names: Vec<String> = recs.iter().map(|r| r.model.clone()).collect();
+    names.sort();
+    names.dedup();
+    names.sort_by_key(|n| n != "teacher");
+    let series = |split: &str, f: &dyn Fn(&Record) -> Option<f64>| -> Vec<plot::Series> {
+        names
+            .iter()
+            .map(|n| plot::Series {
+                label: format!("{n} {split}"),
+                points: recs.iter().filter(|r| &r.model == n && r.split == split).filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect(),
+                band: None,
+            })
+            .collect()
+    };
+    let panels = [
+        plot::Panel { title: "test accuracy".into(), x_label: "epoch".into(), y_label: "accuracy %".into(), series: series("test", &|r| r.accuracy) },
+        plot::Panel { title: "train loss".into(), x_label: "epoch".into(), y_label: "loss".into(), series: series("train", &|r| Some(r.loss)) },
+    ];
+    plot::plot_panels(&dir.join("curves.png"), &panels)
+}
+
+/// `lot eval RUN_DIR`: reload the saved weights and evaluate every model on the test set.
+pub fn evaluate_run(dir: &Path) -> Result<Vec<(String, f64, f64)>> {
+    let cfg = Config::load(&dir.join(run::CONFIG_FILE), &[])?;
+    let (_, test) = load_data(&cfg)?;
+    let (_, k, _) = mode_plan(&cfg);
+    let (t_depth, s_depths) = cfg.depths()?;
+    let mut depths = vec![t_depth];
+    depths.extend(s_depths.iter().take(k));
+    let mut models = VisionModels::build(&depths, test.c as i64, test.num_classes as i64, 0, cfg.device()?)?;
+    let mut out = Vec::new();
+    for m in 0..models.nets.len() {
+        let p = dir.join(format!("{}.safetensors", model_name(m)));
+        if !p.exists() {
+            crate::bail_input!("{}: missing; the run did not finish", p.display());
+        }
+        models.stores[m]
+            .load(&p)
+            .map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
+        let (l, a) = evaluate(&models, m, &test, cfg.train.eval_batch_size);
+        out.push((model_name(m), l, a));
+    }
+    Ok(out)
+}
+
