@@ -127,7 +127,8 @@ fn print_summary(s: &Summary, out: &Path) {
 /// Train the quick config as LoT and as teacher-only, then print the side-by-side table and plot.
 fn demo(out: &Path, sets: &[String]) -> Result<()> {
     let base = Config::from_toml(QUICK_CONFIG, sets, "quick_fashion_mnist_lot.toml")?;
-    lot::data::image::check_files(lot::data::DatasetKind::parse(&base.data.dataset)?, &base.data_dir()?)?;
+    let v = base.vision()?;
+    lot::data::image::check_files(lot::data::DatasetKind::parse(&v.data.dataset)?, &v.data_dir()?)?;
     let mut runs = Vec::new();
     for mode in [Mode::Lot, Mode::TeacherOnly] {
         let mut cfg = base.clone();
@@ -157,7 +158,7 @@ fn demo(out: &Path, sets: &[String]) -> Result<()> {
         row("LoT student", lot_s, "student0"),
     ]
     .join("\n");
-    println!("\nFashion-MNIST, {} epochs, ResNet-{} (seed {}):\n{table}", base.train.epochs, base.model.depth, base.run.seed);
+    println!("\nFashion-MNIST, {} epochs, ResNet-{} (seed {}):\n{table}", v.train.epochs, v.model.depth, base.run.seed);
     std::fs::write(out.join("table.md"), format!("{table}\n"))?;
     let curve = |dir: &Path, model: &str, label: &str| -> Result<plot::Series> {
         let recs = lot::track::read_metrics(&dir.join(run::METRICS_FILE))?;

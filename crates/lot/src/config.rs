@@ -1,12 +1,13 @@
 //! The run configuration: one TOML schema for every task, validated with errors that name the key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::bail_input;
 use crate::engine::LossMode;
+pub use crate::vision::config::{DataConfig, EpochStyle, ModelConfig, TrainConfig, VisionConfig};
 use crate::error::input_err;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,94 +89,28 @@ impl Default for LotConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// mnist | fashion-mnist | cifar10 | cifar100
-    pub dataset: String,
-    /// Folder holding the files; empty = `<data cache>/<dataset>` (see `lot data list`).
-    pub dir: String,
-    pub augment: bool,
-    /// Use only the first n training / test samples (0 = all): for quick runs.
-    pub train_limit: usize,
-    pub test_limit: usize,
+/// The task-specific sections (`[data]`, `[model]`, `[train]`, …), chosen by `task`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Domain {
+    Vision(VisionConfig),
 }
 
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self { dataset: "cifar100".into(), dir: String::new(), augment: true, train_limit: 0, test_limit: 0 }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelConfig {
-    /// "teacher_student" depths, e.g. "20_20" or "110_20"; with K students either one student depth
-    /// (shared) or K of them ("56_20_32").
-    pub depth: String,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        Self { depth: "20_20".into() }
-    }
-}
-
-/// How an epoch is cut into teacher steps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EpochStyle {
-    /// The reference: ⌊len(loader)/10⌋ restarts of a shuffled loader, 11 batches each.
-    Reference,
-    /// One shuffled pass over the training set.
-    FullPass,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub eval_batch_size: usize,
-    pub lr: f64,
-    pub momentum: f64,
-    pub nesterov: bool,
-    pub weight_decay: f64,
-    /// "cosine" (per epoch, to 0) or "constant".
-    pub schedule: String,
-    pub epoch_style: EpochStyle,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            epochs: 180,
-            batch_size: 256,
-            eval_batch_size: 1000,
-            lr: 1.0,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 1e-4,
-            schedule: "cosine".into(),
-            epoch_style: EpochStyle::Reference,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub task: Task,
-    #[serde(default)]
     pub run: RunConfig,
-    #[serde(default)]
     pub lot: LotConfig,
+    pub domain: Domain,
+}
+
+/// The sections every task shares; everything else belongs to the task's own schema.
+#[derive(Serialize, Deserialize)]
+struct Head {
+    task: Task,
     #[serde(default)]
-    pub data: DataConfig,
+    run: RunConfig,
     #[serde(default)]
-    pub model: ModelConfig,
-    #[serde(default)]
-    pub train: TrainConfig,
+    lot: LotConfig,
 }
 
 /// Parse a `--set` value as a TOML value (number, bool, string, array); bare words become strings.
@@ -220,16 +155,18 @@ impl Config {
         let mut doc: toml::Table =
             toml::from_str(text).map_err(|e| input_err(format!("{origin}: not valid TOML: {}", one_line(&e.to_string()))))?;
         apply_overrides(&mut doc, sets)?;
-        let de = toml::Value::Table(doc);
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = one_line(&e.into_inner().to_string());
-            if path == "." || path.is_empty() {
-                input_err(format!("{origin}: {inner}"))
-            } else {
-                input_err(format!("{origin}: key '{path}': {inner}"))
+        let mut rest = doc;
+        let mut head_doc = toml::Table::new();
+        for key in ["task", "run", "lot"] {
+            if let Some(v) = rest.remove(key) {
+                head_doc.insert(key.into(), v);
             }
-        })?;
+        }
+        let head: Head = deserialize(head_doc, origin)?;
+        let domain = match head.task {
+            Task::Vision => Domain::Vision(deserialize(rest, origin)?),
+        };
+        let cfg = Config { task: head.task, run: head.run, lot: head.lot, domain };
         cfg.validate().map_err(|e| input_err(format!("{origin}: {e}")))?;
         Ok(cfg)
     }
@@ -241,7 +178,22 @@ impl Config {
     }
 
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("config serializes")
+        let head = Head { task: self.task, run: self.run.clone(), lot: self.lot.clone() };
+        let mut doc = toml::Table::try_from(&head).expect("config serializes");
+        let domain = match &self.domain {
+            Domain::Vision(v) => toml::Table::try_from(v),
+        };
+        doc.extend(domain.expect("config serializes"));
+        toml::to_string_pretty(&doc).expect("config serializes")
+    }
+
+    /// The image-classification sections; an error for other tasks.
+    pub fn vision(&self) -> Result<&VisionConfig> {
+        match &self.domain {
+            Domain::Vision(v) => Ok(v),
+            #[allow(unreachable_patterns)]
+            _ => bail_input!("task '{:?}' has no image-classification sections", self.task),
+        }
     }
 
     /// Range checks that serde cannot express. Errors name the key.
@@ -259,51 +211,10 @@ impl Config {
         if l.students < 1 {
             bail_input!("key 'lot.students': K must be >= 1, got {}", l.students);
         }
-        let t = &self.train;
-        if t.epochs < 1 {
-            bail_input!("key 'train.epochs': must be >= 1");
-        }
-        if t.batch_size < 1 || t.eval_batch_size < 1 {
-            bail_input!("key 'train.batch_size': must be >= 1");
-        }
-        if !(t.lr > 0.0 && t.lr.is_finite()) {
-            bail_input!("key 'train.lr': must be > 0, got {}", t.lr);
-        }
-        if !(0.0..1.0).contains(&t.momentum) {
-            bail_input!("key 'train.momentum': must be in [0, 1), got {}", t.momentum);
-        }
-        if t.weight_decay < 0.0 {
-            bail_input!("key 'train.weight_decay': must be >= 0, got {}", t.weight_decay);
-        }
-        if !matches!(t.schedule.as_str(), "cosine" | "constant") {
-            bail_input!("key 'train.schedule': unknown schedule '{}' (expected cosine or constant)", t.schedule);
-        }
-        crate::data::DatasetKind::parse(&self.data.dataset)
-            .map_err(|e| input_err(format!("key 'data.dataset': {e}")))?;
-        self.depths()?;
         self.device()?;
-        Ok(())
-    }
-
-    /// (teacher depth, one depth per student).
-    pub fn depths(&self) -> Result<(usize, Vec<usize>)> {
-        let parts: Vec<&str> = self.model.depth.split('_').collect();
-        let mut depths = Vec::new();
-        for p in &parts {
-            let d: usize = p.trim().parse().map_err(|_| {
-                input_err(format!("key 'model.depth': '{}' is not of the form TEACHER_STUDENT, e.g. 20_20", self.model.depth))
-            })?;
-            crate::vision::resnet::check_depth(d).map_err(|e| input_err(format!("key 'model.depth': {e}")))?;
-            depths.push(d);
+        match &self.domain {
+            Domain::Vision(v) => v.validate(&self.lot),
         }
-        let k = self.lot.students;
-        let students = match depths.len() {
-            1 => vec![depths[0]; k],
-            2 => vec![depths[1]; k],
-            n if n == k + 1 => depths[1..].to_vec(),
-            n => bail_input!("key 'model.depth': {} student depths given for lot.students = {k}", n - 1),
-        };
-        Ok((depths[0], students))
     }
 
     pub fn device(&self) -> Result<tch::Device> {
@@ -318,23 +229,23 @@ impl Config {
         })
     }
 
-    /// Data folder: the configured one, or the dataset's folder under the default data root.
-    pub fn data_dir(&self) -> Result<PathBuf> {
-        if !self.data.dir.is_empty() {
-            return Ok(PathBuf::from(&self.data.dir));
+}
+
+/// Deserialize a TOML table into `T`, naming the offending key in the error.
+fn deserialize<T: serde::de::DeserializeOwned>(doc: toml::Table, origin: &str) -> Result<T> {
+    serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = one_line(&e.into_inner().to_string());
+        if path == "." || path.is_empty() {
+            input_err(format!("{origin}: {inner}"))
+        } else {
+            input_err(format!("{origin}: key '{path}': {inner}"))
         }
-        let kind = crate::data::DatasetKind::parse(&self.data.dataset)?;
-        Ok(crate::data::fetch::dataset_dir(&crate::data::fetch::default_data_dir(), kind))
-    }
+    })
 }
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Read a config file with context for the error line.
-pub fn read_config(path: &Path, sets: &[String]) -> Result<Config> {
-    Config::load(path, sets).with_context(|| format!("loading {}", path.display()))
 }
 
 #[cfg(test)]
@@ -355,8 +266,8 @@ mod tests {
         assert_eq!(c.lot.mode, Mode::Lot);
         assert_eq!(c.lot.loss, LossMode::KlCe);
         assert_eq!((c.lot.alpha, c.lot.temperature, c.lot.student_steps), (0.5, 1.5, 2));
-        assert_eq!((c.train.lr, c.train.batch_size, c.train.epochs), (1.0, 256, 180));
-        assert_eq!(c.depths().unwrap(), (20, vec![20]));
+        assert_eq!((c.vision().unwrap().train.lr, c.vision().unwrap().train.batch_size, c.vision().unwrap().train.epochs), (1.0, 256, 180));
+        assert_eq!(c.vision().unwrap().depths(c.lot.students).unwrap(), (20, vec![20]));
     }
 
     #[test]
@@ -364,16 +275,16 @@ mod tests {
         let c = parse(MIN, &["lot.alpha=0", "lot.mode=teacher_only", "model.depth=110_20", "train.nesterov=false"]).unwrap();
         assert_eq!(c.lot.alpha, 0.0);
         assert_eq!(c.lot.mode, Mode::TeacherOnly);
-        assert_eq!(c.depths().unwrap(), (110, vec![20]));
-        assert!(!c.train.nesterov);
+        assert_eq!(c.vision().unwrap().depths(c.lot.students).unwrap(), (110, vec![20]));
+        assert!(!c.vision().unwrap().train.nesterov);
     }
 
     #[test]
     fn several_students_and_depths() {
         let c = parse(MIN, &["lot.students=2", "model.depth=56_20_32"]).unwrap();
-        assert_eq!(c.depths().unwrap(), (56, vec![20, 32]));
+        assert_eq!(c.vision().unwrap().depths(c.lot.students).unwrap(), (56, vec![20, 32]));
         let c = parse(MIN, &["lot.students=3"]).unwrap();
-        assert_eq!(c.depths().unwrap().1, vec![20, 20, 20]);
+        assert_eq!(c.vision().unwrap().depths(c.lot.students).unwrap().1, vec![20, 20, 20]);
         let e = parse(MIN, &["lot.students=3", "model.depth=20_20_20"]).unwrap_err();
         assert!(e.to_string().contains("2 student depths"), "{e}");
     }

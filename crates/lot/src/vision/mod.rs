@@ -1,6 +1,7 @@
 //! Image classification: PreAct ResNet, batches with augmentation, and the trainer.
 
 pub mod batches;
+pub mod config;
 pub mod resnet;
 pub mod train;
 

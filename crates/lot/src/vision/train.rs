@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::batches;
 use super::resnet::PreActResNet;
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, VisionConfig};
 use crate::data::{load_dataset, DatasetKind, ImageDataset, Split};
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
@@ -52,12 +52,13 @@ impl LotModels for VisionModels {
 /// Effective schedule of a mode: (epochs, number of students trained, teacher α).
 pub fn mode_plan(cfg: &Config) -> (usize, usize, f64) {
     let (k, n) = (cfg.lot.students, cfg.lot.student_steps);
+    let epochs = cfg.vision().map(|v| v.train.epochs).unwrap_or(1);
     match cfg.lot.mode {
-        Mode::Lot => (cfg.train.epochs, k, cfg.lot.alpha),
-        Mode::TeacherOnly => (cfg.train.epochs, k, 0.0),
-        Mode::NoStudent => (cfg.train.epochs, 0, 0.0),
+        Mode::Lot => (epochs, k, cfg.lot.alpha),
+        Mode::TeacherOnly => (epochs, k, 0.0),
+        Mode::NoStudent => (epochs, 0, 0.0),
         // Same total optimizer steps as LoT: each teacher step of LoT comes with K·N student steps.
-        Mode::ComputeMatched => (cfg.train.epochs * (1 + k * n), 0, 0.0),
+        Mode::ComputeMatched => (epochs * (1 + k * n), 0, 0.0),
     }
 }
 
@@ -70,7 +71,7 @@ fn limit(mut ds: ImageDataset, n: usize) -> ImageDataset {
     ds
 }
 
-pub fn load_data(cfg: &Config) -> Result<(ImageDataset, ImageDataset)> {
+pub fn load_data(cfg: &VisionConfig) -> Result<(ImageDataset, ImageDataset)> {
     let kind = DatasetKind::parse(&cfg.data.dataset)?;
     let dir = cfg.data_dir()?;
     let train = limit(load_dataset(kind, &dir, Split::Train)?, cfg.data.train_limit);
@@ -115,14 +116,15 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
             crate::bail_input!("key 'run.device': CUDA requested but not available to libtorch on this machine");
         }
     }
-    let (train_ds, test_ds) = load_data(cfg)?;
+    let v = cfg.vision()?;
+    let (train_ds, test_ds) = load_data(v)?;
     let (epochs, k, alpha) = mode_plan(cfg);
-    let (t_depth, s_depths) = cfg.depths()?;
+    let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
     let mut models = VisionModels::build(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device)?;
 
-    let t = &cfg.train;
+    let t = &v.train;
     let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
     let optims: Vec<Box<dyn Optimizer>> =
         models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
@@ -134,8 +136,8 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     let train_ds = Arc::new(train_ds);
     let seed = cfg.run.seed;
     let mut teacher_batches =
-        batches::teacher_stream(train_ds.clone(), t.epoch_style, t.batch_size, seed, cfg.data.augment, 0, total_steps);
-    let mut student_batches = batches::student_stream(train_ds.clone(), t.batch_size, seed, cfg.data.augment, 0);
+        batches::teacher_stream(train_ds.clone(), t.epoch_style, t.batch_size, seed, v.data.augment, 0, total_steps);
+    let mut student_batches = batches::student_stream(train_ds.clone(), t.batch_size, seed, v.data.augment, 0);
 
     let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
     let nm = models.nets.len();
@@ -275,9 +277,10 @@ pub fn plot_run(dir: &Path) -> Result<()> {
 /// `lot eval RUN_DIR`: reload the saved weights and evaluate every model on the test set.
 pub fn evaluate_run(dir: &Path) -> Result<Vec<(String, f64, f64)>> {
     let cfg = Config::load(&dir.join(run::CONFIG_FILE), &[])?;
-    let (_, test) = load_data(&cfg)?;
+    let v = cfg.vision()?;
+    let (_, test) = load_data(v)?;
     let (_, k, _) = mode_plan(&cfg);
-    let (t_depth, s_depths) = cfg.depths()?;
+    let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
     let mut models = VisionModels::build(&depths, test.c as i64, test.num_classes as i64, 0, cfg.device()?)?;
@@ -290,7 +293,7 @@ pub fn evaluate_run(dir: &Path) -> Result<Vec<(String, f64, f64)>> {
         models.stores[m]
             .load(&p)
             .map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
-        let (l, a) = evaluate(&models, m, &test, cfg.train.eval_batch_size);
+        let (l, a) = evaluate(&models, m, &test, v.train.eval_batch_size);
         out.push((model_name(m), l, a));
     }
     Ok(out)

@@ -1,0 +1,149 @@
+//! The image-classification sections of a config: `[data]`, `[model]`, `[train]`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::bail_input;
+use crate::config::LotConfig;
+use crate::error::input_err;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// mnist | fashion-mnist | cifar10 | cifar100
+    pub dataset: String,
+    /// Folder holding the files; empty = `<data cache>/<dataset>` (see `lot data list`).
+    pub dir: String,
+    pub augment: bool,
+    /// Use only the first n training / test samples (0 = all): for quick runs.
+    pub train_limit: usize,
+    pub test_limit: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { dataset: "cifar100".into(), dir: String::new(), augment: true, train_limit: 0, test_limit: 0 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// "teacher_student" depths, e.g. "20_20" or "110_20"; with K students either one student depth
+    /// (shared) or K of them ("56_20_32").
+    pub depth: String,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { depth: "20_20".into() }
+    }
+}
+
+/// How an epoch is cut into teacher steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpochStyle {
+    /// The reference: ⌊len(loader)/10⌋ restarts of a shuffled loader, 11 batches each.
+    Reference,
+    /// One shuffled pass over the training set.
+    FullPass,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    /// "cosine" (per epoch, to 0) or "constant".
+    pub schedule: String,
+    pub epoch_style: EpochStyle,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 180,
+            batch_size: 256,
+            eval_batch_size: 1000,
+            lr: 1.0,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+            schedule: "cosine".into(),
+            epoch_style: EpochStyle::Reference,
+        }
+    }
+}
+
+impl VisionConfig {
+    /// Range checks serde cannot express; errors name the key.
+    pub fn validate(&self, lot: &LotConfig) -> Result<()> {
+        let t = &self.train;
+        if t.epochs < 1 {
+            bail_input!("key 'train.epochs': must be >= 1");
+        }
+        if t.batch_size < 1 || t.eval_batch_size < 1 {
+            bail_input!("key 'train.batch_size': must be >= 1");
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            bail_input!("key 'train.lr': must be > 0, got {}", t.lr);
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            bail_input!("key 'train.momentum': must be in [0, 1), got {}", t.momentum);
+        }
+        if t.weight_decay < 0.0 {
+            bail_input!("key 'train.weight_decay': must be >= 0, got {}", t.weight_decay);
+        }
+        if !matches!(t.schedule.as_str(), "cosine" | "constant") {
+            bail_input!("key 'train.schedule': unknown schedule '{}' (expected cosine or constant)", t.schedule);
+        }
+        crate::data::DatasetKind::parse(&self.data.dataset).map_err(|e| input_err(format!("key 'data.dataset': {e}")))?;
+        self.depths(lot.students)?;
+        Ok(())
+    }
+
+    /// (teacher depth, one depth per student) for `k` students.
+    pub fn depths(&self, k: usize) -> Result<(usize, Vec<usize>)> {
+        let parts: Vec<&str> = self.model.depth.split('_').collect();
+        let mut depths = Vec::new();
+        for p in &parts {
+            let d: usize = p.trim().parse().map_err(|_| {
+                input_err(format!("key 'model.depth': '{}' is not of the form TEACHER_STUDENT, e.g. 20_20", self.model.depth))
+            })?;
+            super::resnet::check_depth(d).map_err(|e| input_err(format!("key 'model.depth': {e}")))?;
+            depths.push(d);
+        }
+        let students = match depths.len() {
+            1 => vec![depths[0]; k],
+            2 => vec![depths[1]; k],
+            n if n == k + 1 => depths[1..].to_vec(),
+            n => bail_input!("key 'model.depth': {} student depths given for lot.students = {k}", n - 1),
+        };
+        Ok((depths[0], students))
+    }
+
+    /// Data folder: the configured one, or the dataset's folder under the default data root.
+    pub fn data_dir(&self) -> Result<PathBuf> {
+        if !self.data.dir.is_empty() {
+            return Ok(PathBuf::from(&self.data.dir));
+        }
+        let kind = crate::data::DatasetKind::parse(&self.data.dataset)?;
+        Ok(crate::data::fetch::dataset_dir(&crate::data::fetch::default_data_dir(), kind))
+    }
+}
