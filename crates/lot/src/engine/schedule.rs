@@ -111,11 +111,22 @@ impl Engine {
     /// One extra student update on a batch of the student stream. The teacher runs in training
     /// mode (as the reference does: its normalisation statistics move) but builds no graph.
     pub fn student_step<D: LotModels>(&mut self, models: &mut D, batch: &D::Batch) -> Result<Vec<f64>> {
-        let k = self.num_students();
-        if k == 0 {
+        if self.num_students() == 0 {
             return Ok(Vec::new());
         }
         let t_logits = tch::no_grad(|| models.forward(0, batch, Stream::Student).0);
+        self.student_step_with_targets(models, batch, &t_logits)
+    }
+
+    /// One student update towards teacher logits computed beforehand (RL computes them once per
+    /// update for its whole observation cache, since the teacher is fixed during that phase).
+    pub fn student_step_with_targets<D: LotModels>(
+        &mut self,
+        models: &mut D,
+        batch: &D::Batch,
+        teacher_logits: &Tensor,
+    ) -> Result<Vec<f64>> {
+        let k = self.num_students();
         for o in self.optims[1..].iter_mut() {
             o.zero_grad();
         }
@@ -123,7 +134,7 @@ impl Engine {
         let mut values = Vec::with_capacity(k);
         for i in 0..k {
             let (l, task) = models.forward(1 + i, batch, Stream::Student);
-            let loss = self.loss.student_loss(&task, &l, &t_logits);
+            let loss = self.loss.student_loss(&task, &l, teacher_logits);
             let v = loss.double_value(&[]);
             check_finite(&format!("student{i}"), v)?;
             values.push(v);
@@ -132,8 +143,10 @@ impl Engine {
                 Some(t) => t + loss,
             });
         }
-        total.unwrap().backward();
-        self.clip_and_step(1..=k);
+        if let Some(total) = total {
+            total.backward();
+            self.clip_and_step(1..=k);
+        }
         Ok(values)
     }
 
