@@ -81,9 +81,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             print_summary(&s, &out);
         }
         Cmd::Eval { run_dir } => {
-            println!("| model | test loss | test accuracy % |\n|---|---|---|");
-            for (m, l, a) in lot::vision::evaluate_run(&run_dir)? {
-                println!("| {m} | {l:.4} | {a:.2} |");
+            let rows = lot::evaluate(&run_dir)?;
+            if let Some(first) = rows.first() {
+                let names: Vec<&str> = first.values.iter().map(|(n, _)| n.as_str()).collect();
+                println!("| model | {} |\n|---|{}", names.join(" | "), "---|".repeat(names.len()));
+            }
+            for r in rows {
+                let vals: Vec<String> = r.values.iter().map(|(_, v)| format!("{v:.4}")).collect();
+                println!("| {} | {} |", r.model, vals.join(" | "));
             }
         }
         Cmd::Demo { out, sets } => demo(&out, &sets)?,
@@ -107,7 +112,7 @@ fn dispatch(cli: Cli) -> Result<()> {
 fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     run::prepare_run_dir(out, cfg)?;
     eprintln!("run folder: {}", out.display());
-    lot::vision::train(cfg, out)
+    lot::train(cfg, out)
 }
 
 fn print_summary(s: &Summary, out: &Path) {

@@ -14,6 +14,8 @@ use crate::error::input_err;
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     Vision,
+    Text,
+    Rl,
 }
 
 /// What is trained: LoT, or one of the baselines the paper compares against.
@@ -93,6 +95,8 @@ impl Default for LotConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Domain {
     Vision(VisionConfig),
+    Text(crate::text::config::TextConfig),
+    Rl(crate::rl::config::RlConfig),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -165,6 +169,8 @@ impl Config {
         let head: Head = deserialize(head_doc, origin)?;
         let domain = match head.task {
             Task::Vision => Domain::Vision(deserialize(rest, origin)?),
+            Task::Text => Domain::Text(deserialize(rest, origin)?),
+            Task::Rl => Domain::Rl(deserialize(rest, origin)?),
         };
         let cfg = Config { task: head.task, run: head.run, lot: head.lot, domain };
         cfg.validate().map_err(|e| input_err(format!("{origin}: {e}")))?;
@@ -182,6 +188,8 @@ impl Config {
         let mut doc = toml::Table::try_from(&head).expect("config serializes");
         let domain = match &self.domain {
             Domain::Vision(v) => toml::Table::try_from(v),
+            Domain::Text(t) => toml::Table::try_from(t),
+            Domain::Rl(r) => toml::Table::try_from(r),
         };
         doc.extend(domain.expect("config serializes"));
         toml::to_string_pretty(&doc).expect("config serializes")
@@ -191,7 +199,6 @@ impl Config {
     pub fn vision(&self) -> Result<&VisionConfig> {
         match &self.domain {
             Domain::Vision(v) => Ok(v),
-            #[allow(unreachable_patterns)]
             _ => bail_input!("task '{:?}' has no image-classification sections", self.task),
         }
     }
@@ -214,6 +221,8 @@ impl Config {
         self.device()?;
         match &self.domain {
             Domain::Vision(v) => v.validate(&self.lot),
+            Domain::Text(t) => t.validate(&self.lot),
+            Domain::Rl(r) => r.validate(&self.lot),
         }
     }
 

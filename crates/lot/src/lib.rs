@@ -7,6 +7,27 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod optim;
+pub mod rl;
 pub mod run;
+pub mod text;
 pub mod track;
 pub mod vision;
+
+use std::path::Path;
+
+/// Train a run of any task into `out` (created by `run::prepare_run_dir`).
+pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
+    match &cfg.domain {
+        config::Domain::Vision(_) => vision::train(cfg, out),
+        config::Domain::Text(_) | config::Domain::Rl(_) => bail_input!("task {:?} has no trainer yet", cfg.task),
+    }
+}
+
+/// `lot eval RUN_DIR`: reload a finished run's saved models and evaluate them.
+pub fn evaluate(dir: &Path) -> anyhow::Result<Vec<run::EvalRow>> {
+    let cfg = config::Config::load(&dir.join(run::CONFIG_FILE), &[])?;
+    match &cfg.domain {
+        config::Domain::Vision(_) => vision::evaluate_run(dir, &cfg),
+        config::Domain::Text(_) | config::Domain::Rl(_) => bail_input!("task {:?} has no evaluator yet", cfg.task),
+    }
+}

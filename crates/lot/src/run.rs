@@ -41,6 +41,13 @@ pub struct Summary {
     pub models: BTreeMap<String, ModelSummary>,
 }
 
+/// One model's metrics from `lot eval`, as (name, value) pairs in display order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalRow {
+    pub model: String,
+    pub values: Vec<(String, f64)>,
+}
+
 /// Default folder for a run: `runs/<name>-<mode>-s<seed>`, with a numeric suffix if taken.
 pub fn default_run_dir(cfg: &Config) -> PathBuf {
     let base = PathBuf::from("runs").join(format!("{}-{}-s{}", cfg.run.name, cfg.lot.mode.name(), cfg.run.seed));

@@ -1,9 +1,11 @@
 //! Optimizers and learning-rate schedules, written here (not tch's C++ wrappers) so that their
 //! state is plain named tensors we can checkpoint and test against hand computations.
 
+pub mod adam;
 pub mod schedule;
 pub mod sgd;
 
+pub use adam::{Adam, AdamConfig};
 pub use schedule::cosine_lr;
 pub use sgd::{Sgd, SgdConfig};
 

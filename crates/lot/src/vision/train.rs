@@ -275,11 +275,10 @@ pub fn plot_run(dir: &Path) -> Result<()> {
 }
 
 /// `lot eval RUN_DIR`: reload the saved weights and evaluate every model on the test set.
-pub fn evaluate_run(dir: &Path) -> Result<Vec<(String, f64, f64)>> {
-    let cfg = Config::load(&dir.join(run::CONFIG_FILE), &[])?;
+pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let v = cfg.vision()?;
     let (_, test) = load_data(v)?;
-    let (_, k, _) = mode_plan(&cfg);
+    let (_, k, _) = mode_plan(cfg);
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
@@ -294,7 +293,7 @@ pub fn evaluate_run(dir: &Path) -> Result<Vec<(String, f64, f64)>> {
             .load(&p)
             .map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
         let (l, a) = evaluate(&models, m, &test, v.train.eval_batch_size);
-        out.push((model_name(m), l, a));
+        out.push(run::EvalRow { model: model_name(m), values: vec![("test loss".into(), l), ("test accuracy %".into(), a)] });
     }
     Ok(out)
 }

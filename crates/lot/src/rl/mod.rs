@@ -1,0 +1,3 @@
+//! Reinforcement learning: environments, vector env, PPO and LoT for PPO.
+
+pub mod config;

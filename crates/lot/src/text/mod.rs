@@ -1,0 +1,3 @@
+//! Language modelling: corpora and vocabularies, bptt streams, LSTM and Transformer-XL, the trainer.
+
+pub mod config;
