@@ -30,7 +30,7 @@ pub struct Adam {
 impl Adam {
     pub fn new(params: Vec<(String, Tensor)>, config: AdamConfig) -> Self {
         let n = params.len();
-        Self { config, params, m: vec![None; n], v: vec![None; n], steps: 0 }
+        Self { config, params, m: (0..n).map(|_| None).collect(), v: (0..n).map(|_| None).collect(), steps: 0 }
     }
 
     /// First and second moments by parameter name (for checkpoints).
