@@ -1,3 +1,4 @@
 //! Reinforcement learning: environments, vector env, PPO and LoT for PPO.
 
 pub mod config;
+pub mod env;

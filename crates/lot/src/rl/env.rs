@@ -1,0 +1,39 @@
+//! The environment interface every RL environment implements (classic control, Atari).
+
+/// Statistics of a finished episode, in raw (unclipped) reward. For Atari this is the full game
+/// (all lives), as RecordEpisodeStatistics reports it below the EpisodicLife wrapper.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpisodeStats {
+    pub ret: f64,
+    pub len: u64,
+}
+
+/// The result of one `step`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Step {
+    /// Reward used for training (Atari: sign-clipped).
+    pub reward: f32,
+    /// The episode ended by the environment's rules (Atari: a life lost counts, as EpisodicLife does).
+    pub terminated: bool,
+    /// The episode was cut by a time limit.
+    pub truncated: bool,
+    /// Set when a whole episode (game) ended at this step.
+    pub episode: Option<EpisodeStats>,
+}
+
+impl Step {
+    pub fn done(&self) -> bool {
+        self.terminated || self.truncated
+    }
+}
+
+pub trait Env: Send {
+    /// Observation shape, e.g. [4] for CartPole or [4, 84, 84] for Atari.
+    fn obs_shape(&self) -> Vec<usize>;
+    fn num_actions(&self) -> usize;
+    /// Start a new episode and write its first observation into `obs` (len = product of the shape).
+    fn reset(&mut self, obs: &mut [f32]);
+    /// Take `action` and write the next observation. After a `done` step the caller resets
+    /// (the vector environment does it automatically).
+    fn step(&mut self, action: usize, obs: &mut [f32]) -> Step;
+}
