@@ -110,8 +110,6 @@ fn dispatch(cli: Cli) -> Result<()> {
 }
 
 fn train(cfg: &Config, out: &Path) -> Result<Summary> {
-    run::prepare_run_dir(out, cfg)?;
-    eprintln!("run folder: {}", out.display());
     lot::train(cfg, out)
 }
 

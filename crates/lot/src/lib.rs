@@ -15,7 +15,7 @@ pub mod vision;
 
 use std::path::Path;
 
-/// Train a run of any task into `out` (created by `run::prepare_run_dir`).
+/// Train a run of any task into the run folder `out` (created once the inputs are checked).
 pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(cfg, out),

@@ -68,6 +68,7 @@ pub fn prepare_run_dir(dir: &Path, cfg: &Config) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| crate::error::input_err(format!("output folder {}: cannot create: {e}", dir.display())))?;
     write_atomic(&dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())
         .map_err(|e| crate::error::input_err(format!("output folder {}: not writable: {e:#}", dir.display())))?;
+    eprintln!("run folder: {}", dir.display());
     Ok(())
 }
 

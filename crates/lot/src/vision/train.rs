@@ -105,7 +105,7 @@ struct Running {
     steps: u64,
 }
 
-/// Train per the config into `out`, which `run::prepare_run_dir` has created.
+/// Train per the config into the run folder `out`.
 pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     if cfg.run.threads > 0 {
         tch::set_num_threads(cfg.run.threads as i32);
@@ -118,6 +118,8 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     }
     let v = cfg.vision()?;
     let (train_ds, test_ds) = load_data(v)?;
+    // The data is good: only now create the run folder, so bad input leaves nothing behind.
+    run::prepare_run_dir(out, cfg)?;
     let (epochs, k, alpha) = mode_plan(cfg);
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];

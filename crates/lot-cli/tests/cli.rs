@@ -1,0 +1,262 @@
+//! End-to-end tests of the `lot` binary: a tiny real training run on generated IDX files, the
+//! baseline modes, and every kind of bad input (one `error:` line, exit code 2, no panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lot")).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Write a Fashion-MNIST-layout folder of 12×12 images: class c has a bright 3×3 patch at a
+/// class-specific place on a noisy background, so a small ResNet can learn it in a few dozen steps.
+fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut seed = 12345u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let (h, w) = (12usize, 12usize);
+        let mut img = Vec::new();
+        img.extend_from_slice(&0x0803u32.to_be_bytes());
+        img.extend_from_slice(&(n as u32).to_be_bytes());
+        img.extend_from_slice(&(h as u32).to_be_bytes());
+        img.extend_from_slice(&(w as u32).to_be_bytes());
+        let mut lab = Vec::new();
+        lab.extend_from_slice(&0x0801u32.to_be_bytes());
+        lab.extend_from_slice(&(n as u32).to_be_bytes());
+        for _ in 0..n {
+            let c = (rnd() % 10) as usize;
+            let (py, px) = (1 + (c / 5) * 5, 1 + (c % 5) * 2);
+            for y in 0..h {
+                for x in 0..w {
+                    let on = y >= py && y < py + 3 && x >= px && x < px + 3;
+                    let noise = (rnd() % 60) as u8;
+                    img.push(if on { 195 + noise } else { noise });
+                }
+            }
+            lab.push(c as u8);
+        }
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), lab).unwrap();
+    }
+}
+
+fn write_config(dir: &Path, data: &Path) -> PathBuf {
+    let cfg = format!(
+        r#"task = "vision"
+[run]
+name = "tiny"
+seed = 3
+threads = 1
+[lot]
+alpha = 0.5
+temperature = 1.5
+student_steps = 2
+[data]
+dataset = "fashion-mnist"
+dir = "{}"
+augment = false
+[model]
+depth = "8_8"
+[train]
+epochs = 3
+batch_size = 32
+eval_batch_size = 100
+lr = 0.05
+epoch_style = "full_pass"
+"#,
+        data.display()
+    );
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn tiny_lot_run_learns_and_writes_a_complete_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 640, 200);
+    let cfg = write_config(tmp.path(), &data);
+    let out = tmp.path().join("run");
+    let o = lot(&["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+
+    for f in ["config.toml", "metrics.jsonl", "summary.json", "teacher.safetensors", "student0.safetensors", "curves.png"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let s = summary(&out);
+    let teacher_acc = s["models"]["teacher"]["final_test_accuracy"].as_f64().unwrap();
+    let student_acc = s["models"]["student0"]["final_test_accuracy"].as_f64().unwrap();
+    assert!(teacher_acc > 60.0, "teacher accuracy {teacher_acc} not far above chance (10%)");
+    assert!(student_acc > 60.0, "student accuracy {student_acc}");
+    // 640/32 = 20 teacher steps per epoch, 3 epochs; N = 2 student updates per teacher update.
+    assert_eq!(s["teacher_steps"].as_u64(), Some(60));
+    assert_eq!(s["models"]["teacher"]["optimizer_steps"].as_u64(), Some(60));
+    assert_eq!(s["models"]["student0"]["optimizer_steps"].as_u64(), Some(120));
+
+    // metrics.jsonl: train + test line per model per epoch, with the documented fields.
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3 * 2 * 2);
+    let first = &lines[0];
+    for key in ["epoch", "step", "model", "split", "loss", "accuracy", "lr", "wall_s", "samples_per_s"] {
+        assert!(first.get(key).is_some(), "metrics line lacks {key}: {first}");
+    }
+    let last_test = lines.iter().rev().find(|l| l["model"] == "teacher" && l["split"] == "test").unwrap();
+    assert_eq!(last_test["accuracy"].as_f64().unwrap(), teacher_acc);
+    // The cosine schedule decays per epoch: lr(1) > lr(2) > lr(3).
+    let lrs: Vec<f64> = lines.iter().filter(|l| l["model"] == "teacher" && l["split"] == "train").map(|l| l["lr"].as_f64().unwrap()).collect();
+    assert!(lrs[0] > lrs[1] && lrs[1] > lrs[2], "{lrs:?}");
+
+    // `lot eval` reloads the weights and reproduces the final test accuracy.
+    let o = lot(&["eval", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = table.lines().find(|l| l.starts_with("| teacher")).unwrap();
+    let acc: f64 = row.split('|').nth(3).unwrap().trim().parse().unwrap();
+    assert!((acc - teacher_acc).abs() < 1e-6, "eval {acc} vs summary {teacher_acc}");
+
+    // The same folder is not overwritten.
+    let o = lot(&["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already holds a run"));
+}
+
+#[test]
+fn baseline_modes_train_the_right_models_for_the_right_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 96, 50);
+    let cfg = write_config(tmp.path(), &data);
+    let run = |mode: &str, extra: &[&str]| {
+        let out = tmp.path().join(mode);
+        let mut args = vec!["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set"];
+        let set = format!("lot.mode={mode}");
+        args.push(&set);
+        args.extend(["--set", "train.epochs=1"]);
+        args.extend(extra);
+        let o = lot(&args);
+        assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        summary(&out)
+    };
+    // 96/32 = 3 teacher steps per epoch.
+    let s = run("no_student", &[]);
+    assert_eq!(s["models"].as_object().unwrap().len(), 1);
+    assert_eq!(s["teacher_steps"].as_u64(), Some(3));
+    // K = 2, N = 3: LoT takes 3 teacher + 2·9 student steps = 7× the teacher's.
+    let s = run("compute_matched", &["--set", "lot.students=2", "--set", "lot.student_steps=3"]);
+    assert_eq!(s["models"].as_object().unwrap().len(), 1);
+    assert_eq!(s["teacher_steps"].as_u64(), Some(3 * 7));
+    let s = run("teacher_only", &[]);
+    assert_eq!(s["models"]["student0"]["optimizer_steps"].as_u64(), Some(6));
+    let s = run("lot", &["--set", "lot.students=2", "--set", "lot.student_steps=3", "--set", "model.depth=8_8_14"]);
+    assert_eq!(s["models"]["student1"]["optimizer_steps"].as_u64(), Some(9));
+    assert_eq!(s["models"]["teacher"]["optimizer_steps"].as_u64(), Some(3));
+}
+
+/// Runs `lot` and checks the bad-input contract; returns the error line.
+fn bad(args: &[&str]) -> String {
+    let o = lot(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "args {args:?}: expected exit 2, got {:?}; stderr: {err}", o.status.code());
+    assert!(!err.contains("panicked"), "panic for {args:?}: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line for {args:?}, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn bad_config_values_give_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 40, 20);
+    let cfg = write_config(tmp.path(), &data);
+    let c = cfg.to_str().unwrap();
+    let out = tmp.path().join("o");
+    let o = out.to_str().unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("lot.alpha=-0.5", "lot.alpha"),
+        ("lot.temperature=0", "lot.temperature"),
+        ("lot.student_steps=0", "lot.student_steps"),
+        ("model.depth=21_20", "6n+2"),
+        ("model.depth=50_20", "9n+2"),
+        ("train.epochs=\"ten\"", "train.epochs"),
+        ("train.bogus=1", "bogus"),
+        ("lot.mode=best", "lot.mode"),
+        ("data.dataset=svhn", "data.dataset"),
+    ];
+    for (set, needle) in cases {
+        let line = bad(&["train", c, "--out", o, "--set", set]);
+        assert!(line.contains(needle), "{set}: {line}");
+    }
+    assert!(bad(&["train", c, "--set", "noequals"]).contains("key=value"));
+    assert!(bad(&["train", "/nonexistent/cfg.toml"]).contains("/nonexistent/cfg.toml"));
+    assert!(!out.join("metrics.jsonl").exists(), "a rejected config must not start a run");
+    // An unknown flag is a usage error (clap: exit 2).
+    let o2 = lot(&["train", c, "--bogus-flag"]);
+    assert_eq!(o2.status.code(), Some(2));
+}
+
+#[test]
+fn bad_data_files_give_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 40, 20);
+    let cfg = write_config(tmp.path(), &data);
+    let c = cfg.to_str().unwrap();
+    let out = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+
+    // Missing folder.
+    let line = bad(&["train", c, "--out", &out("a"), "--set", "data.dir=/nonexistent/fm"]);
+    assert!(line.contains("/nonexistent/fm"), "{line}");
+    // Wrong IDX magic.
+    let img = data.join("train-images-idx3-ubyte");
+    let good = std::fs::read(&img).unwrap();
+    let mut wrong = good.clone();
+    wrong[3] = 0x01;
+    std::fs::write(&img, &wrong).unwrap();
+    assert!(bad(&["train", c, "--out", &out("b")]).contains("magic"));
+    // Truncated file.
+    std::fs::write(&img, &good[..good.len() - 7]).unwrap();
+    assert!(bad(&["train", c, "--out", &out("c")]).contains("truncated"));
+    std::fs::write(&img, &good).unwrap();
+    // A CIFAR-10 file of the wrong size.
+    let cifar = tmp.path().join("cifar");
+    std::fs::create_dir_all(&cifar).unwrap();
+    for f in ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"] {
+        std::fs::write(cifar.join(f), vec![1u8; 3073 * 2]).unwrap();
+    }
+    std::fs::write(cifar.join("data_batch_3.bin"), vec![1u8; 3073 * 2 + 5]).unwrap();
+    let dir_set = format!("data.dir={}", cifar.display());
+    let line = bad(&["train", c, "--out", &out("d"), "--set", "data.dataset=cifar10", "--set", &dir_set]);
+    assert!(line.contains("data_batch_3.bin"), "{line}");
+}
+
+#[test]
+fn data_list_names_every_image_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = lot(&["data", "list", "--root", tmp.path().to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for name in ["mnist", "fashion-mnist", "cifar10", "cifar100"] {
+        assert!(text.lines().any(|l| l.starts_with(name) && l.contains("missing")), "{name} not listed: {text}");
+    }
+    assert!(text.contains("cifar-10-binary.tar.gz"));
+    let line = bad(&["data", "fetch", "imagenet", "--root", tmp.path().to_str().unwrap()]);
+    assert!(line.contains("imagenet"), "{line}");
+}
