@@ -33,7 +33,7 @@ pub struct DataStatus {
 }
 
 /// Names `fetch` accepts.
-pub const FETCHABLE: [&str; 2] = ["fashion-mnist", "mnist"];
+pub const FETCHABLE: [&str; 3] = ["fashion-mnist", "mnist", "ptb"];
 
 /// The four official IDX file names, in the order of the md5 tables below.
 const IDX_FILES: [&str; 4] = [
@@ -105,6 +105,7 @@ pub fn fetch(name: &str, root: &Path) -> Result<()> {
     match name {
         "fashion-mnist" => fetch_fashion_mnist(root)?,
         "mnist" => fetch_mnist(root)?,
+        "ptb" => super::ptb::fetch(root)?,
         "cifar10" | "cifar100" => {
             let kind = DatasetKind::parse(name)?;
             bail_input!(
@@ -143,7 +144,34 @@ pub fn list(root: &Path) -> Vec<DataStatus> {
             };
             DataStatus { name: kind.name().to_string(), present, path, note }
         })
+        .chain(text_statuses(root))
         .collect()
+}
+
+/// PTB (fetchable) and WikiText (bring your own) for the language-modelling trainers.
+fn text_statuses(root: &Path) -> Vec<DataStatus> {
+    let ptb = root.join("ptb");
+    let ptb_present = super::ptb::present(&ptb);
+    let mut out = vec![DataStatus {
+        name: "ptb".into(),
+        present: ptb_present,
+        note: if ptb_present { "present".into() } else { "missing: run `lot data fetch ptb`".into() },
+        path: ptb,
+    }];
+    for name in ["wikitext-103", "wikitext-2"] {
+        let path = root.join(name);
+        let present = ["train", "valid", "test"].iter().all(|s| path.join(format!("wiki.{s}.tokens")).is_file());
+        let note = if present {
+            "present".into()
+        } else {
+            format!(
+                "missing: not on any package registry; download {name}-v1.zip (tokenized) and put wiki.{{train,valid,test}}.tokens in {} (or pass the folder with data.dir)",
+                path.display()
+            )
+        };
+        out.push(DataStatus { name: name.into(), present, path, note });
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,7 +309,7 @@ fn already_verified(dir: &Path, md5s: &[&str; 4]) -> bool {
 }
 
 /// Write each (name, bytes) into `dest` atomically: `name.tmp`, then rename over `name`.
-fn install(dest: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
+pub(crate) fn install(dest: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
     std::fs::create_dir_all(dest)
         .map_err(|e| input_err(format!("data fetch: cannot create {}: {e}", dest.display())))?;
     for (name, bytes) in files {
@@ -295,7 +323,7 @@ fn install(dest: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path)
         .map_err(|e| input_err(format!("data fetch: cannot read {}: {e}", path.display())))
 }
@@ -324,7 +352,7 @@ fn find_file(dir: &Path, suffix: &str) -> Result<PathBuf> {
 
 /// Run a command to completion. Failure to start or a non-zero exit is an input error with the
 /// command line and the last line of its stderr (or stdout when stderr is empty).
-fn run(cmd: &mut Command) -> Result<Output> {
+pub(crate) fn run(cmd: &mut Command) -> Result<Output> {
     let desc = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| {
@@ -361,10 +389,10 @@ fn run(cmd: &mut Command) -> Result<Output> {
 }
 
 /// A fresh folder under the system temp dir, removed on drop (also on errors).
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -376,7 +404,7 @@ impl TempDir {
         Ok(TempDir(p))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
