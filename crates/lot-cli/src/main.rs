@@ -115,14 +115,19 @@ fn train(cfg: &Config, out: &Path) -> Result<Summary> {
 
 fn print_summary(s: &Summary, out: &Path) {
     println!("run {} ({}), {} teacher steps, {:.1} s", s.name, s.mode, s.teacher_steps, s.wall_s);
-    println!("| model | final test acc % | best test acc % | optimizer steps |\n|---|---|---|---|");
+    let is_lm = s.models.values().any(|m| m.final_test_perplexity.is_some());
+    if is_lm {
+        println!("| model | test perplexity | best valid perplexity | optimizer steps |\n|---|---|---|---|");
+    } else {
+        println!("| model | final test acc % | best test acc % | optimizer steps |\n|---|---|---|---|");
+    }
     for (m, ms) in &s.models {
-        println!(
-            "| {m} | {:.2} | {:.2} | {} |",
-            ms.final_test_accuracy.unwrap_or(f64::NAN),
-            ms.best_test_accuracy.unwrap_or(f64::NAN),
-            ms.optimizer_steps
-        );
+        let (a, b) = if is_lm {
+            (ms.final_test_perplexity, ms.best_valid_perplexity)
+        } else {
+            (ms.final_test_accuracy, ms.best_test_accuracy)
+        };
+        println!("| {m} | {:.2} | {:.2} | {} |", a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN), ms.optimizer_steps);
     }
     println!("metrics: {}  plot: {}", out.join(run::METRICS_FILE).display(), out.join("curves.png").display());
 }

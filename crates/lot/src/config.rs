@@ -203,6 +203,14 @@ impl Config {
         }
     }
 
+    /// The language-modelling sections; an error for other tasks.
+    pub fn text(&self) -> Result<&crate::text::config::TextConfig> {
+        match &self.domain {
+            Domain::Text(t) => Ok(t),
+            _ => bail_input!("task '{:?}' has no language-modelling sections", self.task),
+        }
+    }
+
     /// Range checks that serde cannot express. Errors name the key.
     pub fn validate(&self) -> Result<()> {
         let l = &self.lot;

@@ -19,7 +19,8 @@ use std::path::Path;
 pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(cfg, out),
-        config::Domain::Text(_) | config::Domain::Rl(_) => bail_input!("task {:?} has no trainer yet", cfg.task),
+        config::Domain::Text(_) => text::train::train(cfg, out),
+        config::Domain::Rl(_) => bail_input!("task {:?} has no trainer yet", cfg.task),
     }
 }
 
@@ -28,6 +29,7 @@ pub fn evaluate(dir: &Path) -> anyhow::Result<Vec<run::EvalRow>> {
     let cfg = config::Config::load(&dir.join(run::CONFIG_FILE), &[])?;
     match &cfg.domain {
         config::Domain::Vision(_) => vision::evaluate_run(dir, &cfg),
-        config::Domain::Text(_) | config::Domain::Rl(_) => bail_input!("task {:?} has no evaluator yet", cfg.task),
+        config::Domain::Text(_) => text::train::evaluate_run(dir, &cfg),
+        config::Domain::Rl(_) => bail_input!("task {:?} has no evaluator yet", cfg.task),
     }
 }

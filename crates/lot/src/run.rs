@@ -26,6 +26,9 @@ pub struct ModelSummary {
     pub final_test_perplexity: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_test_perplexity: Option<f64>,
+    /// Language models: validation perplexity of the checkpoint that was tested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_valid_perplexity: Option<f64>,
     pub best_epoch: u64,
     pub optimizer_steps: u64,
 }

@@ -1,16 +1,222 @@
-//! The text sections of a config.
+//! The language-modelling sections of a config: `[data]`, `[model]`, `[train]`.
+//! Defaults are the reference's LSTM-on-PTB script (LOT_SPEC §2.2).
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::corpus::{CorpusKind, VocabRules};
+use crate::bail_input;
 use crate::config::LotConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TextConfig {}
+pub struct TextConfig {
+    pub data: TextData,
+    pub model: LmModel,
+    pub train: LmTrain,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextData {
+    /// `ptb` (ptb.*.txt) or `wikitext` (wiki.*.tokens).
+    pub corpus: CorpusKind,
+    /// Folder with the files; empty = `<data root>/ptb` or `<data root>/wikitext-103`.
+    pub dir: String,
+}
+
+impl Default for TextData {
+    fn default() -> Self {
+        Self { corpus: CorpusKind::Ptb, dir: String::new() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    Lstm,
+    TransformerXl,
+}
+
+/// Model hyperparameters; `emsize`…`nlayers` are the LSTM's, `n_layer`…`mem_len` Transformer-XL's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LmModel {
+    pub arch: Arch,
+    pub dropout: f64,
+    pub emsize: i64,
+    pub nhid: i64,
+    pub nlayers: i64,
+    pub n_layer: i64,
+    pub n_head: i64,
+    pub d_model: i64,
+    pub d_head: i64,
+    pub d_inner: i64,
+    pub dropatt: f64,
+    pub mem_len: i64,
+}
+
+impl Default for LmModel {
+    fn default() -> Self {
+        Self {
+            arch: Arch::Lstm,
+            dropout: 0.45,
+            emsize: 650,
+            nhid: 650,
+            nlayers: 2,
+            n_layer: 4,
+            n_head: 8,
+            d_model: 200,
+            d_head: 20,
+            d_inner: 1000,
+            dropatt: 0.0,
+            mem_len: 70,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// torch CosineAnnealingLR stepped once per epoch, to 0.
+    CosineEpoch,
+    /// Cosine per teacher step over the whole run, to 0.
+    CosineStep,
+    Constant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudentSchedule {
+    /// Follow the teacher's schedule.
+    Same,
+    /// The reference LSTM-PTB rule: constant lr, ×plateau_gamma when the summed validation
+    /// perplexity got worse than the best and the student's own validation loss got worse.
+    Plateau,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checkpoint {
+    /// Each model keeps its own best-validation weights (LSTM trainer).
+    PerModel,
+    /// All models are saved whenever the teacher's validation loss improves (Transformer-XL trainer).
+    Teacher,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LmTrain {
+    pub epochs: usize,
+    /// Stop after this many teacher steps (0 = run all epochs); the schedules still span `epochs`
+    /// unless the budget is shorter, in which case they span the budget.
+    pub max_steps: usize,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    /// Truncated-BPTT window (Transformer-XL: tgt_len).
+    pub bptt: usize,
+    /// Evaluation window for Transformer-XL (eval_tgt_len); the LSTM uses `bptt`.
+    pub eval_bptt: usize,
+    /// `sgd` or `adam`.
+    pub optimizer: String,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Per-model gradient-norm clip (0 = none).
+    pub clip: f64,
+    pub schedule: LrSchedule,
+    pub student_schedule: StudentSchedule,
+    pub plateau_gamma: f64,
+    /// Validate every this many teacher steps (0 = at each epoch end).
+    pub eval_interval: usize,
+    pub checkpoint: Checkpoint,
+}
+
+impl Default for LmTrain {
+    fn default() -> Self {
+        Self {
+            epochs: 60,
+            max_steps: 0,
+            batch_size: 20,
+            eval_batch_size: 10,
+            bptt: 35,
+            eval_bptt: 35,
+            optimizer: "sgd".into(),
+            lr: 30.0,
+            momentum: 0.3,
+            weight_decay: 0.0,
+            clip: 0.2,
+            schedule: LrSchedule::CosineEpoch,
+            student_schedule: StudentSchedule::Plateau,
+            plateau_gamma: 0.25,
+            eval_interval: 0,
+            checkpoint: Checkpoint::PerModel,
+        }
+    }
+}
 
 impl TextConfig {
     pub fn validate(&self, _lot: &LotConfig) -> Result<()> {
-        crate::bail_input!("task 'text' is not built yet")
+        let t = &self.train;
+        for (k, v) in [("train.epochs", t.epochs), ("train.batch_size", t.batch_size), ("train.eval_batch_size", t.eval_batch_size), ("train.bptt", t.bptt), ("train.eval_bptt", t.eval_bptt)] {
+            if v < 1 {
+                bail_input!("key '{k}': must be >= 1");
+            }
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            bail_input!("key 'train.lr': must be > 0, got {}", t.lr);
+        }
+        if !matches!(t.optimizer.as_str(), "sgd" | "adam") {
+            bail_input!("key 'train.optimizer': unknown optimizer '{}' (expected sgd or adam)", t.optimizer);
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            bail_input!("key 'train.momentum': must be in [0, 1), got {}", t.momentum);
+        }
+        if t.clip < 0.0 || t.weight_decay < 0.0 {
+            bail_input!("key 'train.clip' / 'train.weight_decay': must be >= 0");
+        }
+        if !(t.plateau_gamma > 0.0 && t.plateau_gamma <= 1.0) {
+            bail_input!("key 'train.plateau_gamma': must be in (0, 1], got {}", t.plateau_gamma);
+        }
+        let m = &self.model;
+        if !(0.0..1.0).contains(&m.dropout) || !(0.0..1.0).contains(&m.dropatt) {
+            bail_input!("key 'model.dropout': must be in [0, 1)");
+        }
+        match m.arch {
+            Arch::Lstm => {
+                if m.emsize < 1 || m.nhid < 1 || m.nlayers < 1 {
+                    bail_input!("key 'model.emsize/nhid/nlayers': must be >= 1");
+                }
+            }
+            Arch::TransformerXl => {
+                if m.n_layer < 1 || m.n_head < 1 || m.d_model < 1 || m.d_head < 1 || m.d_inner < 1 {
+                    bail_input!("key 'model.n_layer/n_head/d_model/d_head/d_inner': must be >= 1");
+                }
+                if m.mem_len < 0 {
+                    bail_input!("key 'model.mem_len': must be >= 0");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn rules(&self) -> VocabRules {
+        match self.model.arch {
+            Arch::Lstm => VocabRules::Lstm,
+            Arch::TransformerXl => VocabRules::Txl,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        if !self.data.dir.is_empty() {
+            return PathBuf::from(&self.data.dir);
+        }
+        let root = crate::data::fetch::default_data_dir();
+        match self.data.corpus {
+            CorpusKind::Ptb => root.join("ptb"),
+            CorpusKind::Wikitext => root.join("wikitext-103"),
+        }
     }
 }

@@ -2,3 +2,6 @@
 
 pub mod config;
 pub mod corpus;
+pub mod lstm;
+pub mod train;
+pub mod txl;

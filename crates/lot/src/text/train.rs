@@ -1,0 +1,678 @@
+//! The language-modelling trainer: LoT (or a baseline) on LSTM or Transformer-XL LMs, driven by
+//! the shared engine. Two token streams: the teacher's (epoch-ordered bptt windows) and the
+//! student's (its own cursor that wraps), each with its own hidden state / memory per model.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use tch::nn;
+use tch::{Device, Tensor};
+
+use super::config::{Arch, Checkpoint, LrSchedule, StudentSchedule, TextConfig};
+use super::corpus::{load_cached, Corpus};
+use super::lstm::{Hidden, LstmConfig, LstmLm};
+use super::txl::{TransformerXl, TxlConfig};
+use crate::bail_input;
+use crate::config::{Config, Mode};
+use crate::engine::{Engine, LotLoss, LotModels, Stream};
+use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use crate::run::{self, model_name, ModelSummary, Summary};
+use crate::track::{plot, MetricsWriter, Progress, Record};
+
+/// Token ids `[rows, bsz]`: the stream cut into `bsz` contiguous columns (the reference's batchify).
+pub fn batchify(ids: &[u32], bsz: usize, device: Device) -> Tensor {
+    let rows = ids.len() / bsz;
+    let flat: Vec<i64> = ids[..rows * bsz].iter().map(|&i| i as i64).collect();
+    Tensor::from_slice(&flat).view([bsz as i64, rows as i64]).tr().contiguous().to_device(device)
+}
+
+/// The window at row `i`: inputs `[len, bsz]` and next-token targets `[len·bsz]`,
+/// len = min(bptt, rows − 1 − i).
+pub fn window(data: &Tensor, i: i64, bptt: i64) -> (Tensor, Tensor) {
+    let rows = data.size()[0];
+    let len = bptt.min(rows - 1 - i);
+    (data.narrow(0, i, len), data.narrow(0, i + 1, len).reshape([-1]))
+}
+
+/// Start rows of one epoch's teacher windows.
+pub fn epoch_windows(rows: i64, bptt: i64) -> Vec<i64> {
+    (0..rows - 1).step_by(bptt as usize).collect()
+}
+
+/// The student's cursor: advances by bptt and wraps at rows − 1, as `current_index`.
+pub fn advance_cursor(cursor: i64, rows: i64, bptt: i64) -> i64 {
+    (cursor + bptt) % (rows - 1)
+}
+
+pub enum Net {
+    Lstm(LstmLm),
+    Txl(TransformerXl),
+}
+
+/// Recurrent state carried between windows (always detached).
+pub enum State {
+    Lstm(Hidden),
+    Txl(Vec<Tensor>),
+}
+
+impl Net {
+    fn init_state(&self, bsz: i64, device: Device) -> State {
+        match self {
+            Net::Lstm(m) => State::Lstm(m.init_hidden(bsz)),
+            Net::Txl(m) => State::Txl(m.init_mems(bsz, device)),
+        }
+    }
+
+    /// Logits flattened to `[len·bsz, V]` and the next state, detached from this window's graph.
+    fn forward(&self, x: &Tensor, state: &State, train: bool) -> (Tensor, State) {
+        let (logits, next) = match (self, state) {
+            (Net::Lstm(m), State::Lstm(h)) => {
+                let (l, (h, c)) = m.forward_t(x, h, train);
+                (l, State::Lstm((h.detach(), c.detach())))
+            }
+            (Net::Txl(m), State::Txl(mems)) => {
+                let (l, mems) = m.forward_t(x, mems, train);
+                (l, State::Txl(mems.iter().map(|t| t.detach()).collect()))
+            }
+            _ => unreachable!("state kind always matches its net"),
+        };
+        let v = logits.size()[2];
+        (logits.reshape([-1, v]), next)
+    }
+}
+
+pub struct LmModels {
+    pub nets: Vec<Net>,
+    pub stores: Vec<nn::VarStore>,
+    /// states[model][stream]: 0 = teacher stream, 1 = student stream.
+    states: Vec<[State; 2]>,
+    bsz: i64,
+    device: Device,
+}
+
+impl LmModels {
+    pub fn build(t: &TextConfig, n_token: i64, count: usize, seed: u64, device: Device, bsz: i64) -> Self {
+        let m = &t.model;
+        let mut nets = Vec::new();
+        let mut stores = Vec::new();
+        for k in 0..count {
+            // The reference seeds model k with seed + k.
+            tch::manual_seed((seed + k as u64) as i64);
+            let vs = nn::VarStore::new(device);
+            let net = match m.arch {
+                Arch::Lstm => Net::Lstm(LstmLm::new(
+                    &vs.root(),
+                    LstmConfig { n_token, emsize: m.emsize, nhid: m.nhid, nlayers: m.nlayers, dropout: m.dropout },
+                )),
+                Arch::TransformerXl => Net::Txl(TransformerXl::new(
+                    &vs.root(),
+                    &TxlConfig {
+                        n_token,
+                        n_layer: m.n_layer,
+                        n_head: m.n_head,
+                        d_model: m.d_model,
+                        d_head: m.d_head,
+                        d_inner: m.d_inner,
+                        dropout: m.dropout,
+                        dropatt: m.dropatt,
+                        tgt_len: t.train.bptt as i64,
+                        mem_len: m.mem_len,
+                        same_length: false,
+                        clamp_len: -1,
+                        untie_r: false,
+                    },
+                )),
+            };
+            nets.push(net);
+            stores.push(vs);
+        }
+        let states = nets.iter().map(|n| [n.init_state(bsz, device), n.init_state(bsz, device)]).collect();
+        Self { nets, stores, states, bsz, device }
+    }
+
+    /// Fresh hidden states / memories on both streams (the reference does this every epoch).
+    pub fn reset_states(&mut self) {
+        for (n, s) in self.nets.iter().zip(self.states.iter_mut()) {
+            *s = [n.init_state(self.bsz, self.device), n.init_state(self.bsz, self.device)];
+        }
+    }
+}
+
+impl LotModels for LmModels {
+    type Batch = (Tensor, Tensor);
+    fn forward(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> (Tensor, Tensor) {
+        let s = match stream {
+            Stream::Teacher => 0,
+            Stream::Student => 1,
+        };
+        let (logits, next) = self.nets[m].forward(x, &self.states[m][s], true);
+        self.states[m][s] = next;
+        let ce = logits.cross_entropy_for_logits(y);
+        (logits, ce)
+    }
+}
+
+/// Token-weighted mean cross-entropy of one model over a batchified split, in eval mode.
+/// Transformer-XL carries its memory across windows (eval_tgt_len), the LSTM its hidden state.
+pub fn evaluate(net: &Net, data: &Tensor, bptt: i64) -> f64 {
+    let _g = tch::no_grad_guard();
+    let bsz = data.size()[1];
+    let mut state = net.init_state(bsz, data.device());
+    let (mut total, mut count) = (0.0, 0i64);
+    for i in epoch_windows(data.size()[0], bptt) {
+        let (x, y) = window(data, i, bptt);
+        let (logits, next) = net.forward(&x, &state, false);
+        state = next;
+        let n = y.size()[0];
+        total += logits.cross_entropy_for_logits(&y).double_value(&[]) * n as f64;
+        count += n;
+    }
+    total / count.max(1) as f64
+}
+
+fn check_sizes(corpus: &Corpus, t: &TextConfig) -> Result<()> {
+    let tr = &t.train;
+    let splits = [("train", corpus.train.len(), tr.batch_size, tr.bptt), ("valid", corpus.valid.len(), tr.eval_batch_size, tr.eval_bptt), ("test", corpus.test.len(), tr.eval_batch_size, tr.eval_bptt)];
+    for (name, n, bsz, _bptt) in splits {
+        if n / bsz < 2 {
+            bail_input!(
+                "the {name} split has {n} tokens: too few for batch size {bsz} (each of the {bsz} columns needs at least 2 tokens); lower train.batch_size / train.eval_batch_size"
+            );
+        }
+    }
+    let rows = corpus.train.len() / tr.batch_size;
+    if tr.bptt >= rows {
+        bail_input!("key 'train.bptt': {} is not smaller than the {rows} rows the training split has at batch size {}", tr.bptt, tr.batch_size);
+    }
+    Ok(())
+}
+
+fn snapshot(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn restore(vs: &nn::VarStore, snap: &[(String, Tensor)]) {
+    let _g = tch::no_grad_guard();
+    let vars = vs.variables();
+    for (n, t) in snap {
+        vars[n].shallow_clone().copy_(t);
+    }
+}
+
+pub fn mode_plan(cfg: &Config, epochs: usize) -> (usize, usize, f64) {
+    let (k, n) = (cfg.lot.students, cfg.lot.student_steps);
+    match cfg.lot.mode {
+        Mode::Lot => (epochs, k, cfg.lot.alpha),
+        Mode::TeacherOnly => (epochs, k, 0.0),
+        Mode::NoStudent => (epochs, 0, 0.0),
+        Mode::ComputeMatched => (epochs * (1 + k * n), 0, 0.0),
+    }
+}
+
+fn make_optim(t: &TextConfig, vs: &nn::VarStore) -> Box<dyn Optimizer> {
+    let tr = &t.train;
+    let params = named_trainable(vs);
+    match tr.optimizer.as_str() {
+        "adam" => Box::new(Adam::new(params, AdamConfig { lr: tr.lr, weight_decay: tr.weight_decay, ..Default::default() })),
+        _ => Box::new(Sgd::new(params, SgdConfig { lr: tr.lr, momentum: tr.momentum, nesterov: false, weight_decay: tr.weight_decay })),
+    }
+}
+
+pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
+    if cfg.run.threads > 0 {
+        tch::set_num_threads(cfg.run.threads as i32);
+    }
+    let t = cfg.text()?;
+    let tr = &t.train;
+    let device = cfg.device()?;
+    let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
+    check_sizes(&corpus, t)?;
+    run::prepare_run_dir(out, cfg)?;
+    let n_token = corpus.vocab.len() as i64;
+    let train_data = batchify(&corpus.train, tr.batch_size, device);
+    let valid_data = batchify(&corpus.valid, tr.eval_batch_size, device);
+    let test_data = batchify(&corpus.test, tr.eval_batch_size, device);
+    let eval_bptt = match t.model.arch {
+        Arch::Lstm => tr.bptt,
+        Arch::TransformerXl => tr.eval_bptt,
+    } as i64;
+
+    let (epochs, k, alpha) = mode_plan(cfg, tr.epochs);
+    let mut models = LmModels::build(t, n_token, 1 + k, cfg.run.seed, device, tr.batch_size as i64);
+    let nm = models.nets.len();
+    let optims = models.stores.iter().map(|vs| make_optim(t, vs)).collect();
+    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    let clip = (tr.clip > 0.0).then_some(tr.clip);
+    let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, clip);
+
+    let rows = train_data.size()[0];
+    let bptt = tr.bptt as i64;
+    let windows = epoch_windows(rows, bptt);
+    let spe = windows.len() as u64;
+    let budget = spe * epochs as u64;
+    let total_steps = if tr.max_steps > 0 { budget.min(tr.max_steps as u64) } else { budget };
+    let tokens_per_step = (bptt * tr.batch_size as i64) as f64;
+
+    let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
+    let start = Instant::now();
+    let mut bar = Progress::new(total_steps, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
+    let mut step = 0u64;
+    let mut cursor = 0i64;
+    let mut best_val: Vec<Option<f64>> = vec![None; nm];
+    let mut best_snap: Vec<Option<Vec<(String, Tensor)>>> = (0..nm).map(|_| None).collect();
+    let mut best_epoch = vec![0u64; nm];
+    let mut student_lr = vec![tr.lr; nm];
+    let mut run_loss = vec![0.0; nm];
+    let mut run_n = 0u64;
+    let mut window_start = Instant::now();
+    let mut epoch = 0u64;
+
+    'outer: for e in 1..=epochs as u64 {
+        epoch = e;
+        models.reset_states();
+        for &i in &windows {
+            if step >= total_steps {
+                break 'outer;
+            }
+            // Learning rates for this step.
+            let teacher_lr = match tr.schedule {
+                LrSchedule::CosineEpoch => cosine_lr(tr.lr, 0.0, e - 1, epochs as u64),
+                LrSchedule::CosineStep => cosine_lr(tr.lr, 0.0, step, total_steps),
+                LrSchedule::Constant => tr.lr,
+            };
+            engine.set_lr(0, teacher_lr);
+            for m in 1..nm {
+                let lr = match tr.student_schedule {
+                    StudentSchedule::Same => teacher_lr,
+                    StudentSchedule::Plateau => student_lr[m],
+                };
+                engine.set_lr(m, lr);
+            }
+            let batch = window(&train_data, i, bptt);
+            let mut next_student = || -> Result<(Tensor, Tensor)> {
+                let b = window(&train_data, cursor, bptt);
+                cursor = advance_cursor(cursor, rows, bptt);
+                Ok(b)
+            };
+            let o = engine.lot_step(&mut models, &batch, &mut next_student).map_err(|err| anyhow::anyhow!("epoch {e}, step {}: {err:#}", step + 1))?;
+            step += 1;
+            run_loss[0] += o.teacher_task;
+            for s in 0..o.student_logits.len() {
+                run_loss[1 + s] += o.student_logits[s].cross_entropy_for_logits(&batch.1).double_value(&[]);
+            }
+            run_n += 1;
+            bar.inc(|| format!("epoch {e}/{epochs} teacher ppl {:.1}", (run_loss[0] / run_n as f64).exp()));
+            if step % 10 == 0 {
+                bar.set_message(format!("ep {e} ppl {:.1}", (run_loss[0] / run_n as f64).exp()));
+            }
+            let interval_due = tr.eval_interval > 0 && step % tr.eval_interval as u64 == 0;
+            let epoch_end = tr.eval_interval == 0 && i == *windows.last().unwrap();
+            let last = step == total_steps;
+            if interval_due || epoch_end || last {
+                let secs = window_start.elapsed().as_secs_f64();
+                let vals: Vec<f64> = (0..nm).map(|m| evaluate(&models.nets[m], &valid_data, eval_bptt)).collect();
+                let mut line = format!("epoch {e} step {step}");
+                for m in 0..nm {
+                    let train_loss = run_loss[m] / run_n.max(1) as f64;
+                    let common = Record { epoch: e, step, model: model_name(m), wall_s: start.elapsed().as_secs_f64(), ..Default::default() };
+                    metrics.write(&Record {
+                        split: "train".into(),
+                        loss: train_loss,
+                        perplexity: Some(train_loss.exp()),
+                        lr: Some(engine.optims[m].lr()),
+                        samples_per_s: Some(tokens_per_step * run_n as f64 / secs.max(1e-9)),
+                        ..common.clone()
+                    })?;
+                    metrics.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
+                    line.push_str(&format!(" | {} valid ppl {:.2}", model_name(m), vals[m].exp()));
+                }
+                bar.println(&line);
+                // The reference LSTM rule: decay a student's lr when the summed validation
+                // perplexity got worse than the best so far and that student's own loss got worse.
+                if tr.student_schedule == StudentSchedule::Plateau && best_val[0].is_some() {
+                    let best_sum: f64 = best_val.iter().map(|b| b.unwrap_or(f64::INFINITY).exp()).sum();
+                    let now_sum: f64 = vals.iter().map(|v| v.exp()).sum();
+                    if best_sum < now_sum {
+                        for m in 1..nm {
+                            if best_val[m].is_some_and(|b| b < vals[m]) {
+                                student_lr[m] *= tr.plateau_gamma;
+                            }
+                        }
+                    }
+                }
+                match tr.checkpoint {
+                    Checkpoint::PerModel => {
+                        for m in 0..nm {
+                            if best_val[m].map_or(true, |b| vals[m] < b) {
+                                best_val[m] = Some(vals[m]);
+                                best_snap[m] = Some(snapshot(&models.stores[m]));
+                                best_epoch[m] = e;
+                            }
+                        }
+                    }
+                    Checkpoint::Teacher => {
+                        if best_val[0].map_or(true, |b| vals[0] < b) {
+                            for m in 0..nm {
+                                best_val[m] = Some(vals[m]);
+                                best_snap[m] = Some(snapshot(&models.stores[m]));
+                                best_epoch[m] = e;
+                            }
+                        }
+                    }
+                }
+                run_loss.iter_mut().for_each(|l| *l = 0.0);
+                run_n = 0;
+                window_start = Instant::now();
+            }
+        }
+    }
+    bar.finish();
+    let wall_s = start.elapsed().as_secs_f64();
+
+    // Test each model from its selected (best-validation) checkpoint.
+    let mut summary = Summary {
+        name: cfg.run.name.clone(),
+        mode: cfg.lot.mode.name().into(),
+        seed: cfg.run.seed,
+        epochs: epoch,
+        teacher_steps: step,
+        wall_s,
+        models: BTreeMap::new(),
+    };
+    let mut line = String::from("test (best-validation checkpoints):");
+    for m in 0..nm {
+        if let Some(s) = &best_snap[m] {
+            restore(&models.stores[m], s);
+        }
+        let test = evaluate(&models.nets[m], &test_data, eval_bptt);
+        metrics.write(&Record {
+            epoch,
+            step,
+            model: model_name(m),
+            split: "test".into(),
+            loss: test,
+            perplexity: Some(test.exp()),
+            wall_s: start.elapsed().as_secs_f64(),
+            ..Default::default()
+        })?;
+        line.push_str(&format!(" {} ppl {:.2}", model_name(m), test.exp()));
+        run::save_weights(&models.stores[m], &out.join(format!("{}.safetensors", model_name(m))))?;
+        summary.models.insert(
+            model_name(m),
+            ModelSummary {
+                final_test_loss: test,
+                final_test_perplexity: Some(test.exp()),
+                best_valid_perplexity: best_val[m].map(f64::exp),
+                best_epoch: best_epoch[m],
+                optimizer_steps: engine.optims[m].steps(),
+                ..Default::default()
+            },
+        );
+    }
+    eprintln!("{line}");
+    run::write_summary(out, &summary)?;
+    plot_run(out)?;
+    Ok(summary)
+}
+
+/// `curves.png`: validation and training perplexity per model against teacher steps.
+pub fn plot_run(dir: &Path) -> Result<()> {
+    let recs = crate::track::read_metrics(&dir.join(run::METRICS_FILE))?;
+    let mut names: Vec<String> = recs.iter().map(|r| r.model.clone()).collect();
+    names.sort();
+    names.dedup();
+    names.sort_by_key(|n| n != "teacher");
+    let series = |split: &str| -> Vec<plot::Series> {
+        names
+            .iter()
+            .map(|n| plot::Series {
+                label: format!("{n} {split}"),
+                points: recs.iter().filter(|r| &r.model == n && r.split == split).filter_map(|r| r.perplexity.map(|p| (r.step as f64, p))).collect(),
+                band: None,
+            })
+            .collect()
+    };
+    let panels = [
+        plot::Panel { title: "validation perplexity".into(), x_label: "teacher step".into(), y_label: "perplexity".into(), series: series("valid") },
+        plot::Panel { title: "train perplexity".into(), x_label: "teacher step".into(), y_label: "perplexity".into(), series: series("train") },
+    ];
+    plot::plot_panels(&dir.join("curves.png"), &panels)
+}
+
+/// `lot eval RUN_DIR` for language models: test perplexity of the saved checkpoints.
+pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
+    let t = cfg.text()?;
+    let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
+    let device = cfg.device()?;
+    let (_, k, _) = mode_plan(cfg, t.train.epochs);
+    let mut models = LmModels::build(t, corpus.vocab.len() as i64, 1 + k, 0, device, t.train.eval_batch_size as i64);
+    let test = batchify(&corpus.test, t.train.eval_batch_size, device);
+    let bptt = match t.model.arch {
+        Arch::Lstm => t.train.bptt,
+        Arch::TransformerXl => t.train.eval_bptt,
+    } as i64;
+    let mut rows = Vec::new();
+    for m in 0..models.nets.len() {
+        let p = dir.join(format!("{}.safetensors", model_name(m)));
+        if !p.exists() {
+            bail_input!("{}: missing; the run did not finish", p.display());
+        }
+        models.stores[m].load(&p).map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
+        let l = evaluate(&models.nets[m], &test, bptt);
+        rows.push(run::EvalRow { model: model_name(m), values: vec![("test loss".into(), l), ("test perplexity".into(), l.exp())] });
+    }
+    Ok(rows)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::LossMode;
+
+    #[test]
+    fn batchify_window_and_cursor_follow_the_reference() {
+        let ids: Vec<u32> = (0..27).collect();
+        let d = batchify(&ids, 2, Device::Cpu);
+        // 27 // 2 = 13 rows; column 0 = 0..13, column 1 = 13..26; token 26 dropped.
+        assert_eq!(d.size(), vec![13, 2]);
+        assert_eq!(Vec::<i64>::try_from(d.select(1, 0)).unwrap(), (0..13).collect::<Vec<i64>>());
+        assert_eq!(Vec::<i64>::try_from(d.select(1, 1)).unwrap(), (13..26).collect::<Vec<i64>>());
+        let (x, y) = window(&d, 0, 5);
+        assert_eq!(x.size(), vec![5, 2]);
+        assert_eq!(Vec::<i64>::try_from(y).unwrap(), vec![1, 14, 2, 15, 3, 16, 4, 17, 5, 18]);
+        // The last window is shorter: rows − 1 − i.
+        let (x, y) = window(&d, 10, 5);
+        assert_eq!(x.size(), vec![2, 2]);
+        assert_eq!(Vec::<i64>::try_from(y).unwrap(), vec![11, 24, 12, 25]);
+        assert_eq!(epoch_windows(13, 5), vec![0, 5, 10]);
+        assert_eq!(advance_cursor(0, 13, 5), 5);
+        assert_eq!(advance_cursor(10, 13, 5), 3);
+    }
+
+    fn tiny_text() -> TextConfig {
+        let mut t = TextConfig::default();
+        t.model.emsize = 8;
+        t.model.nhid = 8;
+        t.model.dropout = 0.0;
+        t
+    }
+
+    #[test]
+    fn student_stream_has_its_own_state_and_states_are_detached() {
+        let t = tiny_text();
+        let mut models = LmModels::build(&t, 7, 2, 0, Device::Cpu, 2);
+        let lot = LotLoss { mode: LossMode::KlCe, alpha: 1.0, temperature: 1.5, detach: true };
+        let optims: Vec<Box<dyn Optimizer>> = models.stores.iter().map(|vs| make_optim(&t, vs)).collect();
+        let mut engine = Engine::new(lot, 3, optims, Some(0.2));
+        let ids: Vec<u32> = (0..60).map(|i| (i * 3 % 7) as u32).collect();
+        let data = batchify(&ids, 2, Device::Cpu);
+        let rows = data.size()[0];
+        let hidden = |m: &LmModels, model: usize, stream: usize| match &m.states[model][stream] {
+            State::Lstm((h, _)) => h.copy(),
+            State::Txl(_) => unreachable!(),
+        };
+        let mut cursor = 0i64;
+        let mut served = Vec::new();
+        let teacher_state_before = hidden(&models, 0, 0);
+        let student_stream_before = hidden(&models, 0, 1);
+        for &i in &epoch_windows(rows, 4)[..2] {
+            let batch = window(&data, i, 4);
+            engine
+                .lot_step(&mut models, &batch, || {
+                    served.push(cursor);
+                    let b = window(&data, cursor, 4);
+                    cursor = advance_cursor(cursor, rows, 4);
+                    Ok(b)
+                })
+                .unwrap();
+        }
+        // 2 teacher steps × (N − 1 = 2) student windows at 0, 4, 8, 12 of the student's own cursor.
+        assert_eq!(served, vec![0, 4, 8, 12]);
+        assert_eq!(engine.optims[1].steps(), 6);
+        // Both streams moved their states, independently.
+        assert!(!hidden(&models, 0, 0).equal(&teacher_state_before));
+        assert!(!hidden(&models, 0, 1).equal(&student_stream_before));
+        assert!(!hidden(&models, 0, 0).equal(&hidden(&models, 0, 1)));
+        // A student step leaves the teacher stream's state alone.
+        let before = hidden(&models, 0, 0);
+        engine.student_step(&mut models, &window(&data, 0, 4)).unwrap();
+        assert!(hidden(&models, 0, 0).equal(&before));
+        // Carried states never hold a graph.
+        for s in &models.states {
+            for st in s {
+                if let State::Lstm((h, c)) = st {
+                    assert!(!h.requires_grad() && !c.requires_grad());
+                }
+            }
+        }
+    }
+
+    fn write_corpus(dir: &Path) {
+        // A deterministic "language": cycles through 12 words with a fixed successor rule.
+        let words: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
+        let mut text = String::new();
+        let mut w = 0usize;
+        for line in 0..300 {
+            for _ in 0..(5 + line % 4) {
+                text.push_str(&words[w]);
+                text.push(' ');
+                w = (w * 5 + 1) % 12;
+            }
+            text.push('\n');
+        }
+        for s in ["train", "valid", "test"] {
+            let t = if s == "train" { text.clone() } else { text[..text.len() / 5].to_string() };
+            std::fs::write(dir.join(format!("ptb.{s}.txt")), t).unwrap();
+        }
+    }
+
+    fn config(dir: &Path, extra: &str) -> Config {
+        let text = format!(
+            r#"task = "text"
+[run]
+name = "tiny-lm"
+threads = 1
+[lot]
+alpha = 1.0
+student_steps = 2
+[data]
+corpus = "ptb"
+dir = "{}"
+[model]
+emsize = 16
+nhid = 16
+nlayers = 1
+dropout = 0.0
+[train]
+epochs = 3
+batch_size = 4
+eval_batch_size = 2
+bptt = 8
+lr = 5.0
+momentum = 0.3
+clip = 1.0
+schedule = "constant"
+student_schedule = "same"
+{extra}
+"#,
+            dir.display()
+        );
+        Config::from_toml(&text, &[], "tiny.toml").unwrap()
+    }
+
+    #[test]
+    fn loss_falls_on_a_tiny_corpus_and_run_folder_is_complete() {
+        let d = tempfile::tempdir().unwrap();
+        write_corpus(d.path());
+        let out = d.path().join("run");
+        let s = train(&config(d.path(), ""), &out).unwrap();
+        // 13 words (12 + <eos>): chance perplexity is 13; the successor rule is deterministic
+        // except at line ends, so a trained model gets far below chance.
+        for m in ["teacher", "student0"] {
+            let ppl = s.models[m].final_test_perplexity.unwrap();
+            assert!(ppl < 4.0, "{m} test perplexity {ppl} did not fall far below 13");
+        }
+        for f in ["config.toml", "metrics.jsonl", "summary.json", "teacher.safetensors", "student0.safetensors", "curves.png"] {
+            assert!(out.join(f).is_file(), "missing {f}");
+        }
+        let recs = crate::track::read_metrics(&out.join(run::METRICS_FILE)).unwrap();
+        let valid: Vec<f64> = recs.iter().filter(|r| r.model == "teacher" && r.split == "valid").map(|r| r.perplexity.unwrap()).collect();
+        assert_eq!(valid.len(), 3, "one validation per epoch");
+        assert!(valid[2] < valid[0]);
+        // lot eval reproduces the summary's test perplexity from the saved (best) checkpoints.
+        let cfg = Config::load(&out.join(run::CONFIG_FILE), &[]).unwrap();
+        let rows = evaluate_run(&out, &cfg).unwrap();
+        let ppl = rows[0].values[1].1;
+        assert!((ppl - s.models["teacher"].final_test_perplexity.unwrap()).abs() < 1e-6 * ppl);
+    }
+
+    #[test]
+    fn transformer_xl_trains_through_the_same_engine() {
+        let d = tempfile::tempdir().unwrap();
+        write_corpus(d.path());
+        let mut cfg = config(d.path(), "");
+        let text = cfg.text().unwrap().clone();
+        let mut t = text;
+        t.model.arch = Arch::TransformerXl;
+        t.model.n_layer = 1;
+        t.model.d_model = 16;
+        t.model.n_head = 2;
+        t.model.d_head = 8;
+        t.model.d_inner = 32;
+        t.model.mem_len = 8;
+        t.train.optimizer = "adam".into();
+        t.train.lr = 0.01;
+        t.train.checkpoint = Checkpoint::Teacher;
+        cfg.domain = crate::config::Domain::Text(t);
+        let s = train(&cfg, &d.path().join("run")).unwrap();
+        let ppl = s.models["teacher"].final_test_perplexity.unwrap();
+        assert!(ppl < 6.0, "teacher test perplexity {ppl}");
+        assert_eq!(s.models["student0"].optimizer_steps, 2 * s.teacher_steps);
+    }
+
+    #[test]
+    fn batch_or_bptt_too_large_for_the_corpus() {
+        let d = tempfile::tempdir().unwrap();
+        write_corpus(d.path());
+        let out = d.path().join("run");
+        let mut cfg = config(d.path(), "");
+        if let crate::config::Domain::Text(t) = &mut cfg.domain {
+            t.train.bptt = 100_000;
+        }
+        let e = train(&cfg, &out).unwrap_err();
+        assert!(crate::error::is_input_error(&e) && e.to_string().contains("train.bptt"), "{e}");
+        if let crate::config::Domain::Text(t) = &mut cfg.domain {
+            t.train.bptt = 8;
+            t.train.batch_size = 1_000_000;
+        }
+        let e = train(&cfg, &out).unwrap_err();
+        assert!(e.to_string().contains("batch size"), "{e}");
+        assert!(!out.exists(), "bad input must not create the run folder");
+    }
+}
