@@ -11,6 +11,8 @@ use lot::error::is_input_error;
 use lot::run::{self, Summary};
 use lot::track::plot;
 
+mod sweep;
+
 /// The config the README's main job trains (also `configs/quick_fashion_mnist_lot.toml`).
 const QUICK_CONFIG: &str = include_str!("../../../configs/quick_fashion_mnist_lot.toml");
 
@@ -25,7 +27,12 @@ struct Cli {
 enum Cmd {
     /// Train from a TOML config into a run folder.
     Train {
-        config: PathBuf,
+        /// The run's TOML config (not needed with --resume)
+        #[arg(required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        /// Continue the run in this folder from its last checkpoint, with its saved config
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets", "out"])]
+        resume: Option<PathBuf>,
         /// Override any key, e.g. --set lot.alpha=0.5 --set lot.mode=teacher_only
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -42,6 +49,34 @@ enum Cmd {
         out: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+    /// Compare finished runs over seeds: mean ± std table (Markdown, JSON) and mean curves with ±std bands.
+    Compare {
+        /// Run folders, or folders holding run folders (e.g. a sweep's)
+        #[arg(required = true, value_name = "RUN_DIR")]
+        run_dirs: Vec<PathBuf>,
+        /// Folder for compare.md, compare.json and compare.png
+        #[arg(long, default_value = "compare")]
+        out: PathBuf,
+    },
+    /// Train a grid of seeds × modes (child processes, --jobs at a time), then compare the finished runs.
+    Sweep {
+        config: PathBuf,
+        /// Seeds, e.g. 0,1,2
+        #[arg(long, value_name = "S,S,...")]
+        seeds: String,
+        /// Modes, e.g. lot,teacher_only (lot, teacher_only, no_student, compute_matched)
+        #[arg(long, value_name = "MODE,...")]
+        modes: String,
+        /// Override any key in every run, e.g. --set train.epochs=5
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Runs at once
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Sweep folder: <out>/<mode>-s<seed>/ per run, logs/, compare.* (default runs/<name>-sweep)
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Fetch or list data sets.
     Data {
@@ -65,6 +100,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<lot::checkpoint::Interrupted>().is_some() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
@@ -74,8 +113,14 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Train { config, sets, out } => {
-            let cfg = Config::load(&config, &sets)?;
+        Cmd::Train { config, resume, sets, out } => {
+            lot::checkpoint::install_interrupt_handler();
+            if let Some(dir) = resume {
+                let s = lot::resume(&dir)?;
+                print_summary(&s, &dir);
+                return Ok(());
+            }
+            let cfg = Config::load(config.as_deref().expect("clap requires CONFIG"), &sets)?;
             let out = out.unwrap_or_else(|| run::default_run_dir(&cfg));
             let s = train(&cfg, &out)?;
             print_summary(&s, &out);
@@ -92,6 +137,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Demo { out, sets } => demo(&out, &sets)?,
+        Cmd::Compare { run_dirs, out } => print_compare(&lot::track::compare::compare(&run_dirs, &out)?),
+        Cmd::Sweep { config, seeds, modes, sets, jobs, out } => {
+            sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out })?
+        }
         Cmd::Data { cmd, root } => {
             let root = root.unwrap_or_else(lot::data::fetch::default_data_dir);
             match cmd {
@@ -111,6 +160,16 @@ fn dispatch(cli: Cli) -> Result<()> {
 
 fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     lot::train(cfg, out)
+}
+
+/// `lot compare`'s output: warnings on stderr, the table and where the files went on stdout.
+fn print_compare(rep: &lot::track::compare::Report) {
+    for w in &rep.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("{}", rep.table);
+    let plot = rep.plot_path.as_ref().map_or("(no curves)".to_string(), |p| p.display().to_string());
+    println!("table: {}  json: {}  plot: {plot}", rep.markdown_path.display(), rep.json_path.display());
 }
 
 fn print_summary(s: &Summary, out: &Path) {

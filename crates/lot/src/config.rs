@@ -55,11 +55,13 @@ pub struct RunConfig {
     pub device: String,
     /// libtorch intra-op threads; 0 keeps libtorch's default.
     pub threads: usize,
+    /// Write a resume checkpoint every this many teacher steps (0 = only at epoch ends / evaluations).
+    pub checkpoint_every: usize,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0 }
+        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500 }
     }
 }
 
@@ -223,8 +225,9 @@ impl Config {
         if l.student_steps < 1 {
             bail_input!("key 'lot.student_steps': N must be >= 1, got {}", l.student_steps);
         }
-        if l.students < 1 {
-            bail_input!("key 'lot.students': K must be >= 1, got {}", l.students);
+        // Capped: the student depth list is allocated from K before anything else (K = 2^32 aborts).
+        if !(1..=256).contains(&l.students) {
+            bail_input!("key 'lot.students': K must be between 1 and 256, got {}", l.students);
         }
         self.device()?;
         match &self.domain {

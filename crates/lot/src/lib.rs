@@ -2,6 +2,7 @@
 //!
 //! `engine` holds the LoT losses and step schedule shared by every domain; `vision` (and later
 //! `text`, `rl`) supply models and data; `track` writes metrics, plots and progress.
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod engine;
@@ -18,9 +19,22 @@ use std::path::Path;
 /// Train a run of any task into the run folder `out` (created once the inputs are checked).
 pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
     match &cfg.domain {
-        config::Domain::Vision(_) => vision::train(cfg, out),
-        config::Domain::Text(_) => text::train::train(cfg, out),
+        config::Domain::Vision(_) => vision::train(cfg, out, false),
+        config::Domain::Text(_) => text::train::train(cfg, out, false),
         config::Domain::Rl(_) => bail_input!("task {:?} has no trainer yet", cfg.task),
+    }
+}
+
+/// `lot train --resume RUN_DIR`: continue a run from its last checkpoint with its saved config.
+pub fn resume(dir: &Path) -> anyhow::Result<run::Summary> {
+    let cfg = config::Config::load(&dir.join(run::CONFIG_FILE), &[])?;
+    if !checkpoint::path(dir).exists() {
+        bail_input!("{}: no checkpoint to resume from", checkpoint::path(dir).display());
+    }
+    match &cfg.domain {
+        config::Domain::Vision(_) => vision::train(&cfg, dir, true),
+        config::Domain::Text(_) => text::train::train(&cfg, dir, true),
+        config::Domain::Rl(_) => bail_input!("resume is not supported for reinforcement-learning runs yet"),
     }
 }
 

@@ -31,6 +31,20 @@ pub struct ModelSummary {
     pub best_valid_perplexity: Option<f64>,
     pub best_epoch: u64,
     pub optimizer_steps: u64,
+    // Reinforcement learning.
+    /// Mean raw return of the last 20 training episodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_return: Option<f64>,
+    /// Best mean raw return over any 20 consecutive training episodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_return: Option<f64>,
+    /// Mean and std of the return over `eval.episodes` episodes played after training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_return: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_return_std: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_steps: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -72,6 +86,17 @@ pub fn prepare_run_dir(dir: &Path, cfg: &Config) -> Result<()> {
     write_atomic(&dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())
         .map_err(|e| crate::error::input_err(format!("output folder {}: not writable: {e:#}", dir.display())))?;
     eprintln!("run folder: {}", dir.display());
+    Ok(())
+}
+
+/// On resume: drop metric lines written after the checkpoint, so the file continues exactly.
+pub fn truncate_metrics(dir: &Path, len: u64) -> Result<()> {
+    let p = dir.join(METRICS_FILE);
+    let f = std::fs::OpenOptions::new().write(true).open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+    if f.metadata()?.len() < len {
+        crate::bail_input!("{} is shorter than the checkpoint expects; the run folder was modified", p.display());
+    }
+    f.set_len(len)?;
     Ok(())
 }
 

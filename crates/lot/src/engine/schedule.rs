@@ -93,9 +93,12 @@ impl Engine {
         }
         let teacher_value = teacher_loss.double_value(&[]);
         let student_values: Vec<f64> = student_losses.iter().map(|s| s.double_value(&[])).collect();
-        check_finite("teacher", teacher_value)?;
+        // Name the term that broke: the task loss itself, or the LoT term on top of it.
+        check_finite("teacher", "task loss", t_task.double_value(&[]))?;
+        check_finite("teacher", "LoT regulariser (KL to the students)", teacher_value)?;
         for (i, v) in student_values.iter().enumerate() {
-            check_finite(&format!("student{i}"), *v)?;
+            check_finite(&format!("student{i}"), "task loss", s_tasks[i].double_value(&[]))?;
+            check_finite(&format!("student{i}"), "imitation loss (KL to the teacher)", *v)?;
         }
         total.backward();
         self.clip_and_step(0..=k);
@@ -136,7 +139,8 @@ impl Engine {
             let (l, task) = models.forward(1 + i, batch, Stream::Student);
             let loss = self.loss.student_loss(&task, &l, teacher_logits);
             let v = loss.double_value(&[]);
-            check_finite(&format!("student{i}"), v)?;
+            check_finite(&format!("student{i}"), "task loss (student stream)", task.double_value(&[]))?;
+            check_finite(&format!("student{i}"), "imitation loss (student stream)", v)?;
             values.push(v);
             total = Some(match total {
                 None => loss,
@@ -168,9 +172,9 @@ impl Engine {
     }
 }
 
-fn check_finite(model: &str, v: f64) -> Result<()> {
+fn check_finite(model: &str, term: &str, v: f64) -> Result<()> {
     if !v.is_finite() {
-        bail!("non-finite loss {v} for {model}: stopping (lower the learning rate, or check the data)");
+        bail!("non-finite loss {v} in the {model}'s {term}: stopping (lower the learning rate, or check the data)");
     }
     Ok(())
 }

@@ -90,6 +90,16 @@ impl super::Optimizer for Adam {
     fn params(&self) -> &[(String, Tensor)] {
         &self.params
     }
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Adam::state(self)
+    }
+    fn load_state(&mut self, state: &[(String, Tensor)], steps: u64) {
+        for (i, (n, _)) in self.params.iter().enumerate() {
+            self.m[i] = super::saved(state, &format!("exp_avg.{n}"));
+            self.v[i] = super::saved(state, &format!("exp_avg_sq.{n}"));
+        }
+        self.steps = steps;
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,15 @@ pub trait Optimizer: Send {
     /// Optimizer steps taken so far.
     fn steps(&self) -> u64;
     fn params(&self) -> &[(String, Tensor)];
+    /// Internal state (momentum buffers, moments) by name, for checkpoints.
+    fn state(&self) -> Vec<(String, Tensor)>;
+    /// Restore what `state` returned, and the step count.
+    fn load_state(&mut self, state: &[(String, Tensor)], steps: u64);
+}
+
+/// Find `prefix.name` in saved state: a copy to own (the checkpoint's tensors are shared).
+pub(crate) fn saved(state: &[(String, Tensor)], key: &str) -> Option<Tensor> {
+    state.iter().find(|(n, _)| n == key).map(|(_, t)| t.copy())
 }
 
 impl Optimizer for Sgd {
@@ -68,5 +77,11 @@ impl Optimizer for Sgd {
     }
     fn params(&self) -> &[(String, Tensor)] {
         Sgd::params(self)
+    }
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Sgd::state(self)
+    }
+    fn load_state(&mut self, state: &[(String, Tensor)], steps: u64) {
+        Sgd::load_state(self, state, steps)
     }
 }

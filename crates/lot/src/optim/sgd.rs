@@ -63,6 +63,13 @@ impl Sgd {
         self.steps += 1;
     }
 
+    pub fn load_state(&mut self, state: &[(String, Tensor)], steps: u64) {
+        for ((n, _), buf) in self.params.iter().zip(self.momentum.iter_mut()) {
+            *buf = super::saved(state, &format!("momentum.{n}"));
+        }
+        self.steps = steps;
+    }
+
     /// Momentum buffers by parameter name (for checkpoints).
     pub fn state(&self) -> Vec<(String, Tensor)> {
         self.params

@@ -307,7 +307,12 @@ fn decode_cache(bytes: &[u8], key: &str, path: &Path) -> Result<Option<Corpus>> 
     let test = streams.pop().unwrap();
     let valid = streams.pop().unwrap();
     let train = streams.pop().unwrap();
-    Ok(Some(Corpus { vocab: Vocab::from_words(words), train, valid, test }))
+    let vocab = Vocab::from_words(words);
+    if vocab.len() != nwords {
+        // Duplicate words would leave ids >= vocab.len() in the streams.
+        return Err(corrupt("duplicate words in the vocabulary"));
+    }
+    Ok(Some(Corpus { vocab, train, valid, test }))
 }
 
 /// Load a corpus through its token cache (`<dir>/.lot-tokens-<rules>.bin`): reuse it when the

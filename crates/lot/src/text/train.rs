@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::{Device, Tensor};
 
@@ -15,6 +16,7 @@ use super::corpus::{load_cached, Corpus};
 use super::lstm::{Hidden, LstmConfig, LstmLm};
 use super::txl::{TransformerXl, TxlConfig};
 use crate::bail_input;
+use crate::checkpoint;
 use crate::config::{Config, Mode};
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
@@ -222,7 +224,61 @@ fn make_optim(t: &TextConfig, vs: &nn::VarStore) -> Box<dyn Optimizer> {
     }
 }
 
-pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
+/// Everything besides tensors that a resumed run needs to continue exactly.
+#[derive(Serialize, Deserialize)]
+struct TrainState {
+    step: u64,
+    /// The student stream's row cursor.
+    cursor: i64,
+    best_val: Vec<Option<f64>>,
+    best_epoch: Vec<u64>,
+    student_lr: Vec<f64>,
+    run_loss: Vec<f64>,
+    run_n: u64,
+    opt_steps: Vec<u64>,
+    metrics_len: u64,
+    elapsed_s: f64,
+}
+
+fn state_tensors(models: &LmModels) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    for (m, streams) in models.states.iter().enumerate() {
+        for (s, st) in streams.iter().enumerate() {
+            let parts: Vec<Tensor> = match st {
+                State::Lstm((h, c)) => vec![h.shallow_clone(), c.shallow_clone()],
+                State::Txl(mems) => mems.iter().map(|t| t.shallow_clone()).collect(),
+            };
+            for (i, t) in parts.into_iter().enumerate() {
+                out.push((format!("state{m}.{s}.{i}"), t));
+            }
+        }
+    }
+    out
+}
+
+fn restore_states(models: &mut LmModels, saved: &checkpoint::Tensors) -> Result<()> {
+    for m in 0..models.nets.len() {
+        for s in 0..2 {
+            let get = |i: usize| {
+                saved.get(&format!("state{m}.{s}.{i}")).ok_or_else(|| crate::error::input_err("checkpoint does not match the config: recurrent state missing"))
+            };
+            models.states[m][s] = match &models.states[m][s] {
+                State::Lstm(_) => State::Lstm((get(0)?, get(1)?)),
+                State::Txl(mems) => State::Txl((0..mems.len()).map(get).collect::<Result<_>>()?),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Torch's generator drives dropout; reseeding it from (seed, step) makes every step's dropout
+/// masks a function of the step alone, so a resumed run draws exactly what an uninterrupted one does.
+fn reseed(seed: u64, step: u64) {
+    tch::manual_seed((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
+}
+
+/// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
+pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     if cfg.run.threads > 0 {
         tch::set_num_threads(cfg.run.threads as i32);
     }
@@ -231,7 +287,6 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     let device = cfg.device()?;
     let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
     check_sizes(&corpus, t)?;
-    run::prepare_run_dir(out, cfg)?;
     let n_token = corpus.vocab.len() as i64;
     let train_data = batchify(&corpus.train, tr.batch_size, device);
     let valid_data = batchify(&corpus.valid, tr.eval_batch_size, device);
@@ -249,6 +304,36 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     let clip = (tr.clip > 0.0).then_some(tr.clip);
     let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, clip);
 
+    let mut st = TrainState {
+        step: 0,
+        cursor: 0,
+        best_val: vec![None; nm],
+        best_epoch: vec![0; nm],
+        student_lr: vec![tr.lr; nm],
+        run_loss: vec![0.0; nm],
+        run_n: 0,
+        opt_steps: vec![0; nm],
+        metrics_len: 0,
+        elapsed_s: 0.0,
+    };
+    let mut best_snap: Vec<Option<Vec<(String, Tensor)>>> = (0..nm).map(|_| None).collect();
+    if resume {
+        let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
+        st = serde_json::from_value(meta).map_err(|e| crate::error::input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
+        let tensors = checkpoint::Tensors(tensors);
+        for m in 0..nm {
+            checkpoint::restore_store(&models.stores[m], &tensors.with_prefix(&format!("model{m}.")), &model_name(m))?;
+            engine.optims[m].load_state(&tensors.with_prefix(&format!("optim{m}.")), st.opt_steps[m]);
+            let snap = tensors.with_prefix(&format!("best{m}."));
+            best_snap[m] = (!snap.is_empty()).then_some(snap);
+        }
+        restore_states(&mut models, &tensors)?;
+        run::truncate_metrics(out, st.metrics_len)?;
+        eprintln!("resuming {} at teacher step {}", out.display(), st.step);
+    } else {
+        run::prepare_run_dir(out, cfg)?;
+    }
+
     let rows = train_data.size()[0];
     let bptt = tr.bptt as i64;
     let windows = epoch_windows(rows, bptt);
@@ -256,122 +341,139 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     let budget = spe * epochs as u64;
     let total_steps = if tr.max_steps > 0 { budget.min(tr.max_steps as u64) } else { budget };
     let tokens_per_step = (bptt * tr.batch_size as i64) as f64;
+    let every = cfg.run.checkpoint_every as u64;
 
-    let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
-    let start = Instant::now();
+    let metrics_path = out.join(run::METRICS_FILE);
+    let mut metrics = MetricsWriter::create(&metrics_path)?;
+    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
     let mut bar = Progress::new(total_steps, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
-    let mut step = 0u64;
-    let mut cursor = 0i64;
-    let mut best_val: Vec<Option<f64>> = vec![None; nm];
-    let mut best_snap: Vec<Option<Vec<(String, Tensor)>>> = (0..nm).map(|_| None).collect();
-    let mut best_epoch = vec![0u64; nm];
-    let mut student_lr = vec![tr.lr; nm];
-    let mut run_loss = vec![0.0; nm];
-    let mut run_n = 0u64;
+    bar.set_position(st.step);
     let mut window_start = Instant::now();
-    let mut epoch = 0u64;
 
-    'outer: for e in 1..=epochs as u64 {
-        epoch = e;
-        models.reset_states();
-        for &i in &windows {
-            if step >= total_steps {
-                break 'outer;
-            }
-            // Learning rates for this step.
-            let teacher_lr = match tr.schedule {
-                LrSchedule::CosineEpoch => cosine_lr(tr.lr, 0.0, e - 1, epochs as u64),
-                LrSchedule::CosineStep => cosine_lr(tr.lr, 0.0, step, total_steps),
-                LrSchedule::Constant => tr.lr,
+    while st.step < total_steps {
+        let e = st.step / spe + 1;
+        let idx = (st.step % spe) as usize;
+        if idx == 0 {
+            models.reset_states(); // the reference starts every epoch with fresh states
+        }
+        reseed(cfg.run.seed, st.step);
+        // Learning rates for this step.
+        let teacher_lr = match tr.schedule {
+            LrSchedule::CosineEpoch => cosine_lr(tr.lr, 0.0, e - 1, epochs as u64),
+            LrSchedule::CosineStep => cosine_lr(tr.lr, 0.0, st.step, total_steps),
+            LrSchedule::Constant => tr.lr,
+        };
+        engine.set_lr(0, teacher_lr);
+        for m in 1..nm {
+            let lr = match tr.student_schedule {
+                StudentSchedule::Same => teacher_lr,
+                StudentSchedule::Plateau => st.student_lr[m],
             };
-            engine.set_lr(0, teacher_lr);
-            for m in 1..nm {
-                let lr = match tr.student_schedule {
-                    StudentSchedule::Same => teacher_lr,
-                    StudentSchedule::Plateau => student_lr[m],
-                };
-                engine.set_lr(m, lr);
+            engine.set_lr(m, lr);
+        }
+        let batch = window(&train_data, windows[idx], bptt);
+        let cursor = &mut st.cursor;
+        let mut next_student = || -> Result<(Tensor, Tensor)> {
+            let b = window(&train_data, *cursor, bptt);
+            *cursor = advance_cursor(*cursor, rows, bptt);
+            Ok(b)
+        };
+        let o = engine.lot_step(&mut models, &batch, &mut next_student).map_err(|err| {
+            anyhow::anyhow!(
+                "epoch {e}, teacher step {}: {err:#}; the last good checkpoint is {} (resume with `lot train --resume {}`)",
+                st.step + 1,
+                checkpoint::path(out).display(),
+                out.display()
+            )
+        })?;
+        st.step += 1;
+        st.run_loss[0] += o.teacher_task;
+        for s in 0..o.student_logits.len() {
+            st.run_loss[1 + s] += o.student_logits[s].cross_entropy_for_logits(&batch.1).double_value(&[]);
+        }
+        st.run_n += 1;
+        let ppl = (st.run_loss[0] / st.run_n as f64).exp();
+        bar.inc(|| format!("epoch {e}/{epochs} teacher ppl {ppl:.1}"));
+        if st.step % 10 == 0 {
+            bar.set_message(format!("ep {e} ppl {ppl:.1}"));
+        }
+        let interval_due = tr.eval_interval > 0 && st.step % tr.eval_interval as u64 == 0;
+        let epoch_end = tr.eval_interval == 0 && st.step % spe == 0;
+        let last = st.step == total_steps;
+        let evaluated = interval_due || epoch_end || last;
+        if evaluated {
+            let secs = window_start.elapsed().as_secs_f64();
+            let vals: Vec<f64> = (0..nm).map(|m| evaluate(&models.nets[m], &valid_data, eval_bptt)).collect();
+            let mut line = format!("epoch {e} step {}", st.step);
+            for m in 0..nm {
+                let train_loss = st.run_loss[m] / st.run_n.max(1) as f64;
+                let common = Record { epoch: e, step: st.step, model: model_name(m), wall_s: start.elapsed().as_secs_f64(), ..Default::default() };
+                metrics.write(&Record {
+                    split: "train".into(),
+                    loss: train_loss,
+                    perplexity: Some(train_loss.exp()),
+                    lr: Some(engine.optims[m].lr()),
+                    samples_per_s: Some(tokens_per_step * st.run_n as f64 / secs.max(1e-9)),
+                    ..common.clone()
+                })?;
+                metrics.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
+                line.push_str(&format!(" | {} valid ppl {:.2}", model_name(m), vals[m].exp()));
             }
-            let batch = window(&train_data, i, bptt);
-            let mut next_student = || -> Result<(Tensor, Tensor)> {
-                let b = window(&train_data, cursor, bptt);
-                cursor = advance_cursor(cursor, rows, bptt);
-                Ok(b)
+            bar.println(&line);
+            // The reference LSTM rule: decay a student's lr when the summed validation
+            // perplexity got worse than the best so far and that student's own loss got worse.
+            if tr.student_schedule == StudentSchedule::Plateau && st.best_val[0].is_some() {
+                let best_sum: f64 = st.best_val.iter().map(|b| b.unwrap_or(f64::INFINITY).exp()).sum();
+                let now_sum: f64 = vals.iter().map(|v| v.exp()).sum();
+                if best_sum < now_sum {
+                    for m in 1..nm {
+                        if st.best_val[m].is_some_and(|b| b < vals[m]) {
+                            st.student_lr[m] *= tr.plateau_gamma;
+                        }
+                    }
+                }
+            }
+            let improved: Vec<usize> = match tr.checkpoint {
+                Checkpoint::PerModel => (0..nm).filter(|&m| st.best_val[m].map_or(true, |b| vals[m] < b)).collect(),
+                Checkpoint::Teacher if st.best_val[0].map_or(true, |b| vals[0] < b) => (0..nm).collect(),
+                Checkpoint::Teacher => Vec::new(),
             };
-            let o = engine.lot_step(&mut models, &batch, &mut next_student).map_err(|err| anyhow::anyhow!("epoch {e}, step {}: {err:#}", step + 1))?;
-            step += 1;
-            run_loss[0] += o.teacher_task;
-            for s in 0..o.student_logits.len() {
-                run_loss[1 + s] += o.student_logits[s].cross_entropy_for_logits(&batch.1).double_value(&[]);
+            for m in improved {
+                st.best_val[m] = Some(vals[m]);
+                best_snap[m] = Some(snapshot(&models.stores[m]));
+                st.best_epoch[m] = e;
             }
-            run_n += 1;
-            bar.inc(|| format!("epoch {e}/{epochs} teacher ppl {:.1}", (run_loss[0] / run_n as f64).exp()));
-            if step % 10 == 0 {
-                bar.set_message(format!("ep {e} ppl {:.1}", (run_loss[0] / run_n as f64).exp()));
+            st.run_loss.iter_mut().for_each(|l| *l = 0.0);
+            st.run_n = 0;
+            window_start = Instant::now();
+        }
+        let interrupted = checkpoint::interrupted();
+        if evaluated || (every > 0 && st.step % every == 0) || interrupted {
+            st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
+            st.metrics_len = std::fs::metadata(&metrics_path).map(|m| m.len()).unwrap_or(0);
+            st.elapsed_s = start.elapsed().as_secs_f64();
+            let mut tensors = state_tensors(&models);
+            for m in 0..nm {
+                tensors.extend(checkpoint::prefixed(&format!("model{m}."), checkpoint::store_tensors(&models.stores[m])));
+                tensors.extend(checkpoint::prefixed(&format!("optim{m}."), engine.optims[m].state()));
+                if let Some(snap) = &best_snap[m] {
+                    tensors.extend(checkpoint::prefixed(&format!("best{m}."), snap.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()));
+                }
             }
-            let interval_due = tr.eval_interval > 0 && step % tr.eval_interval as u64 == 0;
-            let epoch_end = tr.eval_interval == 0 && i == *windows.last().unwrap();
-            let last = step == total_steps;
-            if interval_due || epoch_end || last {
-                let secs = window_start.elapsed().as_secs_f64();
-                let vals: Vec<f64> = (0..nm).map(|m| evaluate(&models.nets[m], &valid_data, eval_bptt)).collect();
-                let mut line = format!("epoch {e} step {step}");
-                for m in 0..nm {
-                    let train_loss = run_loss[m] / run_n.max(1) as f64;
-                    let common = Record { epoch: e, step, model: model_name(m), wall_s: start.elapsed().as_secs_f64(), ..Default::default() };
-                    metrics.write(&Record {
-                        split: "train".into(),
-                        loss: train_loss,
-                        perplexity: Some(train_loss.exp()),
-                        lr: Some(engine.optims[m].lr()),
-                        samples_per_s: Some(tokens_per_step * run_n as f64 / secs.max(1e-9)),
-                        ..common.clone()
-                    })?;
-                    metrics.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
-                    line.push_str(&format!(" | {} valid ppl {:.2}", model_name(m), vals[m].exp()));
-                }
-                bar.println(&line);
-                // The reference LSTM rule: decay a student's lr when the summed validation
-                // perplexity got worse than the best so far and that student's own loss got worse.
-                if tr.student_schedule == StudentSchedule::Plateau && best_val[0].is_some() {
-                    let best_sum: f64 = best_val.iter().map(|b| b.unwrap_or(f64::INFINITY).exp()).sum();
-                    let now_sum: f64 = vals.iter().map(|v| v.exp()).sum();
-                    if best_sum < now_sum {
-                        for m in 1..nm {
-                            if best_val[m].is_some_and(|b| b < vals[m]) {
-                                student_lr[m] *= tr.plateau_gamma;
-                            }
-                        }
-                    }
-                }
-                match tr.checkpoint {
-                    Checkpoint::PerModel => {
-                        for m in 0..nm {
-                            if best_val[m].map_or(true, |b| vals[m] < b) {
-                                best_val[m] = Some(vals[m]);
-                                best_snap[m] = Some(snapshot(&models.stores[m]));
-                                best_epoch[m] = e;
-                            }
-                        }
-                    }
-                    Checkpoint::Teacher => {
-                        if best_val[0].map_or(true, |b| vals[0] < b) {
-                            for m in 0..nm {
-                                best_val[m] = Some(vals[m]);
-                                best_snap[m] = Some(snapshot(&models.stores[m]));
-                                best_epoch[m] = e;
-                            }
-                        }
-                    }
-                }
-                run_loss.iter_mut().for_each(|l| *l = 0.0);
-                run_n = 0;
-                window_start = Instant::now();
-            }
+            checkpoint::save(&checkpoint::path(out), &serde_json::to_value(&st)?, &tensors)?;
+        }
+        if interrupted {
+            bar.finish();
+            return Err(anyhow::Error::new(checkpoint::Interrupted(format!(
+                "interrupted at teacher step {}: checkpoint written; continue with `lot train --resume {}`",
+                st.step,
+                out.display()
+            ))));
         }
     }
     bar.finish();
     let wall_s = start.elapsed().as_secs_f64();
+    let epoch = (st.step + spe - 1) / spe;
 
     // Test each model from its selected (best-validation) checkpoint.
     let mut summary = Summary {
@@ -379,7 +481,7 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
         mode: cfg.lot.mode.name().into(),
         seed: cfg.run.seed,
         epochs: epoch,
-        teacher_steps: step,
+        teacher_steps: st.step,
         wall_s,
         models: BTreeMap::new(),
     };
@@ -391,7 +493,7 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
         let test = evaluate(&models.nets[m], &test_data, eval_bptt);
         metrics.write(&Record {
             epoch,
-            step,
+            step: st.step,
             model: model_name(m),
             split: "test".into(),
             loss: test,
@@ -406,8 +508,8 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
             ModelSummary {
                 final_test_loss: test,
                 final_test_perplexity: Some(test.exp()),
-                best_valid_perplexity: best_val[m].map(f64::exp),
-                best_epoch: best_epoch[m],
+                best_valid_perplexity: st.best_val[m].map(f64::exp),
+                best_epoch: st.best_epoch[m],
                 optimizer_steps: engine.optims[m].steps(),
                 ..Default::default()
             },
@@ -611,7 +713,7 @@ student_schedule = "same"
         let d = tempfile::tempdir().unwrap();
         write_corpus(d.path());
         let out = d.path().join("run");
-        let s = train(&config(d.path(), ""), &out).unwrap();
+        let s = train(&config(d.path(), ""), &out, false).unwrap();
         // 13 words (12 + <eos>): chance perplexity is 13; the successor rule is deterministic
         // except at line ends, so a trained model gets far below chance.
         for m in ["teacher", "student0"] {
@@ -650,7 +752,7 @@ student_schedule = "same"
         t.train.lr = 0.01;
         t.train.checkpoint = Checkpoint::Teacher;
         cfg.domain = crate::config::Domain::Text(t);
-        let s = train(&cfg, &d.path().join("run")).unwrap();
+        let s = train(&cfg, &d.path().join("run"), false).unwrap();
         let ppl = s.models["teacher"].final_test_perplexity.unwrap();
         assert!(ppl < 6.0, "teacher test perplexity {ppl}");
         assert_eq!(s.models["student0"].optimizer_steps, 2 * s.teacher_steps);
@@ -665,13 +767,13 @@ student_schedule = "same"
         if let crate::config::Domain::Text(t) = &mut cfg.domain {
             t.train.bptt = 100_000;
         }
-        let e = train(&cfg, &out).unwrap_err();
+        let e = train(&cfg, &out, false).unwrap_err();
         assert!(crate::error::is_input_error(&e) && e.to_string().contains("train.bptt"), "{e}");
         if let crate::config::Domain::Text(t) = &mut cfg.domain {
             t.train.bptt = 8;
             t.train.batch_size = 1_000_000;
         }
-        let e = train(&cfg, &out).unwrap_err();
+        let e = train(&cfg, &out, false).unwrap_err();
         assert!(e.to_string().contains("batch size"), "{e}");
         assert!(!out.exists(), "bad input must not create the run folder");
     }

@@ -334,6 +334,16 @@ mod tests {
         Tensor::from_slice(v).view([-1, bsz])
     }
 
+    /// Add N(0, 0.3) to every parameter: at init (std 0.02) attention is nearly uniform and the
+    /// position term tiny, too weak for tests that need positions to matter.
+    fn sharpen(vs: &nn::VarStore) {
+        tch::no_grad(|| {
+            for (_, mut t) in vs.variables() {
+                let _ = t.g_add_(&(Tensor::randn_like(&t) * 0.3));
+            }
+        });
+    }
+
     fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
         (a - b).abs().max().double_value(&[])
     }
@@ -382,6 +392,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let (la, lb, bsz) = (5, 4, 2);
         let m = TransformerXl::new(&vs.root(), &small(11, la));
+        sharpen(&vs);
         let all = Tensor::randint(11, [la + lb, bsz], (Kind::Int64, Device::Cpu));
         let (a, bseg) = (all.narrow(0, 0, la), all.narrow(0, la, lb));
 
@@ -399,7 +410,7 @@ mod tests {
         assert!(max_abs_diff(&logits_a, &logits_all.narrow(0, 0, la)) < 1e-5);
         // Sanity: without memory segment B sees less context, so its logits do change.
         let (logits_b_cold, _) = m.forward_t(&bseg, &[], false);
-        assert!(max_abs_diff(&logits_b_cold, &tail) > 1e-4);
+        assert!(max_abs_diff(&logits_b_cold, &tail) > 1e-2);
     }
 
     #[test]
@@ -491,6 +502,7 @@ mod tests {
         tch::manual_seed(7);
         let vs = nn::VarStore::new(Device::Cpu);
         let mut m = TransformerXl::new(&vs.root(), &small(9, 0));
+        sharpen(&vs);
         let x = Tensor::randint(9, [6, 2], (Kind::Int64, Device::Cpu));
         let (plain, _) = m.forward_t(&x, &[], false);
         // Distances never exceed klen − 1 = 5, so clamping there changes nothing; at 1 it does.
@@ -500,7 +512,7 @@ mod tests {
         let clamped = m.forward_t(&x, &[], false).0;
         // Query 0 and 1 only see distances ≤ 1: unchanged; later queries see clamped ones.
         assert!(max_abs_diff(&plain.narrow(0, 0, 2), &clamped.narrow(0, 0, 2)) < 1e-6);
-        assert!(max_abs_diff(&plain.narrow(0, 2, 4), &clamped.narrow(0, 2, 4)) > 1e-6);
+        assert!(max_abs_diff(&plain.narrow(0, 2, 4), &clamped.narrow(0, 2, 4)) > 1e-3);
 
         let shared = nn::VarStore::new(Device::Cpu);
         let _ = TransformerXl::new(&shared.root(), &small(9, 0));

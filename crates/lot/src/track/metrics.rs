@@ -27,10 +27,31 @@ pub struct Record {
     pub wall_s: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples_per_s: Option<f64>,
+    // Reinforcement learning (`step` counts env steps there).
+    /// Raw (unclipped) return of a finished episode (split `rollout`) or the mean over evaluation episodes (split `eval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episodic_return: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode_length: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_steps_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approx_kl: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_frac: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entropy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_loss: Option<f64>,
 }
 
+/// Appends records to `metrics.jsonl` and, as scalars, to a TensorBoard event file in the same
+/// folder (see [`super::tensorboard`]); both are flushed after every record.
 pub struct MetricsWriter {
     file: File,
+    events: super::tensorboard::EventWriter,
 }
 
 impl MetricsWriter {
@@ -40,7 +61,12 @@ impl MetricsWriter {
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Self { file })
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let events = super::tensorboard::EventWriter::create(dir)?;
+        Ok(Self { file, events })
     }
 
     pub fn write(&mut self, r: &Record) -> Result<()> {
@@ -48,6 +74,7 @@ impl MetricsWriter {
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
         self.file.flush()?;
+        self.events.add_record(r)?;
         Ok(())
     }
 }

@@ -1,8 +1,11 @@
-//! Tracking: metrics files, progress bars and plots.
+//! Tracking: metrics files (JSON lines and TensorBoard events), progress bars, plots, and the
+//! comparison of runs over seeds.
 
+pub mod compare;
 pub mod metrics;
 pub mod plot;
 pub mod progress;
+pub mod tensorboard;
 
 pub use metrics::{read_metrics, MetricsWriter, Record};
 pub use progress::Progress;

@@ -31,6 +31,12 @@ impl Progress {
         Self { bar, plain, total, last_pct: 0, start: std::time::Instant::now(), label: label.into() }
     }
 
+    /// Start from `pos` (a resumed run).
+    pub fn set_position(&mut self, pos: u64) {
+        self.bar.set_position(pos);
+        self.last_pct = if self.total > 0 { pos * 100 / self.total } else { 0 };
+    }
+
     pub fn set_message(&self, msg: String) {
         self.bar.set_message(msg);
     }

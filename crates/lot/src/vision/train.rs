@@ -5,12 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use super::batches;
 use super::resnet::PreActResNet;
+use crate::checkpoint;
 use crate::config::{Config, Mode, VisionConfig};
 use crate::data::{load_dataset, DatasetKind, ImageDataset, Split};
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
@@ -97,7 +99,7 @@ fn accuracy(logits: &Tensor, y: &Tensor) -> i64 {
 }
 
 /// Per-model running sums over an epoch's joint steps.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct Running {
     loss: f64,
     correct: i64,
@@ -105,8 +107,33 @@ struct Running {
     steps: u64,
 }
 
-/// Train per the config into the run folder `out`.
-pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
+/// Everything besides tensors that a resumed run needs to continue exactly.
+#[derive(Serialize, Deserialize)]
+struct TrainState {
+    /// Teacher steps done.
+    step: u64,
+    /// Student-stream batches consumed.
+    student_pos: u64,
+    run: Vec<Running>,
+    /// (best test accuracy, its epoch); accuracy −1 before the first evaluation.
+    best: Vec<(f64, u64)>,
+    last_test: Vec<(f64, f64)>,
+    opt_steps: Vec<u64>,
+    metrics_len: u64,
+    elapsed_s: f64,
+}
+
+fn save_checkpoint(out: &Path, st: &TrainState, models: &VisionModels, engine: &Engine) -> Result<()> {
+    let mut tensors = Vec::new();
+    for (m, vs) in models.stores.iter().enumerate() {
+        tensors.extend(checkpoint::prefixed(&format!("model{m}."), checkpoint::store_tensors(vs)));
+        tensors.extend(checkpoint::prefixed(&format!("optim{m}."), engine.optims[m].state()));
+    }
+    checkpoint::save(&checkpoint::path(out), &serde_json::to_value(st)?, &tensors)
+}
+
+/// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
+pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     if cfg.run.threads > 0 {
         tch::set_num_threads(cfg.run.threads as i32);
     }
@@ -118,13 +145,12 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     }
     let v = cfg.vision()?;
     let (train_ds, test_ds) = load_data(v)?;
-    // The data is good: only now create the run folder, so bad input leaves nothing behind.
-    run::prepare_run_dir(out, cfg)?;
     let (epochs, k, alpha) = mode_plan(cfg);
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
     let mut models = VisionModels::build(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device)?;
+    let nm = models.nets.len();
 
     let t = &v.train;
     let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
@@ -133,22 +159,55 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
     let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
     let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, None);
 
+    let mut st = TrainState {
+        step: 0,
+        student_pos: 0,
+        run: vec![Running::default(); nm],
+        best: vec![(-1.0, 0); nm],
+        last_test: vec![(0.0, 0.0); nm],
+        opt_steps: vec![0; nm],
+        metrics_len: 0,
+        elapsed_s: 0.0,
+    };
+    if resume {
+        let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
+        st = serde_json::from_value(meta).map_err(|e| crate::error::input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
+        let tensors = checkpoint::Tensors(tensors);
+        for m in 0..nm {
+            checkpoint::restore_store(&models.stores[m], &tensors.with_prefix(&format!("model{m}.")), &model_name(m))?;
+            engine.optims[m].load_state(&tensors.with_prefix(&format!("optim{m}.")), st.opt_steps[m]);
+        }
+        run::truncate_metrics(out, st.metrics_len)?;
+        eprintln!("resuming {} at teacher step {}", out.display(), st.step);
+    } else {
+        // The data is good: only now create the run folder, so bad input leaves nothing behind.
+        run::prepare_run_dir(out, cfg)?;
+    }
+
     let spe = batches::steps_per_epoch(t.epoch_style, train_ds.n, t.batch_size) as u64;
     let total_steps = spe * epochs as u64;
     let train_ds = Arc::new(train_ds);
     let seed = cfg.run.seed;
-    let mut teacher_batches =
-        batches::teacher_stream(train_ds.clone(), t.epoch_style, t.batch_size, seed, v.data.augment, 0, total_steps);
-    let mut student_batches = batches::student_stream(train_ds.clone(), t.batch_size, seed, v.data.augment, 0);
+    let mut teacher_batches = batches::teacher_stream(
+        train_ds.clone(),
+        t.epoch_style,
+        t.batch_size,
+        seed,
+        v.data.augment,
+        st.step,
+        total_steps - st.step.min(total_steps),
+    );
+    let mut student_batches = batches::student_stream(train_ds.clone(), t.batch_size, seed, v.data.augment, st.student_pos);
 
-    let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
-    let nm = models.nets.len();
-    let mut best: Vec<(f64, u64)> = vec![(f64::NEG_INFINITY, 0); nm];
-    let mut last_test: Vec<(f64, f64)> = vec![(0.0, 0.0); nm];
-    let start = Instant::now();
+    let metrics_path = out.join(run::METRICS_FILE);
+    let mut metrics = MetricsWriter::create(&metrics_path)?;
+    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
     let mut bar = Progress::new(total_steps, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
-    let mut step = 0u64;
-    for epoch in 1..=epochs as u64 {
+    bar.set_position(st.step);
+    let mut epoch_start = Instant::now();
+    let every = cfg.run.checkpoint_every as u64;
+    while st.step < total_steps {
+        let epoch = st.step / spe + 1;
         let lr = match t.schedule.as_str() {
             "cosine" => cosine_lr(t.lr, 0.0, epoch - 1, epochs as u64),
             _ => t.lr,
@@ -156,68 +215,95 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
         for m in 0..nm {
             engine.set_lr(m, lr);
         }
-        let mut run: Vec<Running> = vec![Running::default(); nm];
-        let epoch_start = Instant::now();
-        for _ in 0..spe {
-            let b = teacher_batches.next()?;
-            let batch = b.to_tensors(device);
-            let mut next_student = || -> Result<(Tensor, Tensor)> { Ok(student_batches.next()?.to_tensors(device)) };
-            let outp = engine.lot_step(&mut models, &batch, &mut next_student).with_context(|| format!("epoch {epoch}, step {}", step + 1))?;
-            step += 1;
-            let n = b.y.len() as i64;
-            let r = &mut run[0];
-            r.loss += outp.teacher_loss;
-            r.correct += accuracy(&outp.teacher_logits, &batch.1);
+        let b = teacher_batches.next()?;
+        let batch = b.to_tensors(device);
+        let mut next_student = || -> Result<(Tensor, Tensor)> {
+            st.student_pos += 1;
+            Ok(student_batches.next()?.to_tensors(device))
+        };
+        let outp = engine.lot_step(&mut models, &batch, &mut next_student).map_err(|e| {
+            anyhow::anyhow!(
+                "epoch {epoch}, teacher step {}: {e:#}; the last good checkpoint is {} (resume with `lot train --resume {}`)",
+                st.step + 1,
+                checkpoint::path(out).display(),
+                out.display()
+            )
+        })?;
+        st.step += 1;
+        let n = b.y.len() as i64;
+        let r = &mut st.run[0];
+        r.loss += outp.teacher_loss;
+        r.correct += accuracy(&outp.teacher_logits, &batch.1);
+        r.seen += n;
+        r.steps += 1;
+        for i in 0..outp.student_logits.len() {
+            let r = &mut st.run[1 + i];
+            r.loss += outp.student_losses[i];
+            r.correct += accuracy(&outp.student_logits[i], &batch.1);
             r.seen += n;
             r.steps += 1;
-            for i in 0..outp.student_logits.len() {
-                let r = &mut run[1 + i];
-                r.loss += outp.student_losses[i];
-                r.correct += accuracy(&outp.student_logits[i], &batch.1);
-                r.seen += n;
-                r.steps += 1;
-            }
-            if step % 10 == 0 || step == total_steps {
-                bar.set_message(format!("ep {epoch}/{epochs} loss {:.3}", run[0].loss / run[0].steps as f64));
-            }
-            bar.inc(|| format!("epoch {epoch}/{epochs} teacher loss {:.3}", run[0].loss / run[0].steps as f64));
         }
-        let epoch_s = epoch_start.elapsed().as_secs_f64();
-        let rate = run[0].seen as f64 / epoch_s.max(1e-9);
-        let mut line = format!("epoch {epoch}/{epochs} lr {lr:.4}");
-        for m in 0..nm {
-            let r = &run[m];
-            let wall_s = start.elapsed().as_secs_f64();
-            metrics.write(&Record {
-                epoch,
-                step,
-                model: model_name(m),
-                split: "train".into(),
-                loss: r.loss / r.steps.max(1) as f64,
-                accuracy: Some(100.0 * r.correct as f64 / r.seen.max(1) as f64),
-                lr: Some(lr),
-                wall_s,
-                samples_per_s: Some(rate),
-                ..Default::default()
-            })?;
-            let (tl, ta) = evaluate(&models, m, &test_ds, t.eval_batch_size);
-            last_test[m] = (tl, ta);
-            if ta > best[m].0 {
-                best[m] = (ta, epoch);
-            }
-            metrics.write(&Record {
-                epoch,
-                step,
-                model: model_name(m),
-                split: "test".into(),
-                loss: tl,
-                accuracy: Some(ta),
-                wall_s: start.elapsed().as_secs_f64(),
-                ..Default::default()
-            })?;
-            line.push_str(&format!(" | {} test acc {ta:.2}%", model_name(m)));
+        let tl = st.run[0].loss / st.run[0].steps as f64;
+        if st.step % 10 == 0 || st.step == total_steps {
+            bar.set_message(format!("ep {epoch}/{epochs} loss {tl:.3}"));
         }
-        bar.println(&line);
+        bar.inc(|| format!("epoch {epoch}/{epochs} teacher loss {tl:.3}"));
+
+        let epoch_end = st.step % spe == 0;
+        if epoch_end {
+            let epoch_s = epoch_start.elapsed().as_secs_f64();
+            epoch_start = Instant::now();
+            let rate = st.run[0].seen as f64 / epoch_s.max(1e-9);
+            let mut line = format!("epoch {epoch}/{epochs} lr {lr:.4}");
+            for m in 0..nm {
+                let r = &st.run[m];
+                metrics.write(&Record {
+                    epoch,
+                    step: st.step,
+                    model: model_name(m),
+                    split: "train".into(),
+                    loss: r.loss / r.steps.max(1) as f64,
+                    accuracy: Some(100.0 * r.correct as f64 / r.seen.max(1) as f64),
+                    lr: Some(lr),
+                    wall_s: start.elapsed().as_secs_f64(),
+                    samples_per_s: Some(rate),
+                    ..Default::default()
+                })?;
+                let (tl, ta) = evaluate(&models, m, &test_ds, t.eval_batch_size);
+                st.last_test[m] = (tl, ta);
+                if ta > st.best[m].0 {
+                    st.best[m] = (ta, epoch);
+                }
+                metrics.write(&Record {
+                    epoch,
+                    step: st.step,
+                    model: model_name(m),
+                    split: "test".into(),
+                    loss: tl,
+                    accuracy: Some(ta),
+                    wall_s: start.elapsed().as_secs_f64(),
+                    ..Default::default()
+                })?;
+                line.push_str(&format!(" | {} test acc {ta:.2}%", model_name(m)));
+            }
+            bar.println(&line);
+            st.run = vec![Running::default(); nm];
+        }
+        let interrupted = checkpoint::interrupted();
+        if epoch_end || (every > 0 && st.step % every == 0) || interrupted {
+            st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
+            st.metrics_len = std::fs::metadata(&metrics_path).map(|m| m.len()).unwrap_or(0);
+            st.elapsed_s = start.elapsed().as_secs_f64();
+            save_checkpoint(out, &st, &models, &engine)?;
+        }
+        if interrupted {
+            bar.finish();
+            return Err(anyhow::Error::new(checkpoint::Interrupted(format!(
+                "interrupted at teacher step {}: checkpoint written; continue with `lot train --resume {}`",
+                st.step,
+                out.display()
+            ))));
+        }
     }
     bar.finish();
     let wall_s = start.elapsed().as_secs_f64();
@@ -229,7 +315,7 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
         mode: cfg.lot.mode.name().into(),
         seed,
         epochs: epochs as u64,
-        teacher_steps: step,
+        teacher_steps: st.step,
         wall_s,
         models: BTreeMap::new(),
     };
@@ -238,10 +324,10 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
         summary.models.insert(
             model_name(m),
             ModelSummary {
-                final_test_loss: last_test[m].0,
-                final_test_accuracy: Some(last_test[m].1),
-                best_test_accuracy: Some(best[m].0),
-                best_epoch: best[m].1,
+                final_test_loss: st.last_test[m].0,
+                final_test_accuracy: Some(st.last_test[m].1),
+                best_test_accuracy: Some(st.best[m].0),
+                best_epoch: st.best[m].1,
                 optimizer_steps: engine.optims[m].steps(),
                 ..Default::default()
             },

@@ -1,0 +1,83 @@
+//! Helpers shared by the CLI integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn lot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lot")).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Write a Fashion-MNIST-layout folder of 12×12 images: class c has a bright 3×3 patch at a
+/// class-specific place on a noisy background, so a small ResNet can learn it in a few dozen steps.
+pub fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut seed = 12345u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let (h, w) = (12usize, 12usize);
+        let mut img = Vec::new();
+        img.extend_from_slice(&0x0803u32.to_be_bytes());
+        img.extend_from_slice(&(n as u32).to_be_bytes());
+        img.extend_from_slice(&(h as u32).to_be_bytes());
+        img.extend_from_slice(&(w as u32).to_be_bytes());
+        let mut lab = Vec::new();
+        lab.extend_from_slice(&0x0801u32.to_be_bytes());
+        lab.extend_from_slice(&(n as u32).to_be_bytes());
+        for _ in 0..n {
+            let c = (rnd() % 10) as usize;
+            let (py, px) = (1 + (c / 5) * 5, 1 + (c % 5) * 2);
+            for y in 0..h {
+                for x in 0..w {
+                    let on = y >= py && y < py + 3 && x >= px && x < px + 3;
+                    let noise = (rnd() % 60) as u8;
+                    img.push(if on { 195 + noise } else { noise });
+                }
+            }
+            lab.push(c as u8);
+        }
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), lab).unwrap();
+    }
+}
+
+pub fn write_config(dir: &Path, data: &Path) -> PathBuf {
+    let cfg = format!(
+        r#"task = "vision"
+[run]
+name = "tiny"
+seed = 3
+threads = 1
+[lot]
+alpha = 0.5
+temperature = 1.5
+student_steps = 2
+[data]
+dataset = "fashion-mnist"
+dir = "{}"
+augment = false
+[model]
+depth = "8_8"
+[train]
+epochs = 3
+batch_size = 32
+eval_batch_size = 100
+lr = 0.05
+epoch_style = "full_pass"
+"#,
+        data.display()
+    );
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+

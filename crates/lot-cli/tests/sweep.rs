@@ -1,0 +1,138 @@
+//! `lot sweep` and `lot compare` through the binary: a tiny 2 seeds × 2 modes grid on generated
+//! IDX files, rerun (reuses the finished runs), failing children, and bad flags.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lot")).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fashion-MNIST-layout IDX files of 12×12 noisy images with a class-dependent bright patch.
+fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut seed = 777u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let mut img: Vec<u8> = [0x0803u32, n as u32, 12, 12].iter().flat_map(|v| v.to_be_bytes()).collect();
+        let mut lab: Vec<u8> = [0x0801u32, n as u32].iter().flat_map(|v| v.to_be_bytes()).collect();
+        for _ in 0..n {
+            let c = (rnd() % 10) as usize;
+            let (py, px) = (1 + (c / 5) * 5, 1 + (c % 5) * 2);
+            for y in 0..12 {
+                for x in 0..12 {
+                    let on = (py..py + 3).contains(&y) && (px..px + 3).contains(&x);
+                    let noise = (rnd() % 60) as u8;
+                    img.push(if on { 195 + noise } else { noise });
+                }
+            }
+            lab.push(c as u8);
+        }
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), lab).unwrap();
+    }
+}
+
+fn write_config(dir: &Path, data: &Path) -> PathBuf {
+    let cfg = format!(
+        "task = \"vision\"\n[run]\nname = \"tiny\"\nthreads = 1\n[data]\ndataset = \"fashion-mnist\"\ndir = \"{}\"\naugment = false\n\
+         [model]\ndepth = \"8_8\"\n[train]\nepochs = 2\nbatch_size = 32\neval_batch_size = 100\nlr = 0.05\nepoch_style = \"full_pass\"\n",
+        data.display()
+    );
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+
+#[test]
+fn sweep_trains_the_grid_compares_and_reuses_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 96, 50);
+    let cfg = write_config(tmp.path(), &data);
+    let out = tmp.path().join("sweep");
+    let args = ["sweep", cfg.to_str().unwrap(), "--seeds", "0,1", "--modes", "lot,teacher_only", "--jobs", "2", "--out", out.to_str().unwrap()];
+    let o = lot(&args);
+    let err = stderr(&o);
+    assert!(o.status.success(), "sweep failed: {err}");
+    assert!(err.contains("[4/4 done]") && err.contains("start lot-s1"), "{err}");
+    for run in ["lot-s0", "lot-s1", "teacher_only-s0", "teacher_only-s1"] {
+        let d = out.join(run);
+        assert!(d.join("summary.json").is_file(), "{run} not finished: {err}");
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["seed"].as_u64().unwrap(), run.ends_with("s1") as u64);
+        assert_eq!(s["mode"].as_str().unwrap(), run.rsplit_once('-').unwrap().0);
+        assert!(std::fs::read_dir(&d).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("events.out.tfevents.")));
+    }
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    for row in ["| tiny/lot | teacher | 2 |", "| tiny/lot | student0 | 2 |", "| tiny/teacher_only | teacher | 2 |"] {
+        assert!(table.contains(row), "{row} missing from:\n{table}");
+    }
+    for f in ["compare.md", "compare.json", "compare.png"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+
+    // Again: nothing is retrained.
+    let o = lot(&args);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("already finished, reused").count(), 4, "{err}");
+
+    // `lot compare` on the sweep folder finds the four runs.
+    let cmp = tmp.path().join("cmp");
+    let o = lot(&["compare", out.to_str().unwrap(), "--out", cmp.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| tiny/teacher_only | student0 | 2 |"));
+    assert!(cmp.join("compare.png").is_file());
+}
+
+#[test]
+fn failing_runs_are_reported_with_their_folder_and_last_stderr_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), &tmp.path().join("no-such-data"));
+    let out = tmp.path().join("sweep");
+    let o = lot(&["sweep", cfg.to_str().unwrap(), "--seeds", "3", "--modes", "no_student", "--out", out.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = err.lines().find(|l| l.contains("FAILED no_student-s3")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("exit code 2") && line.contains("no-such-data") && line.contains("no_student-s3"), "{line}");
+    assert!(out.join("logs/no_student-s3.err").is_file());
+    assert!(err.lines().last().unwrap().starts_with("error: sweep: 1 of 1 runs failed"), "{err}");
+}
+
+#[test]
+fn bad_sweep_and_compare_flags_give_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), tmp.path());
+    let c = cfg.to_str().unwrap();
+    let out = tmp.path().join("o");
+    let o_s = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["sweep", c, "--seeds", "", "--modes", "lot", "--out", o_s], "--seeds"),
+        (&["sweep", c, "--seeds", "0,x", "--modes", "lot", "--out", o_s], "'x'"),
+        (&["sweep", c, "--seeds", "0", "--modes", "lot,best", "--out", o_s], "'best'"),
+        (&["sweep", c, "--seeds", "0", "--modes", "lot", "--jobs", "0", "--out", o_s], "--jobs"),
+        (&["sweep", c, "--seeds", "0", "--modes", "lot", "--set", "lot.alpha=-1", "--out", o_s], "lot.alpha"),
+        (&["sweep", "/nonexistent/c.toml", "--seeds", "0", "--modes", "lot", "--out", o_s], "/nonexistent/c.toml"),
+        (&["compare", "/nonexistent/run"], "/nonexistent/run"),
+        (&["compare", tmp.path().to_str().unwrap(), "--out", o_s], "no finished runs"),
+    ];
+    for (args, needle) in cases {
+        let o = lot(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("warning:")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err}");
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{args:?}: {err}");
+    }
+    assert!(!out.join("logs").exists(), "a rejected sweep must not create its folder");
+}

@@ -1,0 +1,814 @@
+//! `lot compare RUN_DIR...`: runs grouped over seeds, a mean ± std table and mean curves.
+//!
+//! Runs are grouped by their mode and their resolved `config.toml` with the keys that do not
+//! change the experiment removed ([`is_ignored_key`]: the `[run]` section — seed, name, device,
+//! threads, … —, `lot.mode` — the mode is a group key of its own — and paths such as `data.dir`).
+//! So runs that differ only in seed (and where their files are) share a group, named
+//! `<config name>/<mode>`; when two groups would get the same name, the name also lists the keys
+//! that tell them apart.
+//!
+//! Per group and model, the final and best test metrics of `summary.json` are summarised over
+//! seeds as mean ± sample std (n − 1; n = 1 shows `± —`): accuracy for image classification,
+//! perplexity for language models, episodic return for RL. Results go to `<out>/compare.md`,
+//! `<out>/compare.json` and `<out>/compare.png` (one panel per metric with data: test accuracy
+//! by epoch, validation perplexity by step, rollout return by env step; the mean curve of each
+//! group and model with a shaded ±std band).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::error::input_err;
+use crate::run::{self, ModelSummary, Summary};
+use crate::track::metrics::{read_metrics, Record};
+use crate::track::plot::{self, Panel, Series};
+
+// ---- statistics ----
+
+/// Mean and sample standard deviation (n − 1) of a set of values.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stat {
+    pub mean: f64,
+    /// `None` when n = 1 (undefined).
+    pub std: Option<f64>,
+    pub n: usize,
+    pub values: Vec<f64>,
+}
+
+impl Stat {
+    /// `None` for no values.
+    pub fn of(values: &[f64]) -> Option<Stat> {
+        let (mean, std) = mean_std(values)?;
+        Some(Stat { mean, std, n: values.len(), values: values.to_vec() })
+    }
+}
+
+/// Mean and sample std (n − 1 in the denominator; `None` for a single value). `None` when empty.
+pub fn mean_std(xs: &[f64]) -> Option<(f64, Option<f64>)> {
+    if xs.is_empty() {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let std = (xs.len() > 1).then(|| (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0)).sqrt());
+    Some((mean, std))
+}
+
+// ---- runs and groups ----
+
+/// One finished run folder.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub dir: PathBuf,
+    pub summary: Summary,
+    /// `config.toml` flattened to `section.key → value` (TOML text); empty without the file.
+    pub config: BTreeMap<String, String>,
+}
+
+/// Read a finished run folder: `summary.json` (required) and `config.toml` (optional).
+pub fn load_run(dir: &Path) -> Result<RunInfo> {
+    let summary = run::read_summary(dir)?;
+    let cfg_path = dir.join(run::CONFIG_FILE);
+    let config = match std::fs::read_to_string(&cfg_path) {
+        Ok(text) => {
+            let doc: toml::Table = toml::from_str(&text).map_err(|e| {
+                input_err(format!("{}: not valid TOML: {}", cfg_path.display(), e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")))
+            })?;
+            flatten_toml(&doc)
+        }
+        Err(_) => BTreeMap::new(),
+    };
+    Ok(RunInfo { dir: dir.to_path_buf(), summary, config })
+}
+
+/// `section.key → value text` for every leaf of a TOML document (arrays are leaves).
+pub fn flatten_toml(doc: &toml::Table) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, t: &toml::Table, out: &mut BTreeMap<String, String>) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(sub) => walk(&key, sub, out),
+                toml::Value::String(s) => {
+                    out.insert(key, s.clone());
+                }
+                other => {
+                    out.insert(key, other.to_string());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", doc, &mut out);
+    out
+}
+
+/// Keys that do not define the experiment: the whole `[run]` section (seed, name, device,
+/// threads, checkpointing), the mode (a group key of its own), and where files are.
+pub fn is_ignored_key(key: &str) -> bool {
+    if key.starts_with("run.") || key == "lot.mode" {
+        return true;
+    }
+    let last = key.rsplit('.').next().unwrap_or(key);
+    matches!(last, "dir" | "path" | "out" | "out_dir") || last.ends_with("_dir") || last.ends_with("_path")
+}
+
+/// The run folders to compare: each argument that holds `summary.json`, or else its immediate
+/// subfolders that do (so `lot compare runs/sweep` works). Returns the folders and a warning per
+/// argument that gave none. A path that does not exist is an input error.
+pub fn find_run_dirs(args: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let mut dirs = Vec::new();
+    let mut warnings = Vec::new();
+    for a in args {
+        if !a.is_dir() {
+            return Err(input_err(format!("{}: not a run folder (no such directory)", a.display())));
+        }
+        if a.join(run::SUMMARY_FILE).is_file() {
+            dirs.push(a.clone());
+            continue;
+        }
+        let mut subs: Vec<PathBuf> = std::fs::read_dir(a)
+            .map_err(|e| input_err(format!("{}: cannot list: {e}", a.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(run::SUMMARY_FILE).is_file())
+            .collect();
+        subs.sort();
+        if subs.is_empty() {
+            warnings.push(format!("{}: skipped: no {} (not a finished run) in it or its subfolders", a.display(), run::SUMMARY_FILE));
+        }
+        dirs.extend(subs);
+    }
+    Ok((dirs, warnings))
+}
+
+/// Runs of one mode and one experiment config, over seeds.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// `<config name>/<mode>`, plus the distinguishing keys when that is ambiguous.
+    pub name: String,
+    pub config_name: String,
+    pub mode: String,
+    /// The config keys that define the group (ignored keys removed).
+    pub key: BTreeMap<String, String>,
+    pub runs: Vec<RunInfo>,
+}
+
+impl Group {
+    pub fn seeds(&self) -> Vec<u64> {
+        self.runs.iter().map(|r| r.summary.seed).collect()
+    }
+}
+
+/// Group runs by (mode, config without ignored keys), in order of first appearance.
+pub fn group_runs(runs: Vec<RunInfo>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for r in runs {
+        let mode = r.config.get("lot.mode").cloned().unwrap_or_else(|| r.summary.mode.clone());
+        let config_name = r.config.get("run.name").cloned().unwrap_or_else(|| r.summary.name.clone());
+        let key: BTreeMap<String, String> = r.config.iter().filter(|(k, _)| !is_ignored_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        match groups.iter_mut().find(|g| g.mode == mode && g.key == key) {
+            Some(g) => g.runs.push(r),
+            None => groups.push(Group { name: format!("{config_name}/{mode}"), config_name, mode, key, runs: vec![r] }),
+        }
+    }
+    // Same name, different experiments: name the keys that differ.
+    let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+    for i in 0..groups.len() {
+        let same: Vec<usize> = (0..groups.len()).filter(|&j| names[j] == names[i]).collect();
+        if same.len() < 2 {
+            continue;
+        }
+        let mut keys: Vec<&String> = same.iter().flat_map(|&j| groups[j].key.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let differing: Vec<String> = keys
+            .into_iter()
+            .filter(|k| same.iter().any(|&j| groups[j].key.get(*k) != groups[same[0]].key.get(*k)))
+            .map(|k| format!("{k}={}", groups[i].key.get(k).map(String::as_str).unwrap_or("unset")))
+            .collect();
+        groups[i].name = format!("{} [{}]", names[i], differing.join(", "));
+    }
+    groups
+}
+
+// ---- the table ----
+
+/// A summary metric shown as a table column.
+pub struct MetricDef {
+    pub key: &'static str,
+    pub header: &'static str,
+    pub get: fn(&ModelSummary) -> Option<f64>,
+}
+
+/// Table columns, in order; a column is shown when any model of any run has the field.
+pub const METRICS: [MetricDef; 8] = [
+    MetricDef { key: "final_test_accuracy", header: "final test acc %", get: |m| m.final_test_accuracy },
+    MetricDef { key: "best_test_accuracy", header: "best test acc %", get: |m| m.best_test_accuracy },
+    MetricDef { key: "final_test_perplexity", header: "test ppl", get: |m| m.final_test_perplexity },
+    MetricDef { key: "best_test_perplexity", header: "best test ppl", get: |m| m.best_test_perplexity },
+    MetricDef { key: "best_valid_perplexity", header: "best valid ppl", get: |m| m.best_valid_perplexity },
+    MetricDef { key: "final_return", header: "final return", get: |m| m.final_return },
+    MetricDef { key: "best_return", header: "best return", get: |m| m.best_return },
+    MetricDef { key: "eval_return", header: "eval return", get: |m| m.eval_return },
+];
+
+/// One table row: a model of a group, each shown metric over the group's seeds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    pub group: String,
+    pub model: String,
+    /// Runs of the group that have this model.
+    pub n: usize,
+    /// `(metric key, stat)`, one per shown column; `None` where no run has the field.
+    pub metrics: Vec<(String, Option<Stat>)>,
+}
+
+/// Teacher first, then students by number, then anything else by name.
+fn model_order(name: &str) -> (u8, u64, String) {
+    if name == "teacher" {
+        (0, 0, String::new())
+    } else if let Some(i) = name.strip_prefix("student").and_then(|s| s.parse::<u64>().ok()) {
+        (1, i, String::new())
+    } else {
+        (2, 0, name.to_string())
+    }
+}
+
+/// The metric columns that have data in these groups.
+pub fn shown_metrics(groups: &[Group]) -> Vec<&'static MetricDef> {
+    METRICS
+        .iter()
+        .filter(|d| groups.iter().flat_map(|g| &g.runs).flat_map(|r| r.summary.models.values()).any(|m| (d.get)(m).is_some()))
+        .collect()
+}
+
+pub fn table_rows(groups: &[Group]) -> Vec<Row> {
+    let shown = shown_metrics(groups);
+    let mut rows = Vec::new();
+    for g in groups {
+        let mut models: Vec<&String> = g.runs.iter().flat_map(|r| r.summary.models.keys()).collect();
+        models.sort_by_key(|m| model_order(m));
+        models.dedup();
+        for m in models {
+            let per_run: Vec<&ModelSummary> = g.runs.iter().filter_map(|r| r.summary.models.get(m)).collect();
+            let metrics = shown
+                .iter()
+                .map(|d| {
+                    let vals: Vec<f64> = per_run.iter().filter_map(|ms| (d.get)(ms)).collect();
+                    (d.key.to_string(), Stat::of(&vals))
+                })
+                .collect();
+            rows.push(Row { group: g.name.clone(), model: m.clone(), n: per_run.len(), metrics });
+        }
+    }
+    rows
+}
+
+/// `mean ± std` with 2 decimals; `± —` for n = 1; `(n=k)` when fewer runs than the row's n have it.
+pub fn format_stat(s: Option<&Stat>, row_n: usize) -> String {
+    let Some(s) = s else { return "—".into() };
+    let std = s.std.map_or("—".to_string(), |v| format!("{v:.2}"));
+    let mut cell = format!("{:.2} ± {std}", s.mean);
+    if s.n < row_n {
+        cell.push_str(&format!(" (n={})", s.n));
+    }
+    cell
+}
+
+/// The Markdown table: group, model, n, then one `mean ± std` column per shown metric.
+pub fn markdown_table(groups: &[Group]) -> String {
+    let shown = shown_metrics(groups);
+    let rows = table_rows(groups);
+    let mut out = String::from("| group | model | n |");
+    for d in &shown {
+        out.push_str(&format!(" {} |", d.header));
+    }
+    out.push_str("\n|---|---|---:|");
+    out.push_str(&"---:|".repeat(shown.len()));
+    out.push('\n');
+    for r in &rows {
+        out.push_str(&format!("| {} | {} | {} |", r.group, r.model, r.n));
+        for (_, s) in &r.metrics {
+            out.push_str(&format!(" {} |", format_stat(s.as_ref(), r.n)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+// ---- curves ----
+
+/// A curve from `metrics.jsonl`, drawn as one panel.
+pub struct CurveDef {
+    pub title: &'static str,
+    pub x_label: &'static str,
+    pub y_label: &'static str,
+    pub split: &'static str,
+    pub x: fn(&Record) -> f64,
+    pub y: fn(&Record) -> Option<f64>,
+    /// Average each run's points into bins before combining runs (x differs between runs, e.g.
+    /// episodes ending at different env steps).
+    pub binned: bool,
+}
+
+pub const CURVES: [CurveDef; 3] = [
+    CurveDef { title: "test accuracy", x_label: "epoch", y_label: "accuracy %", split: "test", x: |r| r.epoch as f64, y: |r| r.accuracy, binned: false },
+    CurveDef { title: "validation perplexity", x_label: "step", y_label: "perplexity", split: "valid", x: |r| r.step as f64, y: |r| r.perplexity, binned: false },
+    CurveDef { title: "rollout return", x_label: "env step", y_label: "episodic return", split: "rollout", x: |r| r.step as f64, y: |r| r.episodic_return, binned: true },
+];
+
+/// Bins of a binned curve.
+pub const CURVE_BINS: usize = 50;
+
+/// One point of a mean curve.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub x: f64,
+    pub mean: f64,
+    /// Sample std over runs (0 for one run).
+    pub std: f64,
+    pub n: usize,
+}
+
+fn point(x: f64, ys: &[f64]) -> Option<CurvePoint> {
+    let (mean, std) = mean_std(ys)?;
+    Some(CurvePoint { x, mean, std: std.unwrap_or(0.0), n: ys.len() })
+}
+
+/// Mean ± std over runs at each x any run has (a run's last value at an x counts).
+pub fn aggregate_exact(curves: &[Vec<(f64, f64)>]) -> Vec<CurvePoint> {
+    let mut xs: Vec<f64> = curves.iter().flatten().map(|p| p.0).filter(|x| x.is_finite()).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    xs.into_iter()
+        .filter_map(|x| {
+            let ys: Vec<f64> = curves.iter().filter_map(|c| c.iter().rev().find(|p| p.0 == x).map(|p| p.1)).filter(|y| y.is_finite()).collect();
+            point(x, &ys)
+        })
+        .collect()
+}
+
+/// Each run averaged into `bins` equal bins over [smallest x, largest x that every run reaches],
+/// then mean ± std over runs per bin (x = bin centre).
+pub fn aggregate_binned(curves: &[Vec<(f64, f64)>], bins: usize) -> Vec<CurvePoint> {
+    let finite = |c: &Vec<(f64, f64)>| -> Vec<(f64, f64)> { c.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect() };
+    let curves: Vec<Vec<(f64, f64)>> = curves.iter().map(finite).filter(|c| !c.is_empty()).collect();
+    if curves.is_empty() || bins == 0 {
+        return Vec::new();
+    }
+    let lo = curves.iter().flatten().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let hi = curves.iter().map(|c| c.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max)).fold(f64::INFINITY, f64::min);
+    if !(hi > lo) {
+        let ys: Vec<f64> = curves.iter().map(|c| c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64).collect();
+        return point(lo, &ys).into_iter().collect();
+    }
+    let width = (hi - lo) / bins as f64;
+    let per_run: Vec<Vec<Option<f64>>> = curves
+        .iter()
+        .map(|c| {
+            let mut sum = vec![0.0; bins];
+            let mut cnt = vec![0usize; bins];
+            for &(x, y) in c {
+                if x > hi {
+                    continue;
+                }
+                let b = (((x - lo) / width) as usize).min(bins - 1);
+                sum[b] += y;
+                cnt[b] += 1;
+            }
+            sum.iter().zip(&cnt).map(|(s, &n)| (n > 0).then(|| s / n as f64)).collect()
+        })
+        .collect();
+    (0..bins)
+        .filter_map(|b| {
+            let ys: Vec<f64> = per_run.iter().filter_map(|r| r[b]).collect();
+            point(lo + (b as f64 + 0.5) * width, &ys)
+        })
+        .collect()
+}
+
+/// A group's mean curve for one model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Curve {
+    pub group: String,
+    pub model: String,
+    pub points: Vec<CurvePoint>,
+}
+
+/// For each curve kind with data: its definition index and the mean curves per (group, model).
+/// Runs without a readable `metrics.jsonl` are left out (with a warning).
+pub fn mean_curves(groups: &[Group], warnings: &mut Vec<String>) -> Vec<(usize, Vec<Curve>)> {
+    // Read every run's metrics once.
+    let metrics: Vec<Vec<Option<Vec<Record>>>> = groups
+        .iter()
+        .map(|g| {
+            g.runs
+                .iter()
+                .map(|r| match read_metrics(&r.dir.join(run::METRICS_FILE)) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        warnings.push(format!("{}: no curves: {e:#}", r.dir.display()));
+                        None
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (ci, def) in CURVES.iter().enumerate() {
+        let mut curves = Vec::new();
+        for (g, recs) in groups.iter().zip(&metrics) {
+            let mut models: Vec<&String> = recs
+                .iter()
+                .flatten()
+                .flatten()
+                .filter(|r| r.split == def.split && (def.y)(r).is_some())
+                .map(|r| &r.model)
+                .collect();
+            models.sort_by_key(|m| model_order(m));
+            models.dedup();
+            for m in models {
+                let per_run: Vec<Vec<(f64, f64)>> = recs
+                    .iter()
+                    .flatten()
+                    .map(|rs| rs.iter().filter(|r| &r.model == m && r.split == def.split).filter_map(|r| (def.y)(r).map(|y| ((def.x)(r), y))).collect::<Vec<_>>())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                let points = if def.binned { aggregate_binned(&per_run, CURVE_BINS) } else { aggregate_exact(&per_run) };
+                if !points.is_empty() {
+                    curves.push(Curve { group: g.name.clone(), model: m.clone(), points });
+                }
+            }
+        }
+        if !curves.is_empty() {
+            out.push((ci, curves));
+        }
+    }
+    out
+}
+
+/// One panel per curve kind: the mean line of each (group, model) with a ±std band.
+pub fn curve_panels(curves: &[(usize, Vec<Curve>)]) -> Vec<Panel> {
+    curves
+        .iter()
+        .map(|(ci, cs)| {
+            let def = &CURVES[*ci];
+            Panel {
+                title: format!("{} (mean ± std over seeds)", def.title),
+                x_label: def.x_label.into(),
+                y_label: def.y_label.into(),
+                series: cs
+                    .iter()
+                    .map(|c| Series {
+                        label: format!("{} {}", c.group, c.model),
+                        points: c.points.iter().map(|p| (p.x, p.mean)).collect(),
+                        band: c.points.iter().any(|p| p.n > 1).then(|| c.points.iter().map(|p| (p.mean - p.std, p.mean + p.std)).collect()),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+// ---- the report ----
+
+#[derive(Serialize)]
+struct JsonGroup<'a> {
+    name: &'a str,
+    config_name: &'a str,
+    mode: &'a str,
+    seeds: Vec<u64>,
+    runs: Vec<String>,
+    config: &'a BTreeMap<String, String>,
+    models: BTreeMap<String, JsonModel>,
+}
+
+#[derive(Serialize)]
+struct JsonModel {
+    n: usize,
+    #[serde(flatten)]
+    metrics: BTreeMap<String, Stat>,
+}
+
+#[derive(Serialize)]
+struct JsonCurves<'a> {
+    title: &'a str,
+    x: &'a str,
+    y: &'a str,
+    split: &'a str,
+    curves: &'a [Curve],
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    groups: Vec<JsonGroup<'a>>,
+    curves: Vec<JsonCurves<'a>>,
+}
+
+/// What `compare` produced.
+#[derive(Debug)]
+pub struct Report {
+    pub groups: Vec<Group>,
+    /// The Markdown table alone.
+    pub table: String,
+    pub markdown_path: PathBuf,
+    pub json_path: PathBuf,
+    /// `None` when no run had curves to draw.
+    pub plot_path: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Compare run folders (see [`find_run_dirs`]) into `out`: `compare.md`, `compare.json`, `compare.png`.
+pub fn compare(args: &[PathBuf], out: &Path) -> Result<Report> {
+    let (dirs, mut warnings) = find_run_dirs(args)?;
+    if dirs.is_empty() {
+        return Err(input_err(format!(
+            "no finished runs to compare among {} (a run folder holds {})",
+            args.iter().map(|a| a.display().to_string()).collect::<Vec<_>>().join(", "),
+            run::SUMMARY_FILE
+        )));
+    }
+    let runs = dirs.iter().map(|d| load_run(d)).collect::<Result<Vec<_>>>()?;
+    let groups = group_runs(runs);
+    let table = markdown_table(&groups);
+    let curves = mean_curves(&groups, &mut warnings);
+
+    std::fs::create_dir_all(out).map_err(|e| input_err(format!("output folder {}: cannot create: {e}", out.display())))?;
+    let mut md = String::from("# lot compare\n\nMean ± sample std over seeds (n − 1; `± —` for a single run).\n\n");
+    md.push_str(&table);
+    md.push_str("\n| group | seeds | runs |\n|---|---|---|\n");
+    for g in &groups {
+        let seeds: Vec<String> = g.seeds().iter().map(u64::to_string).collect();
+        let dirs: Vec<String> = g.runs.iter().map(|r| format!("`{}`", r.dir.display())).collect();
+        md.push_str(&format!("| {} | {} | {} |\n", g.name, seeds.join(", "), dirs.join(", ")));
+    }
+    let markdown_path = out.join("compare.md");
+    run::write_atomic(&markdown_path, md.as_bytes())?;
+
+    let rows = table_rows(&groups);
+    let json = JsonReport {
+        groups: groups
+            .iter()
+            .map(|g| JsonGroup {
+                name: &g.name,
+                config_name: &g.config_name,
+                mode: &g.mode,
+                seeds: g.seeds(),
+                runs: g.runs.iter().map(|r| r.dir.display().to_string()).collect(),
+                config: &g.key,
+                models: rows
+                    .iter()
+                    .filter(|r| r.group == g.name)
+                    .map(|r| {
+                        let metrics = r.metrics.iter().filter_map(|(k, s)| s.clone().map(|s| (k.clone(), s))).collect();
+                        (r.model.clone(), JsonModel { n: r.n, metrics })
+                    })
+                    .collect(),
+            })
+            .collect(),
+        curves: curves
+            .iter()
+            .map(|(ci, cs)| JsonCurves { title: CURVES[*ci].title, x: CURVES[*ci].x_label, y: CURVES[*ci].y_label, split: CURVES[*ci].split, curves: cs })
+            .collect(),
+    };
+    let json_path = out.join("compare.json");
+    run::write_atomic(&json_path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+
+    let plot_path = if curves.is_empty() {
+        warnings.push("no curves in the runs' metrics.jsonl: compare.png not drawn".into());
+        None
+    } else {
+        let p = out.join("compare.png");
+        plot::plot_panels(&p, &curve_panels(&curves))?;
+        Some(p)
+    };
+    Ok(Report { groups, table, markdown_path, json_path, plot_path, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::track::MetricsWriter;
+
+    #[test]
+    fn mean_and_sample_std() {
+        let (m, s) = mean_std(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!(m, 2.5);
+        assert!((s.unwrap() - 1.290_994_448_735_805_6).abs() < 1e-12, "{s:?}");
+        assert_eq!(mean_std(&[7.0]), Some((7.0, None)));
+        assert_eq!(mean_std(&[]), None);
+        let (m, s) = mean_std(&[2.0, 2.0, 2.0]).unwrap();
+        assert_eq!((m, s), (2.0, Some(0.0)));
+    }
+
+    #[test]
+    fn stat_cells() {
+        assert_eq!(format_stat(Stat::of(&[1.0, 2.0, 3.0, 4.0]).as_ref(), 4), "2.50 ± 1.29");
+        assert_eq!(format_stat(Stat::of(&[85.125]).as_ref(), 1), "85.12 ± —");
+        assert_eq!(format_stat(Stat::of(&[1.0, 3.0]).as_ref(), 3), "2.00 ± 1.41 (n=2)");
+        assert_eq!(format_stat(None, 3), "—");
+    }
+
+    #[test]
+    fn ignored_keys() {
+        for k in ["run.seed", "run.name", "run.device", "run.threads", "run.checkpoint_every", "lot.mode", "data.dir", "env.rom_dir", "model.init_path"] {
+            assert!(is_ignored_key(k), "{k}");
+        }
+        for k in ["lot.alpha", "train.epochs", "data.dataset", "model.depth", "lot.students"] {
+            assert!(!is_ignored_key(k), "{k}");
+        }
+    }
+
+    fn run_info(dir: &str, name: &str, mode: &str, seed: u64, extra: &[(&str, &str)], acc: f64) -> RunInfo {
+        let mut config: BTreeMap<String, String> = [("task", "vision"), ("run.name", name), ("run.seed", "0"), ("lot.mode", mode), ("lot.alpha", "0.5"), ("data.dir", dir)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        config.insert("run.seed".into(), seed.to_string());
+        for (k, v) in extra {
+            config.insert(k.to_string(), v.to_string());
+        }
+        let mut models = BTreeMap::new();
+        models.insert("teacher".to_string(), ModelSummary { final_test_accuracy: Some(acc), best_test_accuracy: Some(acc + 1.0), ..Default::default() });
+        RunInfo { dir: PathBuf::from(dir), summary: Summary { name: name.into(), mode: mode.into(), seed, ..Default::default() }, config }
+            .with_models(models)
+    }
+
+    impl RunInfo {
+        fn with_models(mut self, m: BTreeMap<String, ModelSummary>) -> Self {
+            self.summary.models = m;
+            self
+        }
+    }
+
+    #[test]
+    fn grouping_ignores_seed_name_and_paths_but_not_mode_or_hyperparameters() {
+        let runs = vec![
+            run_info("a/lot-s0", "fm", "lot", 0, &[], 80.0),
+            run_info("a/teacher_only-s0", "fm", "teacher_only", 0, &[], 78.0),
+            run_info("b/lot-s1", "fm", "lot", 1, &[("run.device", "cuda")], 82.0),
+            run_info("a/lot-a02-s0", "fm", "lot", 0, &[("lot.alpha", "0.2")], 81.0),
+            run_info("c/other", "other-name", "lot", 2, &[], 84.0),
+        ];
+        let g = group_runs(runs);
+        let names: Vec<&str> = g.iter().map(|g| g.name.as_str()).collect();
+        // The run with another run.name is the same experiment: it joins fm/lot (named by the first run).
+        assert_eq!(names, vec!["fm/lot [lot.alpha=0.5]", "fm/teacher_only", "fm/lot [lot.alpha=0.2]"]);
+        assert_eq!(g[0].seeds(), vec![0, 1, 2]);
+        assert_eq!(g[1].seeds(), vec![0]);
+        assert_eq!(g[2].seeds(), vec![0]);
+        assert!(!g[0].key.contains_key("data.dir") && g[0].key.contains_key("lot.alpha"));
+    }
+
+    #[test]
+    fn table_formatting() {
+        let mut runs = vec![
+            run_info("x/lot-s0", "fm", "lot", 0, &[], 1.0),
+            run_info("x/lot-s1", "fm", "lot", 1, &[], 2.0),
+            run_info("x/lot-s2", "fm", "lot", 2, &[], 3.0),
+            run_info("x/lot-s3", "fm", "lot", 3, &[], 4.0),
+            run_info("x/base-s0", "fm", "teacher_only", 0, &[], 70.0),
+        ];
+        // A student in two of the four LoT runs.
+        for r in runs.iter_mut().take(2) {
+            r.summary.models.insert("student0".into(), ModelSummary { final_test_accuracy: Some(50.0), ..Default::default() });
+        }
+        let t = markdown_table(&group_runs(runs));
+        let expected = "\
+| group | model | n | final test acc % | best test acc % |
+|---|---|---:|---:|---:|
+| fm/lot | teacher | 4 | 2.50 ± 1.29 | 3.50 ± 1.29 |
+| fm/lot | student0 | 2 | 50.00 ± 0.00 | — |
+| fm/teacher_only | teacher | 1 | 70.00 ± — | 71.00 ± — |
+";
+        assert_eq!(t, expected);
+    }
+
+    #[test]
+    fn rl_and_lm_columns_appear_when_present() {
+        let mut r = run_info("rl", "cartpole", "lot", 0, &[("task", "rl")], 0.0);
+        r.summary.models.insert("teacher".into(), ModelSummary { final_return: Some(480.0), best_return: Some(500.0), ..Default::default() });
+        let mut l = run_info("lm", "ptb", "lot", 0, &[("task", "text")], 0.0);
+        l.summary.models.insert("teacher".into(), ModelSummary { final_test_perplexity: Some(60.0), best_valid_perplexity: Some(62.0), ..Default::default() });
+        let t = markdown_table(&group_runs(vec![r, l]));
+        let header = t.lines().next().unwrap();
+        assert_eq!(header, "| group | model | n | test ppl | best valid ppl | final return | best return |");
+        assert!(t.contains("| cartpole/lot | teacher | 1 | — | — | 480.00 ± — | 500.00 ± — |"), "{t}");
+        assert!(t.contains("| ptb/lot | teacher | 1 | 60.00 ± — | 62.00 ± — | — | — |"), "{t}");
+    }
+
+    #[test]
+    fn exact_and_binned_curves() {
+        let a = vec![(1.0, 10.0), (2.0, 20.0), (3.0, 30.0)];
+        let b = vec![(1.0, 12.0), (2.0, 22.0)];
+        let p = aggregate_exact(&[a, b]);
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[0].x, p[0].mean, p[0].n), (1.0, 11.0, 2));
+        assert!((p[0].std - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!((p[2].mean, p[2].std, p[2].n), (30.0, 0.0, 1));
+        // Binned: two runs whose episodes end at different steps; range up to the shorter run.
+        let a: Vec<(f64, f64)> = (0..100).map(|i| (i as f64 * 10.0, 1.0)).collect();
+        let b: Vec<(f64, f64)> = (0..50).map(|i| (5.0 + i as f64 * 20.0, 3.0)).collect();
+        let p = aggregate_binned(&[a, b], 10);
+        assert_eq!(p.len(), 10);
+        assert!(p.iter().all(|q| q.n == 2 && q.mean == 2.0 && (q.std - 2f64.sqrt()).abs() < 1e-12), "{p:?}");
+        assert_eq!(p[0].x, 0.0 + 0.5 * 98.5);
+        assert!(aggregate_binned(&[], 10).is_empty());
+    }
+
+    /// A run folder as a trainer leaves it: config.toml, metrics.jsonl, summary.json.
+    fn write_run(dir: &Path, mode: &str, seed: u64, accs: &[f64], student: bool) {
+        std::fs::create_dir_all(dir).unwrap();
+        let cfg = format!(
+            "task = \"vision\"\n[run]\nname = \"tiny\"\nseed = {seed}\ndevice = \"cpu\"\nthreads = 0\n[lot]\nmode = \"{mode}\"\nalpha = 0.5\n[data]\ndataset = \"fashion-mnist\"\ndir = \"{}\"\n[train]\nepochs = {}\n",
+            dir.join("data").display(),
+            accs.len()
+        );
+        std::fs::write(dir.join(run::CONFIG_FILE), cfg).unwrap();
+        let mut w = MetricsWriter::create(&dir.join(run::METRICS_FILE)).unwrap();
+        let models: &[&str] = if student { &["teacher", "student0"] } else { &["teacher"] };
+        for (e, &a) in accs.iter().enumerate() {
+            for (mi, m) in models.iter().enumerate() {
+                let acc = a - 5.0 * mi as f64;
+                w.write(&Record { epoch: e as u64 + 1, step: 10 * (e as u64 + 1), model: m.to_string(), split: "train".into(), loss: 1.0, accuracy: Some(acc - 2.0), lr: Some(0.1), ..Default::default() }).unwrap();
+                w.write(&Record { epoch: e as u64 + 1, step: 10 * (e as u64 + 1), model: m.to_string(), split: "test".into(), loss: 0.5, accuracy: Some(acc), ..Default::default() }).unwrap();
+            }
+        }
+        let mut s = Summary { name: "tiny".into(), mode: mode.into(), seed, epochs: accs.len() as u64, teacher_steps: 10 * accs.len() as u64, wall_s: 1.0, models: BTreeMap::new() };
+        for (mi, m) in models.iter().enumerate() {
+            let accs: Vec<f64> = accs.iter().map(|a| a - 5.0 * mi as f64).collect();
+            s.models.insert(
+                m.to_string(),
+                ModelSummary {
+                    final_test_loss: 0.5,
+                    final_test_accuracy: accs.last().copied(),
+                    best_test_accuracy: accs.iter().copied().reduce(f64::max),
+                    best_epoch: 1,
+                    optimizer_steps: 10,
+                    ..Default::default()
+                },
+            );
+        }
+        run::write_summary(dir, &s).unwrap();
+    }
+
+    #[test]
+    fn compare_run_folders_end_to_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sweep = tmp.path().join("sweep");
+        write_run(&sweep.join("lot-s0"), "lot", 0, &[70.0, 80.0, 84.0], true);
+        write_run(&sweep.join("lot-s1"), "lot", 1, &[72.0, 82.0, 86.0], true);
+        write_run(&sweep.join("lot-s2"), "lot", 2, &[71.0, 81.0, 85.0], true);
+        write_run(&sweep.join("teacher_only-s0"), "teacher_only", 0, &[69.0, 78.0, 82.0], true);
+        write_run(&sweep.join("teacher_only-s1"), "teacher_only", 1, &[70.0, 79.0, 81.0], true);
+        // An unfinished run (no summary.json) is not picked up from the parent folder.
+        std::fs::create_dir_all(sweep.join("lot-s3")).unwrap();
+        std::fs::write(sweep.join("lot-s3").join(run::METRICS_FILE), "").unwrap();
+        let extra = tmp.path().join("single");
+        write_run(&extra, "no_student", 5, &[60.0, 65.0], false);
+
+        let out = tmp.path().join("cmp");
+        let rep = compare(&[sweep.clone(), extra.clone()], &out).unwrap();
+        println!("{}", rep.table);
+        let expected = "\
+| group | model | n | final test acc % | best test acc % |
+|---|---|---:|---:|---:|
+| tiny/lot | teacher | 3 | 85.00 ± 1.00 | 85.00 ± 1.00 |
+| tiny/lot | student0 | 3 | 80.00 ± 1.00 | 80.00 ± 1.00 |
+| tiny/teacher_only | teacher | 2 | 81.50 ± 0.71 | 81.50 ± 0.71 |
+| tiny/teacher_only | student0 | 2 | 76.50 ± 0.71 | 76.50 ± 0.71 |
+| tiny/no_student | teacher | 1 | 65.00 ± — | 65.00 ± — |
+";
+        assert_eq!(rep.table, expected);
+        let md = std::fs::read_to_string(&rep.markdown_path).unwrap();
+        assert!(md.contains(expected) && md.contains("| tiny/lot | 0, 1, 2 |"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&rep.json_path).unwrap()).unwrap();
+        let g0 = &json["groups"][0];
+        assert_eq!(g0["name"], "tiny/lot");
+        assert_eq!(g0["seeds"], serde_json::json!([0, 1, 2]));
+        assert_eq!(g0["models"]["teacher"]["n"], 3);
+        assert_eq!(g0["models"]["teacher"]["final_test_accuracy"]["mean"], 85.0);
+        assert_eq!(g0["models"]["teacher"]["final_test_accuracy"]["std"], 1.0);
+        assert_eq!(json["groups"][2]["models"]["teacher"]["final_test_accuracy"]["std"], serde_json::Value::Null);
+        // Curves: test accuracy by epoch, mean of the three LoT teachers at epoch 2 = 81 ± 1.
+        let c = &json["curves"][0];
+        assert_eq!(c["split"], "test");
+        let lot_teacher = &c["curves"][0];
+        assert_eq!((lot_teacher["group"].as_str(), lot_teacher["model"].as_str()), (Some("tiny/lot"), Some("teacher")));
+        assert_eq!(lot_teacher["points"][1]["x"], 2.0);
+        assert_eq!(lot_teacher["points"][1]["mean"], 81.0);
+        assert_eq!(lot_teacher["points"][1]["std"], 1.0);
+        assert_eq!(c["curves"].as_array().unwrap().len(), 5);
+        let png = rep.plot_path.unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+        // Event files were written next to each metrics.jsonl and are not mistaken for anything.
+        assert!(std::fs::read_dir(sweep.join("lot-s0")).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("events.out.tfevents.")));
+
+        // Errors: a path that does not exist; nothing finished.
+        let e = compare(&[tmp.path().join("nope")], &out).unwrap_err();
+        assert!(crate::error::is_input_error(&e) && e.to_string().contains("nope"), "{e}");
+        let e = compare(&[sweep.join("lot-s3")], &out).unwrap_err();
+        assert!(crate::error::is_input_error(&e) && e.to_string().contains("no finished runs"), "{e}");
+    }
+}
