@@ -174,19 +174,20 @@ fn print_compare(rep: &lot::track::compare::Report) {
 
 fn print_summary(s: &Summary, out: &Path) {
     println!("run {} ({}), {} teacher steps, {:.1} s", s.name, s.mode, s.teacher_steps, s.wall_s);
-    let is_lm = s.models.values().any(|m| m.final_test_perplexity.is_some());
-    if is_lm {
-        println!("| model | test perplexity | best valid perplexity | optimizer steps |\n|---|---|---|---|");
+    let any = |f: &dyn Fn(&lot::run::ModelSummary) -> bool| s.models.values().any(f);
+    // Columns by task: perplexity (language models), return (RL), accuracy (vision).
+    type Col = fn(&lot::run::ModelSummary) -> Option<f64>;
+    let cols: [(&str, Col); 2] = if any(&|m| m.final_test_perplexity.is_some()) {
+        [("test perplexity", |m| m.final_test_perplexity), ("best valid perplexity", |m| m.best_valid_perplexity)]
+    } else if any(&|m| m.eval_return.is_some() || m.final_return.is_some()) {
+        [("final return (last 20 episodes)", |m| m.final_return), ("eval return", |m| m.eval_return)]
     } else {
-        println!("| model | final test acc % | best test acc % | optimizer steps |\n|---|---|---|---|");
-    }
+        [("final test acc %", |m| m.final_test_accuracy), ("best test acc %", |m| m.best_test_accuracy)]
+    };
+    println!("| model | {} | {} | optimizer steps |\n|---|---|---|---|", cols[0].0, cols[1].0);
     for (m, ms) in &s.models {
-        let (a, b) = if is_lm {
-            (ms.final_test_perplexity, ms.best_valid_perplexity)
-        } else {
-            (ms.final_test_accuracy, ms.best_test_accuracy)
-        };
-        println!("| {m} | {:.2} | {:.2} | {} |", a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN), ms.optimizer_steps);
+        let cell = |c: Col| c(ms).map_or("—".to_string(), |v| format!("{v:.2}"));
+        println!("| {m} | {} | {} | {} |", cell(cols[0].1), cell(cols[1].1), ms.optimizer_steps);
     }
     println!("metrics: {}  plot: {}", out.join(run::METRICS_FILE).display(), out.join("curves.png").display());
 }

@@ -209,3 +209,39 @@ fn corrupt_checkpoint_is_refused_and_nan_stops_with_the_term_named() {
     let o = lot(&["train", "--resume", tmp.path().join("nothing").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_exits_130_then_resume_finishes_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = vision_setup(tmp.path());
+    let c = cfg.to_str().unwrap();
+    let reference = tmp.path().join("ref");
+    let o = lot(&["train", c, "--out", reference.to_str().unwrap(), "--set", "run.checkpoint_every=0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp.path().join("int");
+    let child = Command::new(env!("CARGO_BIN_EXE_lot"))
+        .args(["train", c, "--out", out.to_str().unwrap(), "--set", "run.checkpoint_every=0"])
+        .env("LOT_NO_PROGRESS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training is under way (the first metric lines exist), then send SIGINT.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while std::fs::metadata(out.join("metrics.jsonl")).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted at teacher step") && err.contains("--resume"), "{err}");
+    assert!(out.join("checkpoint.bin").is_file());
+    assert!(!out.join("summary.json").exists());
+    let o = lot(&["train", "--resume", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(metrics_without_timing(&reference), metrics_without_timing(&out));
+    assert!(std::fs::read(reference.join("teacher.safetensors")).unwrap() == std::fs::read(out.join("teacher.safetensors")).unwrap());
+}

@@ -21,7 +21,7 @@ pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(cfg, out, false),
         config::Domain::Text(_) => text::train::train(cfg, out, false),
-        config::Domain::Rl(_) => bail_input!("task {:?} has no trainer yet", cfg.task),
+        config::Domain::Rl(_) => rl::train(cfg, out),
     }
 }
 
@@ -44,6 +44,6 @@ pub fn evaluate(dir: &Path) -> anyhow::Result<Vec<run::EvalRow>> {
     match &cfg.domain {
         config::Domain::Vision(_) => vision::evaluate_run(dir, &cfg),
         config::Domain::Text(_) => text::train::evaluate_run(dir, &cfg),
-        config::Domain::Rl(_) => bail_input!("task {:?} has no evaluator yet", cfg.task),
+        config::Domain::Rl(_) => rl::evaluate_run(dir, &cfg),
     }
 }

@@ -1,0 +1,476 @@
+//! LoT for PPO (LOT_SPEC §2.4), driven by the shared engine.
+//!
+//! Per rollout: `update_epochs × num_minibatches` joint steps in which the teacher takes a PPO step
+//! on `PPO loss + α·T²·KL(p_s‖p_t)` (policy logits only) and every student a KL step towards the
+//! teacher on the same minibatch; then the students alone make N passes over a cache of the last
+//! `obs_cache` rollouts' observations, in shuffled minibatches of the PPO minibatch size. The
+//! teacher is fixed during that phase, so its logits for the whole cache are computed once.
+//! α is 0 for the first PPO update (the reference sets it when the first student phase starts).
+
+use std::collections::VecDeque;
+
+use anyhow::Result;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+use super::agent::Agent;
+use super::ppo::{ppo_loss, sample, PpoParams, PpoStats, PpoTargets};
+use crate::config::{Config, Mode};
+use crate::engine::{Engine, LotModels, Stream};
+
+/// A minibatch: observations, plus the PPO targets on the teacher's stream (absent for the
+/// students' cache minibatches).
+pub struct Minibatch {
+    pub obs: Tensor,
+    pub ppo: Option<PpoTargets>,
+}
+
+/// Teacher (0) and students, each with its own var store.
+pub struct RlModels {
+    pub device: Device,
+    pub agents: Vec<Agent>,
+    pub stores: Vec<nn::VarStore>,
+    pub params: PpoParams,
+    /// PPO diagnostics of the teacher's latest minibatch.
+    pub last_stats: PpoStats,
+    /// Network forward passes per model.
+    pub forwards: Vec<u64>,
+}
+
+impl RlModels {
+    /// `count` models (teacher + students); model m is initialised from seed `seed + m`.
+    pub fn build(obs_shape: &[usize], num_actions: usize, count: usize, seed: u64, device: Device, params: PpoParams) -> Result<Self> {
+        let mut agents = Vec::with_capacity(count);
+        let mut stores = Vec::with_capacity(count);
+        for m in 0..count {
+            tch::manual_seed((seed + m as u64) as i64);
+            let vs = nn::VarStore::new(device);
+            agents.push(Agent::new(&vs.root(), obs_shape, num_actions)?);
+            stores.push(vs);
+        }
+        Ok(Self { device, agents, stores, params, last_stats: PpoStats::default(), forwards: vec![0; count] })
+    }
+
+    /// Sample actions from model `m` without a graph: (actions, log-probs, values).
+    pub fn act(&mut self, m: usize, obs: &Tensor) -> (Tensor, Tensor, Tensor) {
+        self.forwards[m] += 1;
+        tch::no_grad(|| {
+            let (logits, value) = self.agents[m].logits_value(obs);
+            let (a, lp) = sample(&logits);
+            (a, lp, value)
+        })
+    }
+
+    /// Values of model `m` without a graph.
+    pub fn value(&mut self, m: usize, obs: &Tensor) -> Tensor {
+        self.forwards[m] += 1;
+        tch::no_grad(|| self.agents[m].value(obs))
+    }
+
+    /// Logits of model `m` without a graph.
+    pub fn logits(&mut self, m: usize, obs: &Tensor) -> Tensor {
+        self.forwards[m] += 1;
+        tch::no_grad(|| self.agents[m].logits(obs))
+    }
+}
+
+impl LotModels for RlModels {
+    type Batch = Minibatch;
+    fn forward(&mut self, m: usize, b: &Minibatch, _stream: Stream) -> (Tensor, Tensor) {
+        self.forwards[m] += 1;
+        match (&b.ppo, m) {
+            (Some(t), 0) => {
+                let (logits, values) = self.agents[0].logits_value(&b.obs);
+                let (loss, stats) = ppo_loss(&logits, &values, t, &self.params);
+                self.last_stats = stats;
+                (logits, loss)
+            }
+            // Students imitate only (no task loss); their value heads are never trained.
+            _ => (self.agents[m].logits(&b.obs), Tensor::zeros([], (Kind::Float, self.device))),
+        }
+    }
+}
+
+/// A rollout flattened to `[num_steps · num_envs]` rows, on the device.
+pub struct Rollout {
+    /// Observations in the agent's storage kind (bytes for frames).
+    pub obs: Tensor,
+    pub actions: Tensor,
+    pub logprobs: Tensor,
+    pub advantages: Tensor,
+    pub returns: Tensor,
+    pub values: Tensor,
+}
+
+impl Rollout {
+    fn minibatch(&self, idx: &Tensor) -> Minibatch {
+        let g = |t: &Tensor| t.index_select(0, idx);
+        Minibatch {
+            obs: g(&self.obs),
+            ppo: Some(PpoTargets {
+                actions: g(&self.actions),
+                logprobs: g(&self.logprobs),
+                advantages: g(&self.advantages),
+                returns: g(&self.returns),
+                values: g(&self.values),
+            }),
+        }
+    }
+}
+
+/// What a mode trains (see `config::Mode`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// Students trained alongside the teacher.
+    pub students: usize,
+    /// Teacher α after the warm-up update.
+    pub alpha: f64,
+    /// Students whose optimizer steps a compute-matched teacher takes over (0 otherwise).
+    pub matched_students: usize,
+}
+
+impl Plan {
+    pub fn for_config(cfg: &Config) -> Self {
+        let k = cfg.lot.students;
+        match cfg.lot.mode {
+            Mode::Lot => Self { students: k, alpha: cfg.lot.alpha, matched_students: 0 },
+            Mode::TeacherOnly => Self { students: k, alpha: 0.0, matched_students: 0 },
+            Mode::NoStudent => Self { students: 0, alpha: 0.0, matched_students: 0 },
+            Mode::ComputeMatched => Self { students: 0, alpha: 0.0, matched_students: k },
+        }
+    }
+}
+
+/// Shapes of one update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    pub update_epochs: usize,
+    pub num_minibatches: usize,
+    pub minibatch_size: usize,
+    /// Rows per rollout.
+    pub batch_size: usize,
+    /// Rollouts kept for the students.
+    pub obs_cache: usize,
+    /// N: student passes over the cache per update.
+    pub student_passes: usize,
+}
+
+impl Schedule {
+    /// Rollouts in the cache at update `u` (1-based).
+    pub fn cached_rollouts(&self, u: u64) -> usize {
+        (u as usize).min(self.obs_cache)
+    }
+    /// Extra student steps per student at update `u`: N passes × cache rows / minibatch size.
+    pub fn extra_student_steps(&self, u: u64) -> usize {
+        self.student_passes * self.cached_rollouts(u) * self.batch_size / self.minibatch_size
+    }
+    /// Teacher steps at update `u`. Compute-matched (RL definition): the teacher alone takes, on
+    /// each rollout, as many optimizer steps as the LoT teacher and its K students take together
+    /// on it, i.e. 16·(1+K) + K·N·(cache rows / minibatch); the extra steps are further shuffled
+    /// PPO epochs on the same rollout, so both runs see the same environment steps.
+    pub fn teacher_steps(&self, u: u64, plan: &Plan) -> usize {
+        let joint = self.update_epochs * self.num_minibatches;
+        joint + plan.matched_students * (joint + self.extra_student_steps(u))
+    }
+}
+
+/// Per-update results for metrics.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateStats {
+    /// Mean teacher loss over its steps (PPO + α·KL).
+    pub teacher_loss: f64,
+    /// Mean PPO diagnostics over the teacher's steps.
+    pub ppo: PpoStats,
+    /// Mean loss per student over all its steps of this update.
+    pub student_loss: Vec<f64>,
+    pub teacher_steps: u64,
+    /// Steps per student (joint + cache).
+    pub student_steps: u64,
+    /// α the teacher used in this update.
+    pub alpha: f64,
+}
+
+pub struct LotPpo {
+    pub models: RlModels,
+    pub engine: Engine,
+    pub plan: Plan,
+    pub schedule: Schedule,
+    /// Observations of the last rollouts, newest last.
+    cache: VecDeque<Tensor>,
+    /// Separate streams, so the students' shuffles never change the teacher's minibatches:
+    /// with α = 0 the teacher then learns exactly as it would alone.
+    teacher_rng: ChaCha8Rng,
+    student_rng: ChaCha8Rng,
+    pub updates: u64,
+    /// Times the teacher's logits for the cache were computed (once per update with students).
+    pub cache_target_passes: u64,
+}
+
+fn permutation(n: usize, rng: &mut ChaCha8Rng, device: Device) -> Tensor {
+    let mut p: Vec<i64> = (0..n as i64).collect();
+    p.shuffle(rng);
+    Tensor::from_slice(&p).to_device(device)
+}
+
+impl LotPpo {
+    /// `engine.teacher_alpha` is forced to 0 for the first update (the warm-up).
+    pub fn new(models: RlModels, mut engine: Engine, plan: Plan, schedule: Schedule, seed: u64) -> Self {
+        engine.teacher_alpha = 0.0;
+        Self {
+            models,
+            engine,
+            plan,
+            schedule,
+            cache: VecDeque::with_capacity(schedule.obs_cache),
+            teacher_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7ea_c4e5),
+            student_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x57d_e475),
+            updates: 0,
+            cache_target_passes: 0,
+        }
+    }
+
+    pub fn num_students(&self) -> usize {
+        self.engine.num_students()
+    }
+
+    /// Rows currently in the student cache.
+    pub fn cache_rows(&self) -> i64 {
+        self.cache.iter().map(|t| t.size()[0]).sum()
+    }
+
+    /// One update on a rollout: the PPO phase (joint steps), then the students' cache phase.
+    pub fn update(&mut self, r: &Rollout) -> Result<UpdateStats> {
+        self.updates += 1;
+        let u = self.updates;
+        let k = self.num_students();
+        let s = self.schedule;
+        let device = self.models.device;
+        let mut st = UpdateStats { alpha: self.engine.teacher_alpha, student_loss: vec![0.0; k], ..Default::default() };
+
+        // PPO phase: shuffled epochs over the rollout; the last epoch may be partial when a
+        // compute-matched teacher's step count is not a whole number of epochs.
+        let steps = s.teacher_steps(u, &self.plan);
+        let (mut ppo_sum, mut taken) = (PpoStats::default(), 0usize);
+        while taken < steps {
+            let perm = permutation(s.batch_size, &mut self.teacher_rng, device);
+            for start in (0..s.batch_size).step_by(s.minibatch_size) {
+                if taken == steps {
+                    break;
+                }
+                let mb = r.minibatch(&perm.narrow(0, start as i64, s.minibatch_size as i64));
+                let out = self.engine.joint_step(&mut self.models, &mb)?;
+                taken += 1;
+                st.teacher_loss += out.teacher_loss;
+                for (i, l) in out.student_losses.iter().enumerate() {
+                    st.student_loss[i] += l;
+                }
+                let p = self.models.last_stats;
+                ppo_sum.pg_loss += p.pg_loss;
+                ppo_sum.v_loss += p.v_loss;
+                ppo_sum.entropy += p.entropy;
+                ppo_sum.approx_kl += p.approx_kl;
+                ppo_sum.clip_frac += p.clip_frac;
+            }
+        }
+        st.teacher_steps = taken as u64;
+        let n = taken.max(1) as f64;
+        st.teacher_loss /= n;
+        st.ppo = PpoStats {
+            pg_loss: ppo_sum.pg_loss / n,
+            v_loss: ppo_sum.v_loss / n,
+            entropy: ppo_sum.entropy / n,
+            approx_kl: ppo_sum.approx_kl / n,
+            clip_frac: ppo_sum.clip_frac / n,
+        };
+        if k > 0 {
+            st.student_steps = taken as u64;
+            // The warm-up ends when the first student phase starts.
+            self.engine.teacher_alpha = self.plan.alpha;
+            let extra = self.student_phase(&r.obs)?;
+            st.student_steps += extra.0;
+            for (i, l) in extra.1.iter().enumerate() {
+                st.student_loss[i] += l;
+            }
+            for l in st.student_loss.iter_mut() {
+                *l /= st.student_steps.max(1) as f64;
+            }
+        }
+        Ok(st)
+    }
+
+    /// Push the rollout's observations into the cache, compute the teacher's logits for the whole
+    /// cache once, then N shuffled passes of student steps. Returns (steps, summed loss per student).
+    fn student_phase(&mut self, obs: &Tensor) -> Result<(u64, Vec<f64>)> {
+        if self.cache.len() == self.schedule.obs_cache {
+            self.cache.pop_front();
+        }
+        self.cache.push_back(obs.copy());
+        let device = self.models.device;
+        // One teacher pass per cached rollout (bounded memory), all of them once per update.
+        let targets: Vec<Tensor> = self.cache.iter().map(|o| self.models.logits(0, o)).collect();
+        self.cache_target_passes += 1;
+        let cache_obs = Tensor::cat(&self.cache.iter().collect::<Vec<_>>(), 0);
+        let targets = Tensor::cat(&targets, 0);
+        let rows = cache_obs.size()[0] as usize;
+        let mb = self.schedule.minibatch_size;
+        let mut sums = vec![0.0; self.num_students()];
+        let mut steps = 0u64;
+        for _ in 0..self.schedule.student_passes {
+            let perm = permutation(rows, &mut self.student_rng, device);
+            for start in (0..rows - rows % mb).step_by(mb) {
+                let idx = perm.narrow(0, start as i64, mb as i64);
+                let batch = Minibatch { obs: cache_obs.index_select(0, &idx), ppo: None };
+                let losses = self.engine.student_step_with_targets(&mut self.models, &batch, &targets.index_select(0, &idx))?;
+                for (s, l) in sums.iter_mut().zip(losses) {
+                    *s += l;
+                }
+                steps += 1;
+            }
+        }
+        Ok((steps, sums))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{LossMode, LotLoss};
+    use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
+
+    const OBS: usize = 4;
+    const ACTIONS: usize = 2;
+
+    fn params() -> PpoParams {
+        PpoParams { clip_coef: 0.1, clip_vloss: true, norm_adv: true, ent_coef: 0.01, vf_coef: 0.5 }
+    }
+
+    fn schedule(passes: usize) -> Schedule {
+        Schedule { update_epochs: 4, num_minibatches: 4, minibatch_size: 8, batch_size: 32, obs_cache: 3, student_passes: passes }
+    }
+
+    fn learner(plan: Plan, passes: usize) -> LotPpo {
+        let models = RlModels::build(&[OBS], ACTIONS, 1 + plan.students, 3, Device::Cpu, params()).unwrap();
+        let optims: Vec<Box<dyn Optimizer>> = models
+            .stores
+            .iter()
+            .enumerate()
+            .map(|(m, vs)| {
+                let wd = if m == 0 { 0.0 } else { 1e-4 };
+                Box::new(Adam::new(named_trainable(vs), AdamConfig { lr: 1e-3, eps: 1e-5, weight_decay: wd, ..Default::default() }))
+                    as Box<dyn Optimizer>
+            })
+            .collect();
+        let loss = LotLoss { mode: LossMode::Kl, alpha: plan.alpha, temperature: 1.0, detach: true };
+        let engine = Engine::new(loss, passes, optims, Some(0.5));
+        LotPpo::new(models, engine, plan, schedule(passes), 11)
+    }
+
+    fn rollout(seed: i64) -> Rollout {
+        tch::manual_seed(seed);
+        let n = 32;
+        let opts = (Kind::Float, Device::Cpu);
+        Rollout {
+            obs: Tensor::randn([n, OBS as i64], opts),
+            actions: Tensor::randint(ACTIONS as i64, [n], (Kind::Int64, Device::Cpu)),
+            logprobs: Tensor::full([n], -(2f64.ln()), opts),
+            advantages: Tensor::randn([n], opts),
+            returns: Tensor::randn([n], opts),
+            values: Tensor::zeros([n], opts),
+        }
+    }
+
+    const LOT: Plan = Plan { students: 1, alpha: 0.5, matched_students: 0 };
+
+    #[test]
+    fn alpha_warms_up_and_steps_are_counted() {
+        for passes in [1, 3] {
+            let mut l = learner(LOT, passes);
+            let mut teacher_forwards = l.models.forwards[0];
+            for u in 1..=5u64 {
+                let st = l.update(&rollout(u as i64)).unwrap();
+                // α = 0 on the first update only
+                assert_eq!(st.alpha, if u == 1 { 0.0 } else { 0.5 }, "update {u}");
+                assert_eq!(l.engine.teacher_alpha, 0.5);
+                // 16 joint steps; students: 16 + N × cache rows / minibatch (cache grows to 3 rollouts)
+                let cached = (u as usize).min(3);
+                assert_eq!(st.teacher_steps, 16);
+                assert_eq!(st.student_steps as usize, 16 + passes * cached * 32 / 8, "update {u}");
+                assert_eq!(l.cache_rows() as usize, cached * 32);
+                // teacher forwards: 16 PPO minibatches + one pass over each cached rollout, whatever N is
+                let now = l.models.forwards[0];
+                assert_eq!(now - teacher_forwards, 16 + cached as u64, "update {u}, N {passes}");
+                teacher_forwards = now;
+                assert_eq!(l.cache_target_passes, u);
+            }
+            let steps: Vec<u64> = l.engine.optims.iter().map(|o| o.steps()).collect();
+            let student_total: usize = (1..=5).map(|u: usize| 16 + passes * u.min(3) * 4).sum();
+            assert_eq!(steps, vec![80, student_total as u64]);
+        }
+    }
+
+    #[test]
+    fn teacher_only_leaves_the_teacher_as_if_alone() {
+        // α = 0 blocks the students' feedback: same teacher weights as the no-student run
+        let mut with = learner(Plan { students: 1, alpha: 0.0, matched_students: 0 }, 2);
+        let mut alone = learner(Plan { students: 0, alpha: 0.0, matched_students: 0 }, 2);
+        for u in 1..=3 {
+            let a = with.update(&rollout(u)).unwrap();
+            let b = alone.update(&rollout(u)).unwrap();
+            assert_eq!(a.teacher_loss, b.teacher_loss);
+            assert!(a.student_steps > 0 && b.student_steps == 0 && b.student_loss.is_empty());
+        }
+        let wa = named_trainable(&with.models.stores[0]);
+        let wb = named_trainable(&alone.models.stores[0]);
+        for ((n, x), (_, y)) in wa.iter().zip(&wb) {
+            assert!(x.equal(y), "{n} differs");
+        }
+        // with α > 0 the teacher's path differs from the second update on
+        let mut lot = learner(LOT, 2);
+        let mut alone = learner(Plan { students: 0, alpha: 0.0, matched_students: 0 }, 2);
+        let a1 = lot.update(&rollout(1)).unwrap();
+        let b1 = alone.update(&rollout(1)).unwrap();
+        assert_eq!(a1.teacher_loss, b1.teacher_loss);
+        let a2 = lot.update(&rollout(2)).unwrap();
+        let b2 = alone.update(&rollout(2)).unwrap();
+        assert_ne!(a2.teacher_loss, b2.teacher_loss);
+    }
+
+    #[test]
+    fn compute_matched_teacher_takes_the_lot_total() {
+        let matched = Plan { students: 0, alpha: 0.0, matched_students: 1 };
+        let mut cm = learner(matched, 2);
+        let mut lot = learner(LOT, 2);
+        for u in 1..=4 {
+            let a = cm.update(&rollout(u)).unwrap();
+            let b = lot.update(&rollout(u)).unwrap();
+            assert_eq!(a.teacher_steps, b.teacher_steps + b.student_steps, "update {u}");
+        }
+        let total: u64 = lot.engine.optims.iter().map(|o| o.steps()).sum();
+        assert_eq!(cm.engine.optims[0].steps(), total);
+        assert_eq!(cm.cache_target_passes, 0);
+    }
+
+    #[test]
+    fn students_learn_to_imitate() {
+        let mut l = learner(LOT, 3);
+        // make the teacher opinionated, so that the untrained student starts far from it
+        tch::no_grad(|| {
+            let mut w = l.models.stores[0].variables()["actor.4.weight"].shallow_clone();
+            let _ = w.g_mul_scalar_(100.0);
+        });
+        let probe = rollout(99).obs;
+        let kl = |l: &mut LotPpo| {
+            let (t, s) = (l.models.logits(0, &probe), l.models.logits(1, &probe));
+            crate::engine::kl_div_logits(&s, &t, 1.0).double_value(&[])
+        };
+        let before = kl(&mut l);
+        for u in 1..=6 {
+            l.update(&rollout(u)).unwrap();
+        }
+        let after = kl(&mut l);
+        assert!(before > 0.02 && after < before * 0.5, "student KL to the teacher {before} → {after}");
+    }
+}

@@ -1,0 +1,450 @@
+//! The RL trainer: PPO (+ LoT) on a vector env, writing the same run folder as the other tasks.
+//! `step` in metrics.jsonl counts env (agent) steps; `epoch` counts PPO updates.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tch::Device;
+
+use super::config::RlConfig;
+use super::eval::{mean_std, play};
+use super::lot_ppo::{LotPpo, Plan, RlModels, Schedule};
+use super::ppo::PpoParams;
+use super::rollout::RolloutBuffer;
+use super::vec_env::VecEnv;
+use crate::config::{Config, Domain};
+use crate::engine::{Engine, LotLoss};
+use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
+use crate::run::{self, model_name, ModelSummary, Summary};
+use crate::track::{plot, MetricsWriter, Progress, Record};
+
+/// Episodes in the "final" and "best" return windows.
+const RETURN_WINDOW: usize = 20;
+/// Eval envs are seeded far from the training ones.
+const EVAL_SEED_OFFSET: u64 = 1_000_000;
+
+fn rl_config(cfg: &Config) -> Result<&RlConfig> {
+    match &cfg.domain {
+        Domain::Rl(r) => Ok(r),
+        _ => crate::bail_input!("task '{:?}' has no reinforcement-learning sections", cfg.task),
+    }
+}
+
+fn device(cfg: &Config) -> Result<Device> {
+    if cfg.run.threads > 0 {
+        tch::set_num_threads(cfg.run.threads as i32);
+    }
+    let d = cfg.device()?;
+    if let Device::Cuda(_) = d {
+        if !tch::Cuda::is_available() {
+            crate::bail_input!("key 'run.device': CUDA requested but not available to libtorch on this machine");
+        }
+    }
+    Ok(d)
+}
+
+/// `n` envs named by the config, env i seeded `seed + i` (as gym's vector env seeds them).
+pub fn make_vec_env(r: &RlConfig, n: usize, seed: u64) -> Result<VecEnv> {
+    let envs = (0..n).map(|i| super::make_env(&r.env.name, seed + i as u64, &r.env)).collect::<Result<Vec<_>>>()?;
+    VecEnv::new(envs, r.env.threads)
+}
+
+fn ppo_params(r: &RlConfig) -> PpoParams {
+    let p = &r.ppo;
+    PpoParams { clip_coef: p.clip_coef, clip_vloss: p.clip_vloss, norm_adv: p.norm_adv, ent_coef: p.ent_coef, vf_coef: p.vf_coef }
+}
+
+/// The learner a config describes: teacher + students, Adam (students with weight decay), the engine.
+pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, device: Device) -> Result<LotPpo> {
+    let r = rl_config(cfg)?;
+    let plan = Plan::for_config(cfg);
+    let models = RlModels::build(obs_shape, num_actions, 1 + plan.students, cfg.run.seed, device, ppo_params(r))?;
+    let adam = |wd: f64| AdamConfig { lr: r.ppo.lr, eps: r.ppo.adam_eps, weight_decay: wd, ..Default::default() };
+    let optims: Vec<Box<dyn Optimizer>> = models
+        .stores
+        .iter()
+        .enumerate()
+        .map(|(m, vs)| {
+            let wd = if m == 0 { 0.0 } else { r.ppo.student_weight_decay };
+            Box::new(Adam::new(named_trainable(vs), adam(wd))) as Box<dyn Optimizer>
+        })
+        .collect();
+    let loss = LotLoss { mode: cfg.lot.loss, alpha: plan.alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    // max_grad_norm clips the teacher's and each student's gradients separately.
+    let engine = Engine::new(loss, cfg.lot.student_steps, optims, Some(r.ppo.max_grad_norm));
+    let schedule = Schedule {
+        update_epochs: r.ppo.update_epochs,
+        num_minibatches: r.ppo.num_minibatches,
+        minibatch_size: r.minibatch_size(),
+        batch_size: r.batch_size(),
+        obs_cache: r.ppo.obs_cache,
+        student_passes: cfg.lot.student_steps,
+    };
+    Ok(LotPpo::new(models, engine, plan, schedule, cfg.run.seed))
+}
+
+/// Raw episode returns seen so far, with the running "final" and "best" window means.
+#[derive(Default)]
+struct Returns {
+    window: VecDeque<f64>,
+    best: Option<f64>,
+    count: u64,
+}
+
+impl Returns {
+    fn push(&mut self, ret: f64) {
+        self.count += 1;
+        self.window.push_back(ret);
+        if self.window.len() > RETURN_WINDOW {
+            self.window.pop_front();
+        }
+        if self.window.len() == RETURN_WINDOW {
+            let m = self.mean().unwrap_or(f64::NAN);
+            self.best = Some(self.best.map_or(m, |b| b.max(m)));
+        }
+    }
+    fn mean(&self) -> Option<f64> {
+        (!self.window.is_empty()).then(|| self.window.iter().sum::<f64>() / self.window.len() as f64)
+    }
+}
+
+/// Train per the config into `out`, which `run::prepare_run_dir` has created.
+pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
+    let r = rl_config(cfg)?;
+    let device = device(cfg)?;
+    let seed = cfg.run.seed;
+    let mut envs = make_vec_env(r, r.env.num_envs, seed)?;
+    let mut learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
+    // The envs exist (ROMs found, names valid): only now create the run folder.
+    run::prepare_run_dir(out, cfg)?;
+    tch::manual_seed(seed as i64); // action sampling
+    let storage = learner.models.agents[0].kind.storage_kind();
+    let mut buffer = RolloutBuffer::new(r.ppo.num_steps, &envs, storage, device);
+    let num_updates = r.num_updates();
+    let nm = learner.models.agents.len();
+
+    let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
+    let mut bar = Progress::new(num_updates, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
+    bar.println(&format!(
+        "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s)",
+        r.env.name,
+        envs.num_envs(),
+        envs.threads(),
+        num_updates,
+        r.batch_size(),
+        learner.num_students()
+    ));
+    let start = Instant::now();
+    let mut returns = Returns::default();
+    let mut global_step = 0u64;
+    let mut last_losses = vec![0.0; nm];
+    for update in 1..=num_updates {
+        let lr = r.ppo.lr_at(update, num_updates);
+        for m in 0..nm {
+            learner.engine.set_lr(m, lr);
+        }
+        let base_step = global_step;
+        let n = envs.num_envs() as u64;
+        let mut episodes = Vec::new();
+        let rollout = buffer.collect(&mut envs, &mut learner.models, r.ppo.gamma, r.ppo.gae_lambda, |step, e| {
+            episodes.push((base_step + (step as u64 + 1) * n, e));
+        })?;
+        global_step += r.batch_size() as u64;
+        let wall_s = start.elapsed().as_secs_f64();
+        for (step, e) in episodes {
+            returns.push(e.ret);
+            metrics.write(&Record {
+                epoch: update,
+                step,
+                model: model_name(0),
+                split: "rollout".into(),
+                episodic_return: Some(e.ret),
+                episode_length: Some(e.len as f64),
+                wall_s,
+                ..Default::default()
+            })?;
+        }
+        let st = learner.update(&rollout).with_context(|| format!("update {update}"))?;
+        let wall_s = start.elapsed().as_secs_f64();
+        let rate = global_step as f64 / wall_s.max(1e-9);
+        last_losses[0] = st.teacher_loss;
+        metrics.write(&Record {
+            epoch: update,
+            step: global_step,
+            model: model_name(0),
+            split: "train".into(),
+            loss: st.teacher_loss,
+            lr: Some(lr),
+            wall_s,
+            env_steps_per_s: Some(rate),
+            approx_kl: Some(st.ppo.approx_kl),
+            clip_frac: Some(st.ppo.clip_frac),
+            entropy: Some(st.ppo.entropy),
+            policy_loss: Some(st.ppo.pg_loss),
+            value_loss: Some(st.ppo.v_loss),
+            ..Default::default()
+        })?;
+        for (i, &l) in st.student_loss.iter().enumerate() {
+            last_losses[1 + i] = l;
+            metrics.write(&Record {
+                epoch: update,
+                step: global_step,
+                model: model_name(1 + i),
+                split: "train".into(),
+                loss: l,
+                lr: Some(lr),
+                wall_s,
+                ..Default::default()
+            })?;
+        }
+        let ret = returns.mean().map_or("-".to_string(), |m| format!("{m:.1}"));
+        bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
+        bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
+    }
+    bar.finish();
+    let wall_s = start.elapsed().as_secs_f64();
+
+    // Weights, then an evaluation of every model (students are policies too).
+    let mut summary = Summary {
+        name: cfg.run.name.clone(),
+        mode: cfg.lot.mode.name().into(),
+        seed,
+        epochs: num_updates,
+        teacher_steps: learner.engine.optims[0].steps(),
+        wall_s,
+        models: BTreeMap::new(),
+    };
+    // Same envs and sampling seed as `lot eval`, so it reproduces these numbers from the weights.
+    let mut eval_envs = make_vec_env(r, r.env.num_envs.min(r.eval.episodes), seed + EVAL_SEED_OFFSET)?;
+    tch::manual_seed(seed as i64);
+    let mut line = format!("{global_step} env steps in {wall_s:.0} s ({:.0}/s)", global_step as f64 / wall_s.max(1e-9));
+    for (m, &last_loss) in last_losses.iter().enumerate() {
+        run::save_weights(&learner.models.stores[m], &out.join(format!("{}.safetensors", model_name(m))))?;
+        let eps = play(&learner.models.agents[m], &mut eval_envs, r.eval.episodes, r.eval.greedy, device)?;
+        let (mean, std) = mean_std(&eps);
+        metrics.write(&Record {
+            epoch: num_updates,
+            step: global_step,
+            model: model_name(m),
+            split: "eval".into(),
+            episodic_return: Some(mean),
+            episode_length: Some(eps.iter().map(|e| e.len as f64).sum::<f64>() / eps.len().max(1) as f64),
+            wall_s: start.elapsed().as_secs_f64(),
+            ..Default::default()
+        })?;
+        let teacher = m == 0;
+        summary.models.insert(
+            model_name(m),
+            ModelSummary {
+                // RL has no test set: this is the loss of the last update.
+                final_test_loss: last_loss,
+                best_epoch: num_updates,
+                optimizer_steps: learner.engine.optims[m].steps(),
+                final_return: if teacher { returns.mean() } else { None },
+                best_return: if teacher { returns.best.or(returns.mean()) } else { None },
+                eval_return: Some(mean),
+                eval_return_std: Some(std),
+                env_steps: teacher.then_some(global_step),
+                ..Default::default()
+            },
+        );
+        line.push_str(&format!(" | {} eval return {mean:.1} ± {std:.1}", model_name(m)));
+        if teacher {
+            line.push_str(&format!(" (training, last {RETURN_WINDOW}: {})", returns.mean().map_or("-".into(), |v| format!("{v:.1}"))));
+        }
+    }
+    eprintln!("{line}");
+    run::write_summary(out, &summary)?;
+    plot_run(out)?;
+    Ok(summary)
+}
+
+/// `curves.png`: the teacher's episodic return (mean of the last 20 episodes) against env steps,
+/// the teacher's loss, and the students' imitation loss.
+pub fn plot_run(dir: &Path) -> Result<()> {
+    let recs = crate::track::read_metrics(&dir.join(run::METRICS_FILE))?;
+    let max_step = recs.iter().map(|r| r.step).max().unwrap_or(0);
+    let (scale, unit) = if max_step >= 2_000_000 { (1e6, "M") } else { (1e3, "k") };
+    let x = |r: &Record| r.step as f64 / scale;
+    let eps: Vec<(f64, f64)> =
+        recs.iter().filter(|r| r.split == "rollout").filter_map(|r| r.episodic_return.map(|v| (x(r), v))).collect();
+    let smooth: Vec<(f64, f64)> = (0..eps.len())
+        .map(|i| {
+            let w = &eps[i.saturating_sub(RETURN_WINDOW - 1)..=i];
+            (eps[i].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64)
+        })
+        .collect();
+    let mut students: Vec<String> =
+        recs.iter().filter(|r| r.split == "train" && r.model != "teacher").map(|r| r.model.clone()).collect();
+    students.sort();
+    students.dedup();
+    let loss = |name: &str| plot::Series {
+        label: name.to_string(),
+        points: recs.iter().filter(|r| r.model == name && r.split == "train").map(|r| (x(r), r.loss)).collect(),
+        band: None,
+    };
+    let x_label = format!("env steps ({unit})");
+    let mut panels = vec![
+        plot::Panel {
+            title: format!("teacher episodic return (mean of {RETURN_WINDOW})"),
+            x_label: x_label.clone(),
+            y_label: "return".into(),
+            series: vec![plot::Series { label: "teacher".into(), points: smooth, band: None }],
+        },
+        plot::Panel { title: "teacher loss (PPO + α·KL)".into(), x_label: x_label.clone(), y_label: "loss".into(), series: vec![loss("teacher")] },
+    ];
+    if !students.is_empty() {
+        let series = students.iter().map(|n| loss(n)).collect();
+        panels.push(plot::Panel { title: "student loss (KL to the teacher)".into(), x_label, y_label: "loss".into(), series });
+    }
+    plot::plot_panels(&dir.join("curves.png"), &panels)
+}
+
+/// `lot eval RUN_DIR`: reload the saved models and play `eval.episodes` episodes with each.
+pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
+    let r = rl_config(cfg)?;
+    let device = device(cfg)?;
+    let mut envs = make_vec_env(r, r.env.num_envs.min(r.eval.episodes), cfg.run.seed + EVAL_SEED_OFFSET)?;
+    let mut learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
+    tch::manual_seed(cfg.run.seed as i64);
+    let mut out = Vec::new();
+    for m in 0..learner.models.agents.len() {
+        let p = dir.join(format!("{}.safetensors", model_name(m)));
+        if !p.exists() {
+            crate::bail_input!("{}: missing; the run did not finish", p.display());
+        }
+        learner.models.stores[m]
+            .load(&p)
+            .map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
+        let eps = play(&learner.models.agents[m], &mut envs, r.eval.episodes, r.eval.greedy, device)?;
+        let (mean, std) = mean_std(&eps);
+        out.push(run::EvalRow {
+            model: model_name(m),
+            values: vec![("mean return".into(), mean), ("std return".into(), std), ("episodes".into(), eps.len() as f64)],
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CARTPOLE: &str = include_str!("../../../../configs/cartpole_lot.toml");
+
+    fn config(sets: &[&str]) -> Config {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::from_toml(CARTPOLE, &sets, "cartpole_lot.toml").unwrap()
+    }
+
+    /// The shipped CartPole config, as is: PPO + LoT must balance the pole (mean of the last 20
+    /// training episodes ≥ 450 of 500), write the whole run folder, and `lot eval` must replay
+    /// the summary's evaluation from the saved weights.
+    #[test]
+    fn ppo_lot_learns_cartpole() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let cfg = config(&[]);
+        let s = train(&cfg, &out).unwrap();
+        let t = &s.models["teacher"];
+        let student = &s.models["student0"];
+        eprintln!("teacher: {t:?}\nstudent: {student:?}\nwall {:.0} s", s.wall_s);
+        assert!(t.final_return.unwrap() >= 450.0, "teacher final return {:?}", t.final_return);
+        assert!(t.eval_return.unwrap() >= 450.0, "teacher eval return {:?}", t.eval_return);
+        let r = rl_config(&cfg).unwrap();
+        assert_eq!(t.env_steps, Some(r.num_updates() * r.batch_size() as u64));
+        assert_eq!(t.optimizer_steps, r.num_updates() * 16);
+        assert!(student.optimizer_steps > t.optimizer_steps);
+        for f in ["config.toml", "metrics.jsonl", "summary.json", "teacher.safetensors", "student0.safetensors", "curves.png"] {
+            assert!(out.join(f).exists(), "{f} missing");
+        }
+        let recs = crate::track::read_metrics(&out.join(run::METRICS_FILE)).unwrap();
+        let episodes: Vec<&Record> = recs.iter().filter(|r| r.split == "rollout").collect();
+        assert!(episodes.len() > 100 && episodes.windows(2).all(|w| w[0].step <= w[1].step));
+        assert!(episodes.iter().all(|r| r.episodic_return.is_some() && r.episode_length.is_some()));
+        let trains = recs.iter().filter(|r| r.split == "train" && r.model == "teacher").count() as u64;
+        assert_eq!(trains, r.num_updates());
+        let rows = evaluate_run(&out, &cfg).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].values[0].1, t.eval_return.unwrap(), "lot eval replays the final evaluation");
+    }
+
+    #[test]
+    fn baselines_run_and_count_their_steps() {
+        // two updates of each mode on a small rollout
+        let small = ["ppo.total_timesteps=512", "env.num_envs=2", "ppo.num_steps=128", "lot.student_steps=3"];
+        let mut steps = BTreeMap::new();
+        for mode in ["lot", "teacher_only", "no_student", "compute_matched"] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sets = small.to_vec();
+            let m = format!("lot.mode={mode}");
+            sets.push(&m);
+            let s = train(&config(&sets), &dir.path().join("run")).unwrap();
+            let total: u64 = s.models.values().map(|m| m.optimizer_steps).sum();
+            steps.insert(mode, (s.models.len(), s.models["teacher"].optimizer_steps, total));
+        }
+        // LoT: 16 joint steps per update; students add N × cache rollouts × 4 (cache: 1, then 2 rollouts)
+        assert_eq!(steps["lot"], (2, 32, 32 + 32 + 3 * 4 * (1 + 2)));
+        assert_eq!(steps["teacher_only"], steps["lot"]);
+        assert_eq!(steps["no_student"], (1, 32, 32));
+        // compute-matched: the teacher alone takes the LoT run's total
+        assert_eq!(steps["compute_matched"], (1, steps["lot"].2, steps["lot"].2));
+    }
+
+    /// Frames like the Atari envs give (4×84×84, whole numbers 0..255): the Nature-CNN path,
+    /// byte storage and the student cache, through collection and two LoT updates.
+    struct Frames {
+        t: u64,
+        ret: f64,
+    }
+
+    impl super::super::env::Env for Frames {
+        fn obs_shape(&self) -> Vec<usize> {
+            vec![4, 84, 84]
+        }
+        fn num_actions(&self) -> usize {
+            4
+        }
+        fn reset(&mut self, obs: &mut [f32]) {
+            self.t = 0;
+            self.ret = 0.0;
+            obs.iter_mut().enumerate().for_each(|(i, o)| *o = (i % 256) as f32);
+        }
+        fn step(&mut self, action: usize, obs: &mut [f32]) -> super::super::env::Step {
+            self.t += 1;
+            let reward = if action == 1 { 1.0 } else { 0.0 };
+            self.ret += reward as f64;
+            obs.iter_mut().enumerate().for_each(|(i, o)| *o = ((i as u64 + self.t * 7) % 256) as f32);
+            let terminated = self.t == 5;
+            let episode = terminated.then_some(super::super::env::EpisodeStats { ret: self.ret, len: self.t });
+            super::super::env::Step { reward, terminated, truncated: false, episode }
+        }
+    }
+
+    #[test]
+    fn nature_cnn_learner_runs_on_frames() {
+        let cfg = config(&["env.num_envs=2", "ppo.num_steps=8", "ppo.total_timesteps=32", "ppo.obs_cache=2"]);
+        let envs: Vec<Box<dyn super::super::env::Env>> = (0..2).map(|_| Box::new(Frames { t: 0, ret: 0.0 }) as _).collect();
+        let mut envs = VecEnv::new(envs, 2).unwrap();
+        let mut learner = build_learner(&cfg, envs.obs_shape(), envs.num_actions(), Device::Cpu).unwrap();
+        assert_eq!(learner.models.agents[0].kind, super::super::agent::AgentKind::NatureCnn);
+        let mut buffer = RolloutBuffer::new(8, &envs, tch::Kind::Uint8, Device::Cpu);
+        let mut episodes = 0;
+        for u in 1..=3 {
+            let r = buffer.collect(&mut envs, &mut learner.models, 0.99, 0.95, |_, e| {
+                assert_eq!(e.len, 5);
+                episodes += 1;
+            }).unwrap();
+            assert_eq!(r.obs.kind(), tch::Kind::Uint8);
+            assert_eq!(r.obs.size(), vec![16, 4, 84, 84]);
+            let st = learner.update(&r).unwrap();
+            assert!(st.teacher_loss.is_finite() && st.student_loss[0].is_finite());
+            // 16 joint steps + N (5) passes × cache rows / minibatch (4)
+            assert_eq!(st.student_steps as usize, 16 + 5 * u.min(2) * 16 / 4);
+        }
+        assert_eq!(episodes, 2 * (24 / 5));
+        assert_eq!(learner.cache_rows(), 32);
+    }
+}
