@@ -20,6 +20,7 @@ fn metrics_without_timing(dir: &Path) -> Vec<serde_json::Value> {
             let o = v.as_object_mut().unwrap();
             o.remove("wall_s");
             o.remove("samples_per_s");
+            o.remove("env_steps_per_s");
             v
         })
         .collect()
@@ -162,6 +163,94 @@ eval_interval = 10
     let o = lot(&["train", c, "--out", reference.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     kill_and_resume(&["train", c], &tmp.path().join("killed"), &reference, 9);
+}
+
+/// PPO + LoT on CartPole: 8 envs × 32 steps × 40 updates, a 4-rollout student cache (full and
+/// rotating by the time of each kill), a checkpoint every 3 updates.
+fn write_rl_config(dir: &Path) -> PathBuf {
+    let cfg = dir.join("cartpole.toml");
+    std::fs::write(
+        &cfg,
+        r#"task = "rl"
+[run]
+name = "tiny-cartpole"
+seed = 5
+threads = 1
+checkpoint_every = 3
+[lot]
+mode = "lot"
+loss = "kl"
+alpha = 0.5
+temperature = 1.0
+student_steps = 3
+students = 1
+[env]
+name = "CartPole-v1"
+num_envs = 8
+[ppo]
+total_timesteps = 10240
+num_steps = 32
+lr = 1e-3
+anneal = "cosine"
+lr_min = 1e-5
+num_minibatches = 4
+update_epochs = 4
+clip_coef = 0.2
+ent_coef = 0.01
+obs_cache = 4
+[eval]
+episodes = 4
+"#,
+    )
+    .unwrap();
+    cfg
+}
+
+/// The RL run carries more than weights across a restart: every env's state and reset RNG, the
+/// episode accumulators, the rollout's next_done, the student cache, the shuffle streams, α's
+/// warm-up and the return window; torch's generator (action sampling) is reseeded per update.
+#[test]
+fn rl_run_killed_and_resumed_matches_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_rl_config(tmp.path());
+    let c = cfg.to_str().unwrap();
+    let reference = tmp.path().join("ref");
+    let o = lot(&["train", c, "--out", reference.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rollouts = metrics_without_timing(&reference).iter().filter(|r| r["split"] == "rollout").count();
+    assert!(rollouts > 20, "too few episodes ({rollouts}) for the test to mean much");
+    // Killed early (around update 12) and late (around update 33).
+    kill_and_resume(&["train", c], &tmp.path().join("killed-a"), &reference, 4);
+    kill_and_resume(&["train", c], &tmp.path().join("killed-b"), &reference, 11);
+
+    // Ctrl-C with no interval checkpoints: the checkpoint written on the signal carries the run.
+    let out = tmp.path().join("int");
+    let child = Command::new(env!("CARGO_BIN_EXE_lot"))
+        .args(["train", c, "--out", out.to_str().unwrap(), "--set", "run.checkpoint_every=0"])
+        .env("LOT_NO_PROGRESS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while std::fs::metadata(out.join("metrics.jsonl")).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted after update") && err.contains("--resume"), "{err}");
+    assert!(out.join("checkpoint.bin").is_file() && !out.join("summary.json").exists());
+    let o = lot(&["train", "--resume", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(metrics_without_timing(&reference), metrics_without_timing(&out));
+    assert_eq!(summary_without_timing(&reference), summary_without_timing(&out));
+    for f in ["teacher.safetensors", "student0.safetensors"] {
+        assert!(std::fs::read(reference.join(f)).unwrap() == std::fs::read(out.join(f)).unwrap(), "{f} differs after resume");
+    }
 }
 
 #[test]

@@ -184,6 +184,14 @@ pub fn restore_store(vs: &tch::nn::VarStore, saved: &[(String, Tensor)], what: &
     Ok(())
 }
 
+/// Reseed torch's global generator from (seed, step). tch exposes no generator state to save, so
+/// the trainers reseed at every step (RL: every update): the step's random draws (dropout masks,
+/// sampled actions) are then a function of the step alone, and a resumed run draws exactly what an
+/// uninterrupted one does.
+pub fn reseed_torch(seed: u64, step: u64) {
+    tch::manual_seed((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
+}
+
 // ---- Ctrl-C: ask the trainer to checkpoint and stop at the next step boundary ----
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);

@@ -55,7 +55,8 @@ pub struct RunConfig {
     pub device: String,
     /// libtorch intra-op threads; 0 keeps libtorch's default.
     pub threads: usize,
-    /// Write a resume checkpoint every this many teacher steps (0 = only at epoch ends / evaluations).
+    /// Write a resume checkpoint every this many teacher steps (0 = only at epoch ends / evaluations);
+    /// for RL, every this many PPO updates (0 = only on Ctrl-C).
     pub checkpoint_every: usize,
 }
 

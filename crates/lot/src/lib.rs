@@ -21,20 +21,25 @@ pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(cfg, out, false),
         config::Domain::Text(_) => text::train::train(cfg, out, false),
-        config::Domain::Rl(_) => rl::train(cfg, out),
+        config::Domain::Rl(_) => rl::train(cfg, out, false),
     }
 }
 
 /// `lot train --resume RUN_DIR`: continue a run from its last checkpoint with its saved config.
 pub fn resume(dir: &Path) -> anyhow::Result<run::Summary> {
     let cfg = config::Config::load(&dir.join(run::CONFIG_FILE), &[])?;
+    if let config::Domain::Rl(r) = &cfg.domain {
+        if rl::is_atari_name(&r.env.name) {
+            bail_input!("{}", rl::train::ATARI_RESUME);
+        }
+    }
     if !checkpoint::path(dir).exists() {
         bail_input!("{}: no checkpoint to resume from", checkpoint::path(dir).display());
     }
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(&cfg, dir, true),
         config::Domain::Text(_) => text::train::train(&cfg, dir, true),
-        config::Domain::Rl(_) => bail_input!("resume is not supported for reinforcement-learning runs yet"),
+        config::Domain::Rl(_) => rl::train(&cfg, dir, true),
     }
 }
 

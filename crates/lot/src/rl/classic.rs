@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::env::{Env, EpisodeStats, Step};
+use super::state::{StateReader, StateWriter};
 
 /// gymnasium registers both with `max_episode_steps=500`.
 pub const MAX_EPISODE_STEPS: u64 = 500;
@@ -30,6 +31,33 @@ impl Episode {
         Step { reward, terminated, truncated, episode }
     }
 }
+
+/// A classic-control env's whole state as bytes: the physical state, the reset RNG's position and
+/// the running episode (tagged, so a CartPole state is never restored into an Acrobot).
+fn save_classic(tag: u64, state: &[f64; 4], rng: &ChaCha8Rng, episode: &Episode) -> Vec<u8> {
+    let mut w = StateWriter::default();
+    w.u64(tag);
+    for &s in state {
+        w.f64(s);
+    }
+    w.f64(episode.ret).u64(episode.len).rng(rng);
+    w.into_bytes()
+}
+
+fn restore_classic(tag: u64, bytes: &[u8]) -> anyhow::Result<([f64; 4], ChaCha8Rng, Episode)> {
+    let mut r = StateReader::new(bytes);
+    if r.u64()? != tag {
+        anyhow::bail!("saved state belongs to another environment");
+    }
+    let state = [r.f64()?, r.f64()?, r.f64()?, r.f64()?];
+    let episode = Episode { ret: r.f64()?, len: r.u64()? };
+    let rng = r.rng()?;
+    r.finish()?;
+    Ok((state, rng, episode))
+}
+
+const CARTPOLE_TAG: u64 = u64::from_le_bytes(*b"CartPol1");
+const ACROBOT_TAG: u64 = u64::from_le_bytes(*b"Acrobot1");
 
 // ---------------------------------------------------------------------------------------------
 // CartPole-v1
@@ -105,6 +133,15 @@ impl Env for CartPole {
         let terminated = !(-X_THRESHOLD..=X_THRESHOLD).contains(&x) || !(-THETA_THRESHOLD..=THETA_THRESHOLD).contains(&theta);
         self.write_obs(obs);
         self.episode.record(1.0, terminated)
+    }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(save_classic(CARTPOLE_TAG, &self.state, &self.rng, &self.episode))
+    }
+
+    fn restore_state(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        (self.state, self.rng, self.episode) = restore_classic(CARTPOLE_TAG, bytes)?;
+        Ok(())
     }
 }
 
@@ -227,6 +264,15 @@ impl Env for Acrobot {
         let terminated = self.terminal();
         self.write_obs(obs);
         self.episode.record(if terminated { 0.0 } else { -1.0 }, terminated)
+    }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(save_classic(ACROBOT_TAG, &self.state, &self.rng, &self.episode))
+    }
+
+    fn restore_state(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        (self.state, self.rng, self.episode) = restore_classic(ACROBOT_TAG, bytes)?;
+        Ok(())
     }
 }
 
@@ -429,5 +475,47 @@ mod tests {
         }
         assert!(last.truncated && !last.terminated);
         assert_eq!(last.episode, Some(EpisodeStats { ret: -500.0, len: 500 }));
+    }
+
+    /// A saved env, restored into a fresh one (other seed), continues exactly as the original:
+    /// same observations, rewards, episode ends and statistics, and the same resets after them.
+    fn saved_state_continues_exactly<E: Env>(make: impl Fn(u64) -> E, obs_len: usize, actions: usize) {
+        let mut a = make(11);
+        let mut oa = vec![0f32; obs_len];
+        a.reset(&mut oa);
+        for t in 0..37 {
+            if a.step(t % actions, &mut oa).done() {
+                a.reset(&mut oa);
+            }
+        }
+        let mut b = make(999);
+        let mut ob = vec![0f32; obs_len];
+        b.reset(&mut ob);
+        b.restore_state(&a.save_state().unwrap()).unwrap();
+        let mut resets = 0;
+        for t in 0..3000 {
+            let act = (t * 7 + t / 3) % actions;
+            let (sa, sb) = (a.step(act, &mut oa), b.step(act, &mut ob));
+            assert_eq!(sa, sb, "t {t}");
+            assert_eq!(oa, ob, "t {t}");
+            if sa.done() {
+                resets += 1;
+                a.reset(&mut oa);
+                b.reset(&mut ob);
+                assert_eq!(oa, ob);
+            }
+        }
+        assert!(resets > 2);
+        assert_eq!(a.save_state(), b.save_state());
+    }
+
+    #[test]
+    fn save_and_restore_state() {
+        saved_state_continues_exactly(CartPole::new, 4, 2);
+        saved_state_continues_exactly(Acrobot::new, 6, 3);
+        let cp = CartPole::new(1).save_state().unwrap();
+        let e = Acrobot::new(1).restore_state(&cp).unwrap_err().to_string();
+        assert!(e.contains("another environment"), "{e}");
+        assert!(CartPole::new(1).restore_state(&cp[..cp.len() - 1]).is_err());
     }
 }

@@ -36,4 +36,14 @@ pub trait Env: Send {
     /// Take `action` and write the next observation. After a `done` step the caller resets
     /// (the vector environment does it automatically).
     fn step(&mut self, action: usize, obs: &mut [f32]) -> Step;
+    /// Everything that decides this env's future (its physical state, its RNG's position, the
+    /// running episode's return and length) as bytes, for resume checkpoints. `None` when the env
+    /// cannot be saved, which makes its runs non-resumable (Atari: the emulator state is not saved).
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Put the env back in the state `save_state` returned, so it continues exactly as it would have.
+    fn restore_state(&mut self, _state: &[u8]) -> anyhow::Result<()> {
+        anyhow::bail!("this environment's state cannot be restored")
+    }
 }

@@ -13,11 +13,14 @@ use anyhow::Result;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use super::agent::Agent;
 use super::ppo::{ppo_loss, sample, PpoParams, PpoStats, PpoTargets};
+use super::state::{rng_from_hex, rng_to_hex};
+use crate::checkpoint;
 use crate::config::{Config, Mode};
 use crate::engine::{Engine, LotModels, Stream};
 
@@ -209,6 +212,22 @@ pub struct LotPpo {
     pub cache_target_passes: u64,
 }
 
+/// The learner's state besides tensors, for resume checkpoints (see [`LotPpo::save_state`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LearnerState {
+    pub updates: u64,
+    pub cache_target_passes: u64,
+    /// Bits of `engine.teacher_alpha` (0 until the warm-up update is over).
+    pub teacher_alpha: u64,
+    /// Positions of the minibatch shuffle streams.
+    pub teacher_rng: String,
+    pub student_rng: String,
+    pub opt_steps: Vec<u64>,
+    pub forwards: Vec<u64>,
+    /// Rollouts in the student cache, saved as tensors `cache.0` (oldest) …
+    pub cache_rollouts: usize,
+}
+
 fn permutation(n: usize, rng: &mut ChaCha8Rng, device: Device) -> Tensor {
     let mut p: Vec<i64> = (0..n as i64).collect();
     p.shuffle(rng);
@@ -239,6 +258,62 @@ impl LotPpo {
     /// Rows currently in the student cache.
     pub fn cache_rows(&self) -> i64 {
         self.cache.iter().map(|t| t.size()[0]).sum()
+    }
+
+    /// Everything later updates depend on: the meta, and tensors `model{m}.` (weights), `optim{m}.`
+    /// (optimizer state) and `cache.{i}` (the student cache's observations, oldest first).
+    pub fn save_state(&self) -> (LearnerState, Vec<(String, Tensor)>) {
+        let mut tensors = Vec::new();
+        for (m, vs) in self.models.stores.iter().enumerate() {
+            tensors.extend(checkpoint::prefixed(&format!("model{m}."), checkpoint::store_tensors(vs)));
+            tensors.extend(checkpoint::prefixed(&format!("optim{m}."), self.engine.optims[m].state()));
+        }
+        for (i, obs) in self.cache.iter().enumerate() {
+            tensors.push((format!("cache.{i}"), obs.shallow_clone()));
+        }
+        let st = LearnerState {
+            updates: self.updates,
+            cache_target_passes: self.cache_target_passes,
+            teacher_alpha: self.engine.teacher_alpha.to_bits(),
+            teacher_rng: rng_to_hex(&self.teacher_rng),
+            student_rng: rng_to_hex(&self.student_rng),
+            opt_steps: self.engine.optims.iter().map(|o| o.steps()).collect(),
+            forwards: self.models.forwards.clone(),
+            cache_rollouts: self.cache.len(),
+        };
+        (st, tensors)
+    }
+
+    /// Restore what [`LotPpo::save_state`] returned (tensors already on the learner's device).
+    pub fn restore_state(&mut self, st: &LearnerState, tensors: &checkpoint::Tensors) -> Result<()> {
+        let nm = self.models.stores.len();
+        let mismatch = |what: &str| crate::error::input_err(format!("checkpoint does not match the config: {what}"));
+        if st.opt_steps.len() != nm || st.forwards.len() != nm {
+            return Err(mismatch(&format!("it holds {} models, the config has {nm}", st.opt_steps.len())));
+        }
+        if st.cache_rollouts > self.schedule.obs_cache {
+            return Err(mismatch(&format!("{} cached rollouts, more than ppo.obs_cache = {}", st.cache_rollouts, self.schedule.obs_cache)));
+        }
+        for m in 0..nm {
+            checkpoint::restore_store(&self.models.stores[m], &tensors.with_prefix(&format!("model{m}.")), &crate::run::model_name(m))?;
+            self.engine.optims[m].load_state(&tensors.with_prefix(&format!("optim{m}.")), st.opt_steps[m]);
+        }
+        self.cache.clear();
+        for i in 0..st.cache_rollouts {
+            let obs = tensors.get(&format!("cache.{i}")).ok_or_else(|| mismatch(&format!("student cache rollout {i} missing")))?;
+            if obs.size()[0] != self.schedule.batch_size as i64 {
+                return Err(mismatch(&format!("cached rollout {i} has {} rows, a rollout has {}", obs.size()[0], self.schedule.batch_size)));
+            }
+            self.cache.push_back(obs);
+        }
+        let rng = |s: &str| rng_from_hex(s).map_err(|e| mismatch(&format!("shuffle stream: {e}")));
+        self.teacher_rng = rng(&st.teacher_rng)?;
+        self.student_rng = rng(&st.student_rng)?;
+        self.updates = st.updates;
+        self.cache_target_passes = st.cache_target_passes;
+        self.engine.teacher_alpha = f64::from_bits(st.teacher_alpha);
+        self.models.forwards = st.forwards.clone();
+        Ok(())
     }
 
     /// One update on a rollout: the PPO phase (joint steps), then the students' cache phase.
@@ -451,6 +526,42 @@ mod tests {
         let total: u64 = lot.engine.optims.iter().map(|o| o.steps()).sum();
         assert_eq!(cm.engine.optims[0].steps(), total);
         assert_eq!(cm.cache_target_passes, 0);
+    }
+
+    /// A learner saved through a checkpoint file after some updates and restored into a fresh one
+    /// continues exactly: same losses, steps, α and weights (cache, shuffles and Adam state included).
+    #[test]
+    fn saved_learner_continues_exactly() {
+        let mut a = learner(LOT, 2);
+        for u in 1..=4 {
+            a.update(&rollout(u)).unwrap();
+        }
+        let (st, tensors) = a.save_state();
+        assert_eq!(st.cache_rollouts, 3);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(checkpoint::FILE);
+        checkpoint::save(&p, &serde_json::to_value(&st).unwrap(), &tensors).unwrap();
+        let (meta, loaded) = checkpoint::load(&p, Device::Cpu).unwrap();
+        let st: LearnerState = serde_json::from_value(meta).unwrap();
+        let mut b = learner(LOT, 2);
+        assert_eq!(b.engine.teacher_alpha, 0.0);
+        b.restore_state(&st, &checkpoint::Tensors(loaded)).unwrap();
+        assert_eq!((b.updates, b.engine.teacher_alpha, b.cache_rows()), (4, 0.5, 96));
+        for u in 5..=7 {
+            let (x, y) = (a.update(&rollout(u)).unwrap(), b.update(&rollout(u)).unwrap());
+            assert_eq!(x.teacher_loss.to_bits(), y.teacher_loss.to_bits(), "update {u}");
+            assert_eq!(x.student_loss, y.student_loss);
+            assert_eq!((x.teacher_steps, x.student_steps), (y.teacher_steps, y.student_steps));
+        }
+        for m in 0..2 {
+            for ((n, x), (_, y)) in checkpoint::store_tensors(&a.models.stores[m]).iter().zip(checkpoint::store_tensors(&b.models.stores[m])) {
+                assert!(x.equal(&y), "model {m} {n} differs");
+            }
+        }
+        assert_eq!(a.save_state().0, b.save_state().0);
+        // A checkpoint of another shape is refused.
+        let mut c = learner(Plan { students: 0, alpha: 0.0, matched_students: 0 }, 2);
+        assert!(c.restore_state(&st, &checkpoint::Tensors(Vec::new())).unwrap_err().to_string().contains("models"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod eval;
 pub mod lot_ppo;
 pub mod ppo;
 pub mod rollout;
+pub mod state;
 pub mod train;
 pub mod vec_env;
 

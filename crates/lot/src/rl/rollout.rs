@@ -53,6 +53,23 @@ impl RolloutBuffer {
         }
     }
 
+    /// What carries over from one rollout to the next (besides the envs): whether each env's
+    /// current observation starts a new episode.
+    pub fn next_done(&self) -> Vec<bool> {
+        self.next_done.iter().map(|&d| d != 0.0).collect()
+    }
+
+    /// Restore what [`RolloutBuffer::next_done`] returned (resume).
+    pub fn set_next_done(&mut self, done: &[bool]) -> Result<()> {
+        if done.len() != self.num_envs {
+            anyhow::bail!("saved rollout state has {} envs, this run {}", done.len(), self.num_envs);
+        }
+        for (d, &s) in self.next_done.iter_mut().zip(done) {
+            *d = if s { 1.0 } else { 0.0 };
+        }
+        Ok(())
+    }
+
     /// The vector env's current observations as a device tensor in the storage kind.
     pub fn obs_tensor(&self, envs: &VecEnv) -> Tensor {
         obs_tensor(envs, &self.obs_dims, self.storage, self.device)

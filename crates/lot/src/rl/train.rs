@@ -6,14 +6,17 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use tch::Device;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
 
 use super::config::RlConfig;
 use super::eval::{mean_std, play};
-use super::lot_ppo::{LotPpo, Plan, RlModels, Schedule};
+use super::lot_ppo::{LearnerState, LotPpo, Plan, RlModels, Schedule};
 use super::ppo::PpoParams;
 use super::rollout::RolloutBuffer;
+use super::state::{from_hex, to_hex};
 use super::vec_env::VecEnv;
+use crate::checkpoint;
 use crate::config::{Config, Domain};
 use crate::engine::{Engine, LotLoss};
 use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
@@ -110,37 +113,127 @@ impl Returns {
     }
 }
 
-/// Train per the config into `out`, which `run::prepare_run_dir` has created.
-pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
+/// The error for resuming a run whose envs cannot be saved.
+pub const ATARI_RESUME: &str = "resume is not supported for Atari runs (the emulator state is not saved)";
+
+/// Everything besides tensors that a resumed run needs to continue exactly. f64 values that feed
+/// later results are kept as bit patterns (JSON's decimal floats need not read back bit-exact).
+#[derive(Serialize, Deserialize)]
+struct TrainState {
+    /// PPO updates done.
+    update: u64,
+    global_step: u64,
+    /// Bits of the returns window, the best window mean, and episodes seen.
+    returns_window: Vec<u64>,
+    best_return: Option<u64>,
+    episodes: u64,
+    /// Bits of each model's loss in the last update (the summary's final_test_loss).
+    last_losses: Vec<u64>,
+    /// The rollout buffer's carried `next_done`.
+    next_done: Vec<bool>,
+    /// Each env's `Env::save_state`, as hex; the observations are the tensor `env.obs`.
+    envs: Vec<String>,
+    learner: LearnerState,
+    metrics_len: u64,
+    elapsed_s: f64,
+}
+
+impl Returns {
+    fn to_bits(&self) -> (Vec<u64>, Option<u64>, u64) {
+        (self.window.iter().map(|v| v.to_bits()).collect(), self.best.map(f64::to_bits), self.count)
+    }
+    fn from_bits(window: &[u64], best: Option<u64>, count: u64) -> Self {
+        Self { window: window.iter().map(|&b| f64::from_bits(b)).collect(), best: best.map(f64::from_bits), count }
+    }
+}
+
+/// Write the checkpoint after update `st.update` (its metric lines written).
+fn save_checkpoint(out: &Path, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo) -> Result<()> {
+    let (learner_state, mut tensors) = learner.save_state();
+    st.learner = learner_state;
+    st.envs = env_states.iter().map(|b| to_hex(b)).collect();
+    st.metrics_len = std::fs::metadata(out.join(run::METRICS_FILE)).map(|m| m.len()).unwrap_or(0);
+    tensors.push(("env.obs".into(), Tensor::from_slice(envs.obs())));
+    checkpoint::save(&checkpoint::path(out), &serde_json::to_value(&*st)?, &tensors)
+}
+
+/// Train per the config into the run folder `out` (created once the envs are built); with
+/// `resume`, continue from its checkpoint. A checkpoint is written every `run.checkpoint_every`
+/// PPO updates and on Ctrl-C, except for Atari runs, whose emulator state cannot be saved.
+pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let r = rl_config(cfg)?;
+    if resume && super::is_atari_name(&r.env.name) {
+        crate::bail_input!("{ATARI_RESUME}");
+    }
     let device = device(cfg)?;
     let seed = cfg.run.seed;
     let mut envs = make_vec_env(r, r.env.num_envs, seed)?;
     let mut learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
-    // The envs exist (ROMs found, names valid): only now create the run folder.
-    run::prepare_run_dir(out, cfg)?;
-    tch::manual_seed(seed as i64); // action sampling
+    // Envs that cannot be saved (Atari) make the run non-resumable: no checkpoints then.
+    let saveable = envs.save_state()?.is_some();
+    if resume && !saveable {
+        crate::bail_input!("{ATARI_RESUME}");
+    }
     let storage = learner.models.agents[0].kind.storage_kind();
     let mut buffer = RolloutBuffer::new(r.ppo.num_steps, &envs, storage, device);
     let num_updates = r.num_updates();
     let nm = learner.models.agents.len();
+    let mut st = TrainState {
+        update: 0,
+        global_step: 0,
+        returns_window: Vec::new(),
+        best_return: None,
+        episodes: 0,
+        last_losses: vec![0f64.to_bits(); nm],
+        next_done: Vec::new(),
+        envs: Vec::new(),
+        learner: learner.save_state().0,
+        metrics_len: 0,
+        elapsed_s: 0.0,
+    };
+    let mut returns = Returns::default();
+    if resume {
+        let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
+        st = serde_json::from_value(meta).map_err(|e| crate::error::input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
+        let tensors = checkpoint::Tensors(tensors);
+        let mismatch = |e: anyhow::Error| crate::error::input_err(format!("checkpoint does not match the config: {e:#}"));
+        learner.restore_state(&st.learner, &tensors)?;
+        let env_states = st.envs.iter().map(|h| from_hex(h)).collect::<Result<Vec<_>>>().map_err(mismatch)?;
+        let obs = tensors.get("env.obs").ok_or_else(|| mismatch(anyhow::anyhow!("env observations missing")))?;
+        let obs = Vec::<f32>::try_from(obs.to_device(Device::Cpu).to_kind(Kind::Float))?;
+        envs.restore_state(&env_states, &obs).map_err(mismatch)?;
+        buffer.set_next_done(&st.next_done).map_err(mismatch)?;
+        if st.last_losses.len() != nm {
+            return Err(mismatch(anyhow::anyhow!("{} models saved, {nm} configured", st.last_losses.len())));
+        }
+        returns = Returns::from_bits(&st.returns_window, st.best_return, st.episodes);
+        run::truncate_metrics(out, st.metrics_len)?;
+        eprintln!("resuming {} at update {} of {num_updates} (env step {})", out.display(), st.update, st.global_step);
+    } else {
+        // The envs exist (ROMs found, names valid): only now create the run folder.
+        run::prepare_run_dir(out, cfg)?;
+    }
+    let mut global_step = st.global_step;
+    let mut last_losses: Vec<f64> = st.last_losses.iter().map(|&b| f64::from_bits(b)).collect();
+    let every = cfg.run.checkpoint_every as u64;
 
     let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
     let mut bar = Progress::new(num_updates, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
+    bar.set_position(st.update);
     bar.println(&format!(
-        "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s)",
+        "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s){}",
         r.env.name,
         envs.num_envs(),
         envs.threads(),
         num_updates,
         r.batch_size(),
-        learner.num_students()
+        learner.num_students(),
+        if saveable { "" } else { "; no resume checkpoints (the emulator state is not saved)" }
     ));
-    let start = Instant::now();
-    let mut returns = Returns::default();
-    let mut global_step = 0u64;
-    let mut last_losses = vec![0.0; nm];
-    for update in 1..=num_updates {
+    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
+    for update in st.update + 1..=num_updates {
+        // Action sampling draws from torch's generator: a function of (seed, update) alone.
+        checkpoint::reseed_torch(seed, update);
         let lr = r.ppo.lr_at(update, num_updates);
         for m in 0..nm {
             learner.engine.set_lr(m, lr);
@@ -166,27 +259,34 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
                 ..Default::default()
             })?;
         }
-        let st = learner.update(&rollout).with_context(|| format!("update {update}"))?;
+        let us = learner.update(&rollout).with_context(|| {
+            let last = if saveable && checkpoint::path(out).is_file() {
+                format!("; the last good checkpoint is {} (resume with `lot train --resume {}`)", checkpoint::path(out).display(), out.display())
+            } else {
+                String::new()
+            };
+            format!("update {update}{last}")
+        })?;
         let wall_s = start.elapsed().as_secs_f64();
         let rate = global_step as f64 / wall_s.max(1e-9);
-        last_losses[0] = st.teacher_loss;
+        last_losses[0] = us.teacher_loss;
         metrics.write(&Record {
             epoch: update,
             step: global_step,
             model: model_name(0),
             split: "train".into(),
-            loss: st.teacher_loss,
+            loss: us.teacher_loss,
             lr: Some(lr),
             wall_s,
             env_steps_per_s: Some(rate),
-            approx_kl: Some(st.ppo.approx_kl),
-            clip_frac: Some(st.ppo.clip_frac),
-            entropy: Some(st.ppo.entropy),
-            policy_loss: Some(st.ppo.pg_loss),
-            value_loss: Some(st.ppo.v_loss),
+            approx_kl: Some(us.ppo.approx_kl),
+            clip_frac: Some(us.ppo.clip_frac),
+            entropy: Some(us.ppo.entropy),
+            policy_loss: Some(us.ppo.pg_loss),
+            value_loss: Some(us.ppo.v_loss),
             ..Default::default()
         })?;
-        for (i, &l) in st.student_loss.iter().enumerate() {
+        for (i, &l) in us.student_loss.iter().enumerate() {
             last_losses[1 + i] = l;
             metrics.write(&Record {
                 epoch: update,
@@ -202,6 +302,29 @@ pub fn train(cfg: &Config, out: &Path) -> Result<Summary> {
         let ret = returns.mean().map_or("-".to_string(), |m| format!("{m:.1}"));
         bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
         bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
+
+        let interrupted = checkpoint::interrupted();
+        if saveable && ((every > 0 && update % every == 0) || interrupted) {
+            let Some(env_states) = envs.save_state()? else { anyhow::bail!("the envs can no longer be saved") };
+            st.update = update;
+            st.global_step = global_step;
+            (st.returns_window, st.best_return, st.episodes) = returns.to_bits();
+            st.last_losses = last_losses.iter().map(|l| l.to_bits()).collect();
+            st.next_done = buffer.next_done();
+            st.elapsed_s = start.elapsed().as_secs_f64();
+            save_checkpoint(out, &mut st, &envs, env_states, &learner)?;
+        }
+        if interrupted {
+            bar.finish();
+            let what = if saveable {
+                format!("checkpoint written; continue with `lot train --resume {}`", out.display())
+            } else {
+                format!("no checkpoint written ({ATARI_RESUME})")
+            };
+            return Err(anyhow::Error::new(checkpoint::Interrupted(format!(
+                "interrupted after update {update} of {num_updates} (env step {global_step}): {what}"
+            ))));
+        }
     }
     bar.finish();
     let wall_s = start.elapsed().as_secs_f64();
@@ -347,7 +470,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
         let cfg = config(&[]);
-        let s = train(&cfg, &out).unwrap();
+        let s = train(&cfg, &out, false).unwrap();
         let t = &s.models["teacher"];
         let student = &s.models["student0"];
         eprintln!("teacher: {t:?}\nstudent: {student:?}\nwall {:.0} s", s.wall_s);
@@ -381,7 +504,7 @@ mod tests {
             let mut sets = small.to_vec();
             let m = format!("lot.mode={mode}");
             sets.push(&m);
-            let s = train(&config(&sets), &dir.path().join("run")).unwrap();
+            let s = train(&config(&sets), &dir.path().join("run"), false).unwrap();
             let total: u64 = s.models.values().map(|m| m.optimizer_steps).sum();
             steps.insert(mode, (s.models.len(), s.models["teacher"].optimizer_steps, total));
         }
@@ -391,6 +514,17 @@ mod tests {
         assert_eq!(steps["no_student"], (1, 32, 32));
         // compute-matched: the teacher alone takes the LoT run's total
         assert_eq!(steps["compute_matched"], (1, steps["lot"].2, steps["lot"].2));
+    }
+
+    #[test]
+    fn atari_runs_cannot_be_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(&[]);
+        if let Domain::Rl(r) = &mut cfg.domain {
+            r.env.name = "BreakoutNoFrameskip-v4".into();
+        }
+        let e = train(&cfg, dir.path(), true).unwrap_err();
+        assert!(crate::error::is_input_error(&e) && e.to_string() == ATARI_RESUME, "{e}");
     }
 
     /// Frames like the Atari envs give (4×84×84, whole numbers 0..255): the Nature-CNN path,

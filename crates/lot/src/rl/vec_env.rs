@@ -18,11 +18,25 @@ use super::env::{Env, EpisodeStats, Step};
 /// Auto mode steps inline when one reset of every env takes less than this (per env).
 const INLINE_BELOW_S: f64 = 20e-6;
 
+/// What a worker does with a job.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Step,
+    /// Fill `states` with each env's `save_state`.
+    Save,
+    /// Restore each env from `states` (errors go to `error`).
+    Restore,
+}
+
 /// One chunk's buffers, owned by whoever holds them (the caller or the worker).
 struct Job {
+    op: Op,
     actions: Vec<usize>,
     obs: Vec<f32>,
     steps: Vec<Step>,
+    /// Env states for `Op::Save` / `Op::Restore` (empty while stepping).
+    states: Vec<Option<Vec<u8>>>,
+    error: Option<String>,
 }
 
 struct Worker {
@@ -170,6 +184,7 @@ impl VecEnv {
                         bail!("vector env: a worker's buffers were lost in an earlier failed step");
                     };
                     let count = job.actions.len();
+                    job.op = Op::Step;
                     job.actions.copy_from_slice(&actions[w.start..w.start + count]);
                     let sent = w.to_worker.as_ref().map(|tx| tx.send(job).is_ok()).unwrap_or(false);
                     if !sent {
@@ -191,6 +206,91 @@ impl VecEnv {
         }
         Ok(())
     }
+
+    /// Every env's saved state (see [`Env::save_state`]), in env order; `None` when any env
+    /// cannot be saved (Atari). With the current observations ([`VecEnv::obs`]) this is the whole
+    /// state of the vector env between steps.
+    pub fn save_state(&mut self) -> Result<Option<Vec<Vec<u8>>>> {
+        let states = match &mut self.backend {
+            Backend::Inline { envs, .. } => save_chunk(envs),
+            Backend::Pool(workers) => {
+                let mut all = Vec::with_capacity(self.num_envs);
+                for job in pool_round_trip(workers, Op::Save, |_| Vec::new())? {
+                    all.extend(job);
+                }
+                all
+            }
+        };
+        Ok(states.into_iter().collect())
+    }
+
+    /// Restore what [`VecEnv::save_state`] returned and the observations saved with it.
+    pub fn restore_state(&mut self, states: &[Vec<u8>], obs: &[f32]) -> Result<()> {
+        if states.len() != self.num_envs || obs.len() != self.obs.len() {
+            bail!(
+                "saved vector env has {} envs and {} observation values, this one {} and {}",
+                states.len(),
+                obs.len(),
+                self.num_envs,
+                self.obs.len()
+            );
+        }
+        let states: Vec<Option<Vec<u8>>> = states.iter().map(|s| Some(s.clone())).collect();
+        match &mut self.backend {
+            Backend::Inline { envs, .. } => restore_chunk(envs, &states, 0).map_err(|e| anyhow::anyhow!("vector env: cannot restore the saved state: {e}"))?,
+            Backend::Pool(workers) => {
+                pool_round_trip(workers, Op::Restore, |w| states[w.start..w.start + w.count()].to_vec())?;
+            }
+        }
+        self.obs.copy_from_slice(obs);
+        self.rewards.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        self.episodes.clear();
+        Ok(())
+    }
+}
+
+impl Worker {
+    fn count(&self) -> usize {
+        self.job.as_ref().map_or(0, |j| j.actions.len())
+    }
+}
+
+/// Send every worker an `op` job carrying `states_for(worker)`, wait for all, and return each
+/// worker's `states` (in worker order), or the first error a worker reported.
+fn pool_round_trip(
+    workers: &mut [Worker],
+    op: Op,
+    mut states_for: impl FnMut(&Worker) -> Vec<Option<Vec<u8>>>,
+) -> Result<Vec<Vec<Option<Vec<u8>>>>> {
+    for w in workers.iter_mut() {
+        let states = states_for(w);
+        let Some(mut job) = w.job.take() else {
+            bail!("vector env: a worker's buffers were lost in an earlier failed step");
+        };
+        job.op = op;
+        job.states = states;
+        job.error = None;
+        if !w.to_worker.as_ref().map(|tx| tx.send(job).is_ok()).unwrap_or(false) {
+            bail!("vector env: a worker thread has stopped (an environment panicked)");
+        }
+    }
+    let mut out = Vec::with_capacity(workers.len());
+    let mut error = None;
+    for w in workers.iter_mut() {
+        let Ok(mut job) = w.from_worker.recv() else {
+            bail!("vector env: a worker thread has stopped (an environment panicked)");
+        };
+        out.push(std::mem::take(&mut job.states));
+        error = error.or(job.error.take());
+        job.op = Op::Step;
+        w.job = Some(job);
+    }
+    match error {
+        Some(e) => bail!("vector env: cannot restore the saved state: {e}"),
+        None => Ok(out),
+    }
 }
 
 fn record(
@@ -209,6 +309,19 @@ fn record(
     }
 }
 
+/// Save (or restore) the states of a chunk of envs; restore errors name the env by its index.
+fn save_chunk(envs: &[Box<dyn Env>]) -> Vec<Option<Vec<u8>>> {
+    envs.iter().map(|e| e.save_state()).collect()
+}
+
+fn restore_chunk(envs: &mut [Box<dyn Env>], states: &[Option<Vec<u8>>], first: usize) -> Result<(), String> {
+    for (i, (env, st)) in envs.iter_mut().zip(states).enumerate() {
+        let Some(st) = st else { return Err(format!("env {}: no saved state", first + i)) };
+        env.restore_state(st).map_err(|e| format!("env {}: {e:#}", first + i))?;
+    }
+    Ok(())
+}
+
 /// Split the envs into `threads` contiguous chunks of near-equal size, one worker each.
 fn spawn_workers(envs: Vec<Box<dyn Env>>, threads: usize, obs_len: usize) -> Result<Vec<Worker>> {
     let n = envs.len();
@@ -222,13 +335,27 @@ fn spawn_workers(envs: Vec<Box<dyn Env>>, threads: usize, obs_len: usize) -> Res
         let (done, from_worker) = channel::<Job>();
         let handle = std::thread::Builder::new().name(format!("lot-env-{t}")).spawn(move || {
             while let Ok(mut job) = jobs.recv() {
-                step_chunk(&mut chunk, &job.actions, &mut job.obs, &mut job.steps, obs_len);
+                match job.op {
+                    Op::Step => step_chunk(&mut chunk, &job.actions, &mut job.obs, &mut job.steps, obs_len),
+                    Op::Save => job.states = save_chunk(&chunk),
+                    Op::Restore => {
+                        job.error = restore_chunk(&mut chunk, &job.states, start).err();
+                        job.states.clear();
+                    }
+                }
                 if done.send(job).is_err() {
                     break;
                 }
             }
         })?;
-        let job = Job { actions: vec![0; count], obs: vec![0.0; count * obs_len], steps: vec![Step::default(); count] };
+        let job = Job {
+            op: Op::Step,
+            actions: vec![0; count],
+            obs: vec![0.0; count * obs_len],
+            steps: vec![Step::default(); count],
+            states: Vec::new(),
+            error: None,
+        };
         workers.push(Worker { start, to_worker: Some(to_worker), from_worker, job: Some(job), handle: Some(handle) });
         start += count;
     }
@@ -343,6 +470,40 @@ mod tests {
         let eb: Vec<_> = b.drain_episodes().collect();
         assert!(!ea.is_empty());
         assert_eq!(ea, eb);
+    }
+
+    #[test]
+    fn saved_state_restores_into_a_fresh_vec_env_inline_and_threaded() {
+        let make = |seed: u64| (0..5).map(|i| Box::new(CartPole::new(seed + i)) as Box<dyn Env>).collect::<Vec<_>>();
+        let actions = |t: usize| (0..5).map(|i| (t * 7 + i * 3) % 5 % 2).collect::<Vec<usize>>();
+        for (threads_a, threads_b) in [(1, 1), (1, 3), (2, 1), (3, 2)] {
+            let mut a = VecEnv::new(make(100), threads_a).unwrap();
+            for t in 0..77 {
+                a.step(&actions(t)).unwrap();
+            }
+            a.drain_episodes().for_each(drop);
+            let states = a.save_state().unwrap().unwrap();
+            let mut b = VecEnv::new(make(500), threads_b).unwrap();
+            assert_ne!(a.obs(), b.obs());
+            b.restore_state(&states, a.obs()).unwrap();
+            for t in 77..700 {
+                a.step(&actions(t)).unwrap();
+                b.step(&actions(t)).unwrap();
+                assert_eq!(a.obs(), b.obs(), "threads {threads_a}/{threads_b} t {t}");
+                assert_eq!(a.rewards(), b.rewards());
+                assert_eq!((a.terminated(), a.truncated()), (b.terminated(), b.truncated()));
+                assert_eq!(a.drain_episodes().collect::<Vec<_>>(), b.drain_episodes().collect::<Vec<_>>());
+            }
+            assert!(b.restore_state(&states[..4], a.obs()).is_err());
+            let mut bad = states.clone();
+            bad[3].pop();
+            let e = b.restore_state(&bad, a.obs()).unwrap_err().to_string();
+            assert!(e.contains("env 3"), "{e}");
+        }
+        // Envs without a saved state (Atari) make the whole vector env unsaveable.
+        let mut c = VecEnv::new(counters(&[2, 3]), 2).unwrap();
+        assert!(c.save_state().unwrap().is_none());
+        assert!(c.restore_state(&[vec![], vec![]], &[0.0; 4]).is_err());
     }
 
     /// Not a pass/fail check of speed (the machine is shared): prints steps/s of inline, threaded

@@ -274,7 +274,7 @@ fn restore_states(models: &mut LmModels, saved: &checkpoint::Tensors) -> Result<
 /// Torch's generator drives dropout; reseeding it from (seed, step) makes every step's dropout
 /// masks a function of the step alone, so a resumed run draws exactly what an uninterrupted one does.
 fn reseed(seed: u64, step: u64) {
-    tch::manual_seed((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step.wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
+    checkpoint::reseed_torch(seed, step);
 }
 
 /// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
