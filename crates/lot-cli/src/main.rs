@@ -15,6 +15,8 @@ mod sweep;
 
 /// The config the README's main job trains (also `configs/quick_fashion_mnist_lot.toml`).
 const QUICK_CONFIG: &str = include_str!("../../../configs/quick_fashion_mnist_lot.toml");
+/// The accuracy guard's default config.
+const FM_RESNET20_CONFIG: &str = include_str!("../../../configs/fashion_mnist_resnet20_lot.toml");
 
 #[derive(Parser)]
 #[command(name = "lot", version, about = "Learning-from-Teaching regularization: train, evaluate, compare")]
@@ -78,6 +80,18 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Speed against the PyTorch reference loops (benches/reference/), and the bf16 accuracy guard.
+    Bench {
+        #[command(subcommand)]
+        cmd: BenchCmd,
+    },
+    /// One bench run of our inner loop (what `lot bench` runs as its child process).
+    #[command(hide = true)]
+    BenchWorker {
+        /// The run's spec as JSON (lot::bench::BenchSpec)
+        #[arg(long)]
+        spec: String,
+    },
     /// Fetch or list data sets.
     Data {
         #[command(subcommand)]
@@ -86,6 +100,111 @@ enum Cmd {
         #[arg(long, global = true)]
         root: Option<PathBuf>,
     },
+}
+
+/// Options every speed bench takes.
+#[derive(clap::Args)]
+struct BenchCommon {
+    /// Timed teacher steps per run (default: vision 12, lstm 30, ppo 20 updates)
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Untimed teacher steps before them
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Runs of each side; ours and the reference alternate, the order flipping every repeat
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// cpu, cuda or cuda:N (both sides)
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Intra-op threads on both sides (0: what libtorch picks, the machine's cores)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Batch size (default: vision 256, lstm 20)
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Python with torch 2.11.0 for the reference (default: the cached venv's)
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Folder of the reference programs (default: benches/reference found upwards from here or the binary)
+    #[arg(long)]
+    reference_dir: Option<PathBuf>,
+    /// Write the JSON report here
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run only our side (a quick check; no ratios)
+    #[arg(long)]
+    ours_only: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// LoT ResNet-20 teacher + student, batch 256, N = 2, kl_ce, synthetic CIFAR-shaped data.
+    Vision {
+        #[command(flatten)]
+        common: BenchCommon,
+        /// fp32 (exact) or bf16 (our side; the reference is always fp32)
+        #[arg(long, default_value = "fp32", value_parser = parse_precision)]
+        precision: lot::vision::resnet::Precision,
+        /// Channels-last memory format (our side)
+        #[arg(long)]
+        channels_last: bool,
+        /// TEACHER_STUDENT depths
+        #[arg(long, default_value = "20_20")]
+        depth: String,
+        /// DataLoader workers of the reference program (the reference's default: 4)
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
+    /// LoT LSTM LM, PTB-sized synthetic tokens, vocab 10k, batch 20, bptt 35, N = 5.
+    Lstm {
+        #[command(flatten)]
+        common: BenchCommon,
+        /// Hidden and embedding size (200: the CPU-sized model; 650: the reference's)
+        #[arg(long, default_value_t = 200)]
+        nhid: i64,
+    },
+    /// PPO + LoT on CartPole-v1 (the RL trainer's update loop; --steps = PPO updates, all timed).
+    Ppo {
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+    /// Train Fashion-MNIST ResNet-20 LoT in fp32 and in bf16 + channels-last with the same seeds and
+    /// compare the test accuracies (the bound: mean of 3 seeds within 0.3 points).
+    #[command(args_override_self = true)]
+    Accuracy {
+        /// Config to train (default: configs/fashion_mnist_resnet20_lot.toml, built in)
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "0,1,2", value_name = "S,S,...")]
+        seeds: String,
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Use only the first n training images (0 = all)
+        #[arg(long, default_value_t = 0)]
+        train_limit: usize,
+        /// Use only the first n test images (0 = all)
+        #[arg(long, default_value_t = 0)]
+        test_limit: usize,
+        /// Further overrides for every run
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Folder for the runs, accuracy.json and accuracy.md
+        #[arg(long, default_value = "runs/accuracy-guard")]
+        out: PathBuf,
+        /// Allowed |bf16 − fp32| of the teacher's mean test accuracy, points
+        #[arg(long, default_value_t = 0.3)]
+        tolerance: f64,
+    },
+    /// Versions, CPU, and whether libtorch sees CUDA (exit 1 with --require-cuda when it does not).
+    Env {
+        #[arg(long)]
+        require_cuda: bool,
+    },
+}
+
+fn parse_precision(s: &str) -> std::result::Result<lot::vision::resnet::Precision, String> {
+    lot::vision::resnet::Precision::parse(s)
 }
 
 #[derive(Subcommand)]
@@ -97,6 +216,8 @@ enum DataCmd {
 }
 
 fn main() -> ExitCode {
+    // Keep freed tensor memory for reuse (no page-fault storm per step); see lot::bench::tune_malloc.
+    lot::bench::tune_malloc();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +262,11 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Sweep { config, seeds, modes, sets, jobs, out } => {
             sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out })?
         }
+        Cmd::Bench { cmd } => bench(cmd)?,
+        Cmd::BenchWorker { spec } => {
+            let spec = lot::bench::parse_spec(&spec)?;
+            println!("{}", lot::bench::run_worker(&spec)?);
+        }
         Cmd::Data { cmd, root } => {
             let root = root.unwrap_or_else(lot::data::fetch::default_data_dir);
             match cmd {
@@ -156,6 +282,110 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn bench_spec(task: lot::bench::BenchTask, c: &BenchCommon) -> lot::bench::BenchSpec {
+    let mut spec = lot::bench::BenchSpec::for_task(task);
+    if let Some(s) = c.steps {
+        spec.steps = s;
+    }
+    if let Some(w) = c.warmup {
+        spec.warmup = w;
+    }
+    if let Some(b) = c.batch_size {
+        spec.batch_size = b;
+    }
+    spec.device = c.device.clone();
+    spec.threads = c.threads;
+    spec
+}
+
+fn run_bench(spec: &lot::bench::BenchSpec, c: &BenchCommon) -> Result<()> {
+    if spec.steps < 1 {
+        lot::bail_input!("--steps: must be >= 1");
+    }
+    let reference_dir = match (&c.reference_dir, c.ours_only) {
+        (Some(d), _) => d.clone(),
+        (None, true) => PathBuf::from("benches/reference"),
+        (None, false) => lot::bench::default_reference_dir().ok_or_else(|| {
+            lot::error::input_err("benches/reference not found from here or the binary; give --reference-dir")
+        })?,
+    };
+    let h = lot::bench::HarnessOptions {
+        repeats: c.repeats.max(1),
+        lot_exe: std::env::current_exe()?,
+        python: c.python.clone().unwrap_or_else(lot::bench::default_python),
+        reference_dir,
+        ours_only: c.ours_only,
+    };
+    let rep = lot::bench::run_bench(spec, &h, |line| eprintln!("{line}"))?;
+    println!("{}", lot::bench::report_table(&rep));
+    if let Some(out) = &c.out {
+        lot::bench::write_json(out, &rep)?;
+        println!("report: {}", out.display());
+    }
+    Ok(())
+}
+
+fn bench(cmd: BenchCmd) -> Result<()> {
+    use lot::bench::BenchTask;
+    match cmd {
+        BenchCmd::Vision { common, precision, channels_last, depth, workers } => {
+            let mut spec = bench_spec(BenchTask::Vision, &common);
+            spec.precision = precision;
+            spec.channels_last = channels_last;
+            spec.depth = depth;
+            spec.workers = workers;
+            run_bench(&spec, &common)
+        }
+        BenchCmd::Lstm { common, nhid } => {
+            let mut spec = bench_spec(BenchTask::Lstm, &common);
+            spec.nhid = nhid;
+            spec.emsize = nhid;
+            run_bench(&spec, &common)
+        }
+        BenchCmd::Ppo { common } => {
+            let mut spec = bench_spec(BenchTask::Ppo, &common);
+            spec.warmup = 0; // the trainer times its whole update loop, as the reference program does
+            spec.batch_size = spec.num_envs * spec.num_steps;
+            run_bench(&spec, &common)
+        }
+        BenchCmd::Accuracy { config, seeds, epochs, train_limit, test_limit, sets, out, tolerance } => {
+            let (config_name, config_text) = match &config {
+                Some(p) => (
+                    p.display().to_string(),
+                    std::fs::read_to_string(p).map_err(|e| lot::error::input_err(format!("config {}: cannot read: {e}", p.display())))?,
+                ),
+                None => ("fashion_mnist_resnet20_lot.toml".to_string(), FM_RESNET20_CONFIG.to_string()),
+            };
+            let seeds: Vec<u64> = seeds
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse().map_err(|_| lot::error::input_err(format!("--seeds: '{s}' is not a number"))))
+                .collect::<Result<_>>()?;
+            if seeds.is_empty() || epochs < 1 {
+                lot::bail_input!("--seeds must name at least one seed and --epochs be >= 1");
+            }
+            let o = lot::bench::AccuracyOptions { config_name, config_text, seeds, epochs, train_limit, test_limit, sets, out: out.clone(), tolerance };
+            let rep = lot::bench::accuracy_guard(&o, |line| eprintln!("{line}"))?;
+            let table = lot::bench::accuracy_table(&rep);
+            println!("{table}");
+            lot::bench::write_json(&out.join("accuracy.json"), &rep)?;
+            std::fs::write(out.join("accuracy.md"), &table)?;
+            println!("report: {}", out.join("accuracy.json").display());
+            Ok(())
+        }
+        BenchCmd::Env { require_cuda } => {
+            let cuda = tch::Cuda::is_available();
+            println!("cpu: {} ({} logical)", lot::bench::cpu_model(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+            println!("tch {}  libtorch {}  threads {}", lot::bench::TCH_VERSION, lot::bench::libtorch_version(), tch::get_num_threads());
+            println!("cuda available: {cuda}  devices: {}  cudnn: {}", tch::Cuda::device_count(), tch::Cuda::cudnn_is_available());
+            if require_cuda && !cuda {
+                anyhow::bail!("CUDA is not available to libtorch (is libtorch_cuda.so linked and LD_LIBRARY_PATH set?)");
+            }
+            Ok(())
+        }
+    }
 }
 
 fn train(cfg: &Config, out: &Path) -> Result<Summary> {

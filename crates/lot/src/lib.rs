@@ -2,6 +2,7 @@
 //!
 //! `engine` holds the LoT losses and step schedule shared by every domain; `vision` (and later
 //! `text`, `rl`) supply models and data; `track` writes metrics, plots and progress.
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

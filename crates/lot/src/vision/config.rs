@@ -73,6 +73,11 @@ pub struct TrainConfig {
     /// "cosine" (per epoch, to 0) or "constant".
     pub schedule: String,
     pub epoch_style: EpochStyle,
+    /// "fp32" (exact, default) or "bf16": bf16 convolutions and activations with fp32 master
+    /// weights, classifier, logits and losses (see `resnet::ForwardOptions`).
+    pub precision: super::resnet::Precision,
+    /// Channels-last memory format for conv inputs and weights (pair it with bf16 on CPU).
+    pub channels_last: bool,
 }
 
 impl Default for TrainConfig {
@@ -87,6 +92,8 @@ impl Default for TrainConfig {
             weight_decay: 1e-4,
             schedule: "cosine".into(),
             epoch_style: EpochStyle::Reference,
+            precision: super::resnet::Precision::Fp32,
+            channels_last: false,
         }
     }
 }
@@ -138,6 +145,11 @@ impl VisionConfig {
         Ok((depths[0], students))
     }
 
+    /// The models' forward options (`train.precision`, `train.channels_last`).
+    pub fn forward_options(&self) -> super::resnet::ForwardOptions {
+        super::resnet::ForwardOptions::new(self.train.precision, self.train.channels_last)
+    }
+
     /// Data folder: the configured one, or the dataset's folder under the default data root.
     pub fn data_dir(&self) -> Result<PathBuf> {
         if !self.data.dir.is_empty() {
@@ -145,5 +157,31 @@ impl VisionConfig {
         }
         let kind = crate::data::DatasetKind::parse(&self.data.dataset)?;
         Ok(crate::data::fetch::dataset_dir(&crate::data::fetch::default_data_dir(), kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::vision::resnet::{ForwardOptions, Precision};
+
+    fn parse(sets: &[&str]) -> anyhow::Result<Config> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::from_toml("task = \"vision\"\n[data]\ndataset = \"fashion-mnist\"\n", &sets, "test.toml")
+    }
+
+    #[test]
+    fn precision_and_channels_last_keys() {
+        let c = parse(&[]).unwrap();
+        let v = c.vision().unwrap();
+        assert_eq!((v.train.precision, v.train.channels_last), (Precision::Fp32, false));
+        assert!(v.forward_options().is_exact_fp32());
+        let c = parse(&["train.precision=bf16", "train.channels_last=true"]).unwrap();
+        assert_eq!(c.vision().unwrap().forward_options(), ForwardOptions::new(Precision::Bf16, true));
+        // The resolved config keeps them.
+        let again = Config::from_toml(&c.to_toml(), &[], "again").unwrap();
+        assert_eq!(again.vision().unwrap().forward_options(), ForwardOptions::new(Precision::Bf16, true));
+        let e = format!("{:#}", parse(&["train.precision=fp16"]).unwrap_err());
+        assert!(e.contains("train.precision") && e.contains("fp16"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use super::batches;
-use super::resnet::PreActResNet;
+use super::resnet::{ForwardOptions, PreActResNet};
 use crate::checkpoint;
 use crate::config::{Config, Mode, VisionConfig};
 use crate::data::{load_dataset, DatasetKind, ImageDataset, Split};
@@ -25,20 +25,43 @@ pub struct VisionModels {
     pub device: Device,
     pub nets: Vec<PreActResNet>,
     pub stores: Vec<nn::VarStore>,
+    pub opts: ForwardOptions,
 }
 
 impl VisionModels {
-    /// Teacher seeded `seed`, student i seeded `seed + 1 + i` (the reference's seeding).
+    /// Teacher seeded `seed`, student i seeded `seed + 1 + i` (the reference's seeding). Exact fp32.
     pub fn build(depths: &[usize], in_channels: i64, classes: i64, seed: u64, device: Device) -> Result<Self> {
+        Self::build_with(depths, in_channels, classes, seed, device, ForwardOptions::default())
+    }
+
+    /// As [`Self::build`], every model running its forward with `opts` (precision, channels-last).
+    pub fn build_with(
+        depths: &[usize],
+        in_channels: i64,
+        classes: i64,
+        seed: u64,
+        device: Device,
+        opts: ForwardOptions,
+    ) -> Result<Self> {
         let mut nets = Vec::new();
         let mut stores = Vec::new();
         for (m, &d) in depths.iter().enumerate() {
             tch::manual_seed((seed + m as u64) as i64);
             let vs = nn::VarStore::new(device);
-            nets.push(PreActResNet::new(&vs.root(), d, in_channels, classes).map_err(crate::error::input_err)?);
+            nets.push(PreActResNet::with_options(&vs.root(), d, in_channels, classes, opts).map_err(crate::error::input_err)?);
             stores.push(vs);
         }
-        Ok(Self { device, nets, stores })
+        Ok(Self { device, nets, stores, opts })
+    }
+
+    /// A batch's images in the models' compute kind and memory format, converted once for all
+    /// models (the forward would do it per model otherwise); exact fp32 leaves them alone.
+    pub fn prepare(&self, (x, y): (Tensor, Tensor)) -> (Tensor, Tensor) {
+        if self.opts.is_exact_fp32() {
+            (x, y)
+        } else {
+            (self.opts.prepare(&x), y)
+        }
     }
 }
 
@@ -149,7 +172,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
-    let mut models = VisionModels::build(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device)?;
+    let mut models =
+        VisionModels::build_with(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device, v.forward_options())?;
     let nm = models.nets.len();
 
     let t = &v.train;
@@ -216,10 +240,12 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             engine.set_lr(m, lr);
         }
         let b = teacher_batches.next()?;
-        let batch = b.to_tensors(device);
+        let batch = models.prepare(b.to_tensors(device));
+        let opts = models.opts;
         let mut next_student = || -> Result<(Tensor, Tensor)> {
             st.student_pos += 1;
-            Ok(student_batches.next()?.to_tensors(device))
+            let (x, y) = student_batches.next()?.to_tensors(device);
+            Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
         };
         let outp = engine.lot_step(&mut models, &batch, &mut next_student).map_err(|e| {
             anyhow::anyhow!(
@@ -370,7 +396,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
-    let mut models = VisionModels::build(&depths, test.c as i64, test.num_classes as i64, 0, cfg.device()?)?;
+    let mut models = VisionModels::build_with(&depths, test.c as i64, test.num_classes as i64, 0, cfg.device()?, v.forward_options())?;
     let mut out = Vec::new();
     for m in 0..models.nets.len() {
         let p = dir.join(format!("{}.safetensors", model_name(m)));

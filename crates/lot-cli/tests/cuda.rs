@@ -1,0 +1,103 @@
+//! CUDA checks, for a GPU machine (scripts/gpu-check.sh runs them with LOT_REQUIRE_CUDA=1).
+//! Without a GPU they skip, unless LOT_REQUIRE_CUDA is set, in which case a missing CUDA is a
+//! failure (that is how a binary that dropped libtorch_cuda.so at link time shows up).
+
+mod common;
+
+use common::{stderr, write_config, write_dataset};
+use std::process::{Command, Output};
+use lot::vision::resnet::{ForwardOptions, PreActResNet, Precision};
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+/// The `lot` binary: `$LOT_BIN` (a bundle copied to a GPU machine, where the build path does not
+/// exist), else the one cargo built.
+fn lot(args: &[&str]) -> Output {
+    let bin = std::env::var("LOT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lot").to_string());
+    Command::new(bin).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
+}
+
+fn cuda_or_skip(test: &str) -> bool {
+    if tch::Cuda::is_available() {
+        return true;
+    }
+    if std::env::var_os("LOT_REQUIRE_CUDA").is_some() {
+        panic!("{test}: LOT_REQUIRE_CUDA is set but libtorch sees no CUDA device (libtorch_cuda.so not linked, or no GPU/driver)");
+    }
+    eprintln!("{test}: skipped (no CUDA)");
+    false
+}
+
+#[test]
+fn cuda_is_linked_and_available() {
+    if !cuda_or_skip("cuda_is_linked_and_available") {
+        return;
+    }
+    assert!(tch::Cuda::device_count() >= 1);
+    let x = Tensor::ones([4, 4], (Kind::Float, Device::Cuda(0)));
+    assert_eq!(x.sum(Kind::Float).double_value(&[]), 16.0);
+}
+
+/// The same weights on CPU and GPU: fp32 logits agree within 1e-2 relative (libtorch lets cuDNN
+/// use TF32 for fp32 convolutions by default: 10-bit mantissa, ~1e-3 per conv), bf16 +
+/// channels-last within 5e-2 (bf16 rounding, as the CPU test in vision::resnet).
+#[test]
+fn resnet_forward_on_cuda_matches_cpu() {
+    if !cuda_or_skip("resnet_forward_on_cuda_matches_cpu") {
+        return;
+    }
+    tch::manual_seed(0);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let mut m = PreActResNet::new(&vs.root(), 20, 3, 10).unwrap();
+    let x = Tensor::randn([8, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let cpu = m.forward_t(&x, false);
+    vs.set_device(Device::Cuda(0));
+    let xg = x.to_device(Device::Cuda(0));
+    let rel = |a: &Tensor, b: &Tensor| {
+        let (a, b) = (a.to_device(Device::Cpu).to_kind(Kind::Double), b.to_kind(Kind::Double));
+        (&a - &b).norm().double_value(&[]) / b.norm().double_value(&[])
+    };
+    let gpu = m.forward_t(&xg, false);
+    assert!(rel(&gpu, &cpu) < 1e-2, "fp32 cuda vs cpu: {}", rel(&gpu, &cpu));
+    m.set_options(ForwardOptions::new(Precision::Bf16, true));
+    let fast = m.forward_t(&xg, false);
+    assert_eq!(fast.kind(), Kind::Float);
+    assert!(rel(&fast, &cpu) < 5e-2, "bf16 cuda vs fp32 cpu: {}", rel(&fast, &cpu));
+    // Backward on the fast path gives fp32 gradients on the GPU.
+    let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 6, 7]).to_device(Device::Cuda(0));
+    m.forward_t(&xg, true).cross_entropy_for_logits(&y).backward();
+    for t in vs.trainable_variables() {
+        assert_eq!(t.grad().kind(), Kind::Float);
+        assert!(t.grad().device().is_cuda());
+    }
+}
+
+#[test]
+fn training_runs_on_cuda_in_fp32_and_bf16() {
+    if !cuda_or_skip("training_runs_on_cuda_in_fp32_and_bf16") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 640, 200);
+    let cfg = write_config(tmp.path(), &data);
+    for (p, cl) in [("fp32", "false"), ("bf16", "true")] {
+        let out = tmp.path().join(format!("run-{p}"));
+        let o = lot(&[
+            "train",
+            cfg.to_str().unwrap(),
+            "--set",
+            "run.device=cuda",
+            "--set",
+            &format!("train.precision={p}"),
+            "--set",
+            &format!("train.channels_last={cl}"),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "cuda {p} train failed: {}", stderr(&o));
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let acc = s["models"]["teacher"]["final_test_accuracy"].as_f64().unwrap();
+        assert!(acc > 60.0, "cuda {p} teacher accuracy {acc}");
+    }
+}

@@ -1,0 +1,1209 @@
+//! `lot bench`: our trainers' inner loops against PyTorch re-implementations of the reference's
+//! (`benches/reference/*.py`), on the same synthetic input, as child processes measured the same way
+//! (wall time from spawn to exit, peak RSS from `wait4`), alternating, with medians and ratios; and
+//! `lot bench accuracy`, the fp32-vs-bf16 accuracy guard.
+//!
+//! The worker side ([`run_worker`], the hidden `lot bench-worker`) runs exactly the engine, models,
+//! batch streams and optimizers the trainers use; only the data is synthetic (CIFAR-shaped uint8
+//! images, a PTB-sized token stream) and nothing is evaluated, logged or checkpointed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{Config, EpochStyle};
+use crate::data::ImageDataset;
+use crate::engine::{Engine, LossMode, LotLoss};
+use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
+use crate::vision::resnet::{ForwardOptions, Precision};
+
+/// tch as pinned in Cargo.toml / Cargo.lock (checked by a unit test).
+pub const TCH_VERSION: &str = "0.24.0";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchTask {
+    Vision,
+    Lstm,
+    /// PPO + LoT on CartPole.
+    Ppo,
+}
+
+impl BenchTask {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchTask::Vision => "vision",
+            BenchTask::Lstm => "lstm",
+            BenchTask::Ppo => "ppo",
+        }
+    }
+    /// The reference program in `benches/reference/`.
+    pub fn program(self) -> &'static str {
+        match self {
+            BenchTask::Vision => "vision_lot.py",
+            BenchTask::Lstm => "lstm_lot.py",
+            BenchTask::Ppo => "ppo_lot.py",
+        }
+    }
+}
+
+/// What one bench run does; the same spec drives our worker and the Python program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchSpec {
+    pub task: BenchTask,
+    /// Timed teacher steps (each = the joint step + N−1 student steps).
+    pub steps: usize,
+    /// Untimed teacher steps before them (oneDNN primitive creation, allocator warm-up).
+    pub warmup: usize,
+    pub device: String,
+    /// Intra-op threads; 0 = what the library picks (the machine's cores) on both sides.
+    pub threads: usize,
+    pub seed: u64,
+    pub batch_size: usize,
+    /// N.
+    pub student_steps: usize,
+    pub alpha: f64,
+    pub temperature: f64,
+    pub lr: f64,
+    // Vision.
+    pub precision: Precision,
+    pub channels_last: bool,
+    pub depth: String,
+    pub samples: usize,
+    pub classes: usize,
+    /// DataLoader workers of the reference program (its default: 4).
+    pub workers: usize,
+    // LSTM.
+    pub emsize: i64,
+    pub nhid: i64,
+    pub nlayers: i64,
+    pub dropout: f64,
+    pub vocab: usize,
+    pub tokens: usize,
+    pub bptt: usize,
+    pub momentum: f64,
+    pub clip: f64,
+    // PPO.
+    #[serde(default)]
+    pub num_envs: usize,
+    #[serde(default)]
+    pub num_steps: usize,
+    #[serde(default)]
+    pub obs_cache: usize,
+}
+
+impl BenchSpec {
+    /// The reference's CIFAR run: ResNet-20/20, batch 256, N = 2, kl_ce, α 0.5, T 1.5, on 50,000
+    /// CIFAR-shaped images with 100 classes. lr 0.1 (the script's 1.0 can diverge on random labels;
+    /// timing does not depend on it).
+    pub fn vision() -> Self {
+        Self {
+            task: BenchTask::Vision,
+            steps: 12,
+            warmup: 2,
+            device: "cpu".into(),
+            threads: 0,
+            seed: 0,
+            batch_size: 256,
+            student_steps: 2,
+            alpha: 0.5,
+            temperature: 1.5,
+            lr: 0.1,
+            precision: Precision::Fp32,
+            channels_last: false,
+            depth: "20_20".into(),
+            samples: 50_000,
+            classes: 100,
+            workers: 4,
+            emsize: 0,
+            nhid: 0,
+            nlayers: 0,
+            dropout: 0.0,
+            vocab: 0,
+            tokens: 0,
+            bptt: 0,
+            momentum: 0.9,
+            clip: 0.0,
+            num_envs: 0,
+            num_steps: 0,
+            obs_cache: 0,
+        }
+    }
+
+    /// The reference's PTB LSTM recipe (α 1, N 5, T 1.5, batch 20, bptt 35, SGD momentum 0.3,
+    /// clip 0.2, vocab 10k) at the CPU size of `configs/lstm_ptb_small_lot.toml` (2×200, dropout
+    /// 0.2, lr 20) on a PTB-sized synthetic token stream.
+    pub fn lstm() -> Self {
+        Self {
+            task: BenchTask::Lstm,
+            steps: 30,
+            warmup: 2,
+            device: "cpu".into(),
+            threads: 0,
+            seed: 0,
+            batch_size: 20,
+            student_steps: 5,
+            alpha: 1.0,
+            temperature: 1.5,
+            lr: 20.0,
+            precision: Precision::Fp32,
+            channels_last: false,
+            depth: String::new(),
+            samples: 0,
+            classes: 0,
+            workers: 0,
+            emsize: 200,
+            nhid: 200,
+            nlayers: 2,
+            dropout: 0.2,
+            vocab: 10_000,
+            tokens: 929_589,
+            bptt: 35,
+            momentum: 0.3,
+            clip: 0.2,
+            num_envs: 0,
+            num_steps: 0,
+            obs_cache: 0,
+        }
+    }
+
+    /// PPO + LoT on CartPole-v1 as `configs/cartpole_lot.toml` (8 envs × 128 steps, 4 epochs × 4
+    /// minibatches, Adam 1e-3, N 5 passes over a 10-rollout cache, α 0.5, T 1, pure-KL student).
+    /// `steps` are PPO updates, all timed (the trainer times its whole update loop).
+    pub fn ppo() -> Self {
+        Self {
+            task: BenchTask::Ppo,
+            steps: 20,
+            warmup: 0,
+            device: "cpu".into(),
+            threads: 0,
+            seed: 1,
+            batch_size: 1024,
+            student_steps: 5,
+            alpha: 0.5,
+            temperature: 1.0,
+            lr: 1e-3,
+            precision: Precision::Fp32,
+            channels_last: false,
+            depth: String::new(),
+            samples: 0,
+            classes: 0,
+            workers: 0,
+            emsize: 0,
+            nhid: 0,
+            nlayers: 0,
+            dropout: 0.0,
+            vocab: 0,
+            tokens: 0,
+            bptt: 0,
+            momentum: 0.0,
+            clip: 0.5,
+            num_envs: 8,
+            num_steps: 128,
+            obs_cache: 10,
+        }
+    }
+
+    pub fn for_task(task: BenchTask) -> Self {
+        match task {
+            BenchTask::Vision => Self::vision(),
+            BenchTask::Lstm => Self::lstm(),
+            BenchTask::Ppo => Self::ppo(),
+        }
+    }
+
+    fn device(&self) -> Result<Device> {
+        let d = self.device.as_str();
+        Ok(match d {
+            "cpu" => Device::Cpu,
+            "cuda" => Device::Cuda(0),
+            _ => match d.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
+                Some(i) => Device::Cuda(i),
+                None => crate::bail_input!("--device: unknown device '{d}' (expected cpu, cuda or cuda:N)"),
+            },
+        })
+    }
+
+    fn depths(&self) -> Result<(usize, usize)> {
+        let parts: Vec<usize> = self.depth.split('_').map(|p| p.trim().parse()).collect::<std::result::Result<_, _>>().map_err(|_| {
+            crate::error::input_err(format!("--depth: '{}' is not TEACHER_STUDENT, e.g. 20_20", self.depth))
+        })?;
+        match parts.as_slice() {
+            [t, s] => Ok((*t, *s)),
+            _ => crate::bail_input!("--depth: '{}' is not TEACHER_STUDENT, e.g. 20_20", self.depth),
+        }
+    }
+
+    /// Command-line arguments of the reference program for this spec.
+    pub fn reference_args(&self) -> Vec<String> {
+        let mut a: Vec<(&str, String)> = vec![
+            ("--steps", self.steps.to_string()),
+            ("--warmup", self.warmup.to_string()),
+            ("--batch-size", self.batch_size.to_string()),
+            ("--student-steps", self.student_steps.to_string()),
+            ("--alpha", self.alpha.to_string()),
+            ("--T", self.temperature.to_string()),
+            ("--lr", self.lr.to_string()),
+            ("--seed", self.seed.to_string()),
+            ("--device", self.device.clone()),
+            ("--threads", self.threads.to_string()),
+        ];
+        match self.task {
+            BenchTask::Vision => a.extend([
+                ("--depth", self.depth.clone()),
+                ("--samples", self.samples.to_string()),
+                ("--classes", self.classes.to_string()),
+                ("--workers", self.workers.to_string()),
+            ]),
+            BenchTask::Lstm => a.extend([
+                ("--emsize", self.emsize.to_string()),
+                ("--nhid", self.nhid.to_string()),
+                ("--nlayers", self.nlayers.to_string()),
+                ("--dropout", self.dropout.to_string()),
+                ("--vocab", self.vocab.to_string()),
+                ("--tokens", self.tokens.to_string()),
+                ("--bptt", self.bptt.to_string()),
+                ("--momentum", self.momentum.to_string()),
+                ("--clip", self.clip.to_string()),
+            ]),
+            BenchTask::Ppo => a.extend([
+                ("--num-envs", self.num_envs.to_string()),
+                ("--num-steps", self.num_steps.to_string()),
+                ("--obs-cache", self.obs_cache.to_string()),
+            ]),
+        }
+        a.into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect()
+    }
+}
+
+/// Make glibc keep freed tensor memory in the process for reuse instead of handing it back to the
+/// kernel after every step. By default glibc serves allocations above a (dynamic) threshold with
+/// fresh `mmap`s and trims the heap top on free, so each training step's large temporaries (a
+/// 16 MiB ResNet activation, a 28 MiB `[700, 10000]` LM logit tensor and its softmax/KL
+/// temporaries) arrive as untouched pages: hundreds of thousands of page faults, each zero-filling
+/// 4 KiB, which made the LSTM's loss and backward ~1.6× slower than the same kernels in a
+/// Python process (whose earlier allocations had already raised glibc's dynamic threshold). With
+/// the threshold fixed at its maximum (32 MiB) and the trim threshold at 1 GiB, those blocks are
+/// reused from the heap. Numerics are untouched. Called once at the start of the `lot` binary;
+/// `LOT_MALLOC_DEFAULT=1` keeps glibc's defaults (for A/B measurements).
+pub fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("LOT_MALLOC_DEFAULT").is_some() {
+            return;
+        }
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: mallopt only changes allocator parameters; called before any threads start.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        }
+    }
+}
+
+/// A spec from the worker's `--spec` argument.
+pub fn parse_spec(s: &str) -> Result<BenchSpec> {
+    serde_json::from_str(s).map_err(|e| crate::error::input_err(format!("--spec: {e}")))
+}
+
+/// Write a JSON value, pretty, creating the parent folder.
+pub fn write_json(path: &Path, v: &Value) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(v)? + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker: our inner loop.
+
+/// Peak resident set of this process in MiB (VmHWM), where /proc has it.
+pub fn self_peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn synchronize(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// `n` CIFAR-shaped (3×32×32, CHW) random images with random labels.
+pub fn synthetic_images(n: usize, classes: usize, seed: u64) -> ImageDataset {
+    let (c, h, w) = (3, 32, 32);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut images = vec![0u8; n * c * h * w];
+    rng.fill_bytes(&mut images);
+    let labels = (0..n).map(|_| rng.gen_range(0..classes as i64)).collect();
+    ImageDataset { images, labels, n, c, h, w, num_classes: classes }
+}
+
+/// Run our inner loop per `spec` in this process and return the result line (JSON).
+pub fn run_worker(spec: &BenchSpec) -> Result<Value> {
+    let start = Instant::now();
+    if spec.threads > 0 {
+        // As the trainers' `run.threads`; 0 leaves libtorch's default, as they do.
+        tch::set_num_threads(spec.threads as i32);
+    }
+    let device = spec.device()?;
+    if let Device::Cuda(_) = device {
+        if !tch::Cuda::is_available() {
+            crate::bail_input!("--device {}: CUDA is not available to libtorch here", spec.device);
+        }
+    }
+    let (train_s, extra) = match spec.task {
+        BenchTask::Vision => vision_loop(spec, device)?,
+        BenchTask::Lstm => lstm_loop(spec, device)?,
+        BenchTask::Ppo => ppo_loop(spec)?,
+    };
+    let mut out = json!({
+        "program": "lot bench-worker",
+        "task": spec.task.name(),
+        "steps": spec.steps,
+        "warmup": spec.warmup,
+        "total_s": start.elapsed().as_secs_f64(),
+        "train_s": train_s,
+        "per_step_s": train_s / spec.steps.max(1) as f64,
+        "peak_rss_mb": self_peak_rss_mb(),
+        "threads": tch::get_num_threads(),
+        "device": spec.device,
+        "precision": spec.precision.name(),
+        "channels_last": spec.channels_last,
+        "malloc_tuned": std::env::var_os("LOT_MALLOC_DEFAULT").is_none(),
+    });
+    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
+        o.extend(e);
+    }
+    Ok(out)
+}
+
+/// The vision trainer's loop body (vision/train.rs) on synthetic CIFAR-shaped data: the prefetched
+/// teacher stream (reference epoch structure) and student stream, `VisionModels` with the forward
+/// options, SGD, `Engine::lot_step`, per-step accuracy counts.
+fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
+    use crate::vision::batches;
+    use crate::vision::train::VisionModels;
+    let (td, sd) = spec.depths()?;
+    let ds = Arc::new(synthetic_images(spec.samples, spec.classes, spec.seed));
+    let opts = ForwardOptions::new(spec.precision, spec.channels_last);
+    let mut models = VisionModels::build_with(&[td, sd], 3, spec.classes as i64, spec.seed, device, opts)?;
+    let sgd = SgdConfig { lr: spec.lr, momentum: 0.9, nesterov: true, weight_decay: 1e-4 };
+    let optims: Vec<Box<dyn Optimizer>> =
+        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
+    let loss = LotLoss { mode: LossMode::KlCe, alpha: spec.alpha, temperature: spec.temperature, detach: true };
+    let mut engine = Engine::new(loss, spec.student_steps, optims, None);
+    let total = (spec.warmup + spec.steps) as u64;
+    let bs = spec.batch_size;
+    let mut teacher_batches = batches::teacher_stream(ds.clone(), EpochStyle::Reference, bs, spec.seed, true, 0, total);
+    let mut student_batches = batches::student_stream(ds.clone(), bs, spec.seed, true, 0);
+    let spe = batches::steps_per_epoch(EpochStyle::Reference, ds.n, bs) as u64;
+    let mut timed = Instant::now();
+    let (mut correct, mut seen) = (0i64, 0i64);
+    for step in 0..total {
+        if step == spec.warmup as u64 {
+            synchronize(device);
+            timed = Instant::now();
+        }
+        let lr = cosine_lr(spec.lr, 0.0, step / spe, 180);
+        for m in 0..2 {
+            engine.set_lr(m, lr);
+        }
+        let b = teacher_batches.next()?;
+        let batch = models.prepare(b.to_tensors(device));
+        let mut next_student = || -> Result<(Tensor, Tensor)> {
+            let (x, y) = student_batches.next()?.to_tensors(device);
+            Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
+        };
+        let out = engine.lot_step(&mut models, &batch, &mut next_student)?;
+        correct += out.teacher_logits.argmax(-1, false).eq_tensor(&batch.1).sum(Kind::Int64).int64_value(&[]);
+        for l in &out.student_logits {
+            let _ = l.argmax(-1, false).eq_tensor(&batch.1).sum(Kind::Int64).int64_value(&[]);
+        }
+        seen += b.y.len() as i64;
+    }
+    synchronize(device);
+    let train_s = timed.elapsed().as_secs_f64();
+    Ok((
+        train_s,
+        json!({
+            "images_per_s": (spec.steps * bs) as f64 / train_s.max(1e-9),
+            "train_acc_teacher": 100.0 * correct as f64 / seen.max(1) as f64,
+        }),
+    ))
+}
+
+/// The language-model trainer's loop body (text/train.rs) for the LSTM on a synthetic token stream:
+/// `LmModels` (teacher- and student-stream hidden states), windows and the student cursor, SGD with
+/// per-model clipping, per-step reseeding, `Engine::lot_step`, the per-step student loss for metrics.
+fn lstm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
+    use crate::text::config::{Arch, TextConfig};
+    use crate::text::train::{advance_cursor, batchify, epoch_windows, window, LmModels};
+    let mut t = TextConfig::default();
+    t.model.arch = Arch::Lstm;
+    t.model.emsize = spec.emsize;
+    t.model.nhid = spec.nhid;
+    t.model.nlayers = spec.nlayers;
+    t.model.dropout = spec.dropout;
+    t.train.bptt = spec.bptt;
+    t.train.batch_size = spec.batch_size;
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let ids: Vec<u32> = (0..spec.tokens).map(|_| rng.gen_range(0..spec.vocab as u32)).collect();
+    let train_data = batchify(&ids, spec.batch_size, device);
+    let mut models = LmModels::build(&t, spec.vocab as i64, 2, spec.seed, device, spec.batch_size as i64);
+    let sgd = SgdConfig { lr: spec.lr, momentum: spec.momentum, nesterov: false, weight_decay: 0.0 };
+    let optims: Vec<Box<dyn Optimizer>> =
+        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
+    let loss = LotLoss { mode: LossMode::KlCe, alpha: spec.alpha, temperature: spec.temperature, detach: true };
+    let clip = (spec.clip > 0.0).then_some(spec.clip);
+    let mut engine = Engine::new(loss, spec.student_steps, optims, clip);
+    let rows = train_data.size()[0];
+    let bptt = spec.bptt as i64;
+    let windows = epoch_windows(rows, bptt);
+    let total = spec.warmup + spec.steps;
+    let mut cursor = 0i64;
+    let mut timed = Instant::now();
+    let mut loss_sum = 0.0;
+    for step in 0..total {
+        if step == spec.warmup {
+            synchronize(device);
+            timed = Instant::now();
+        }
+        // As the trainer: dropout masks reseeded from (seed, step), lr from the schedule.
+        tch::manual_seed((spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (step as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
+        let lr = cosine_lr(spec.lr, 0.0, step as u64, total as u64);
+        for m in 0..2 {
+            engine.set_lr(m, lr);
+        }
+        let batch = window(&train_data, windows[step % windows.len()], bptt);
+        let c = &mut cursor;
+        let mut next_student = || -> Result<(Tensor, Tensor)> {
+            let b = window(&train_data, *c, bptt);
+            *c = advance_cursor(*c, rows, bptt);
+            Ok(b)
+        };
+        let o = engine.lot_step(&mut models, &batch, &mut next_student)?;
+        loss_sum += o.teacher_task;
+        for l in &o.student_logits {
+            let _ = l.cross_entropy_for_logits(&batch.1).double_value(&[]);
+        }
+    }
+    synchronize(device);
+    let train_s = timed.elapsed().as_secs_f64();
+    Ok((
+        train_s,
+        json!({
+            "tokens_per_s": (spec.steps * spec.bptt * spec.batch_size) as f64 / train_s.max(1e-9),
+            "mean_teacher_loss": loss_sum / total.max(1) as f64,
+        }),
+    ))
+}
+
+/// The CartPole LoT recipe (`configs/cartpole_lot.toml`) with the spec's sizes; the bench runs
+/// the RL trainer itself (`lot train`'s code path) and reports its update-loop time.
+const PPO_BENCH_CONFIG: &str = r#"
+task = "rl"
+[run]
+name = "bench-ppo"
+checkpoint_every = 0
+[lot]
+mode = "lot"
+loss = "kl"
+students = 1
+[env]
+name = "CartPole-v1"
+[ppo]
+anneal = "cosine"
+lr_min = 1e-5
+gamma = 0.99
+gae_lambda = 0.95
+num_minibatches = 4
+update_epochs = 4
+clip_coef = 0.2
+ent_coef = 0.0
+vf_coef = 0.5
+max_grad_norm = 0.5
+student_weight_decay = 1e-4
+[eval]
+episodes = 1
+"#;
+
+fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
+    let batch = spec.num_envs * spec.num_steps;
+    let sets: Vec<String> = vec![
+        format!("run.seed={}", spec.seed),
+        format!("run.device=\"{}\"", spec.device),
+        format!("run.threads={}", spec.threads),
+        format!("lot.alpha={}", spec.alpha),
+        format!("lot.temperature={}", spec.temperature),
+        format!("lot.student_steps={}", spec.student_steps),
+        format!("env.num_envs={}", spec.num_envs),
+        format!("ppo.num_steps={}", spec.num_steps),
+        format!("ppo.lr={}", spec.lr),
+        format!("ppo.obs_cache={}", spec.obs_cache),
+        format!("ppo.total_timesteps={}", (spec.warmup + spec.steps) * batch),
+    ];
+    let cfg = Config::from_toml(PPO_BENCH_CONFIG, &sets, "bench ppo config")?;
+    let dir = std::env::temp_dir().join(format!("lot-bench-ppo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = crate::train(&cfg, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = result?;
+    let train_s = summary.wall_s;
+    Ok((
+        train_s,
+        json!({
+            "env_steps_per_s": ((spec.warmup + spec.steps) * batch) as f64 / train_s.max(1e-9),
+            "updates": spec.warmup + spec.steps,
+        }),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness.
+
+/// Median of a non-empty slice (mean of the two middle values for an even count); NaN if empty.
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// ours / reference (a time ratio below 1 means we are faster); NaN when either is missing or 0.
+pub fn ratio(ours: f64, reference: f64) -> f64 {
+    if ours.is_finite() && reference.is_finite() && reference > 0.0 {
+        ours / reference
+    } else {
+        f64::NAN
+    }
+}
+
+/// The last line of a child's stdout that parses as a JSON object.
+pub fn parse_result_line(stdout: &str) -> Option<Value> {
+    stdout.lines().rev().filter(|l| l.trim_start().starts_with('{')).find_map(|l| serde_json::from_str::<Value>(l).ok().filter(Value::is_object))
+}
+
+/// One child process's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChildRun {
+    /// Spawn to exit, seconds.
+    pub wall_s: f64,
+    /// Peak RSS of the child (or its largest reaped descendant) from `wait4`, MiB.
+    pub peak_rss_mb: Option<f64>,
+    /// CPU seconds (user + system) of the child and its reaped descendants (DataLoader workers),
+    /// from `wait4`: less sensitive than wall time to other load on a shared machine.
+    pub cpu_s: Option<f64>,
+    /// The child's own JSON result line.
+    pub result: Value,
+}
+
+impl ChildRun {
+    fn field(&self, k: &str) -> f64 {
+        self.result.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:>8.2} s wall, {:.3} s/step, {} CPU s, peak RSS {} MiB",
+            self.wall_s,
+            self.field("per_step_s"),
+            fmt(self.cpu_s.unwrap_or(f64::NAN), 1),
+            fmt(self.peak_rss_mb.unwrap_or(f64::NAN), 0)
+        )
+    }
+}
+
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+mod sys {
+    //! `wait4(2)`: the child's exit status and resource usage (ru_maxrss) in one call.
+    #[repr(C)]
+    pub struct Timeval {
+        pub sec: i64,
+        pub usec: i64,
+    }
+    /// `struct rusage` on 64-bit Linux: two timevals and fourteen longs.
+    #[repr(C)]
+    pub struct Rusage {
+        pub utime: Timeval,
+        pub stime: Timeval,
+        pub maxrss: i64,
+        pub rest: [i64; 13],
+    }
+    extern "C" {
+        pub fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
+    }
+}
+
+/// Wait for `child`; (exited successfully?, exit description, peak RSS MiB, CPU seconds).
+fn wait_child(child: std::process::Child) -> Result<(bool, String, Option<f64>, Option<f64>)> {
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    {
+        let pid = child.id() as i32;
+        let mut status = 0i32;
+        let mut ru = sys::Rusage { utime: sys::Timeval { sec: 0, usec: 0 }, stime: sys::Timeval { sec: 0, usec: 0 }, maxrss: 0, rest: [0; 13] };
+        loop {
+            // SAFETY: pid is our own unwaited child; status and ru are valid for writes.
+            let r = unsafe { sys::wait4(pid, &mut status, 0, &mut ru) };
+            if r == pid {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                bail!("wait4({pid}): {e}");
+            }
+        }
+        // Reaped here: std's Child must not wait again (dropping it does not).
+        drop(child);
+        let (ok, what) = if status & 0x7f == 0 {
+            let code = (status >> 8) & 0xff;
+            (code == 0, format!("exit code {code}"))
+        } else {
+            (false, format!("killed by signal {}", status & 0x7f))
+        };
+        let secs = |t: &sys::Timeval| t.sec as f64 + t.usec as f64 * 1e-6;
+        Ok((ok, what, Some(ru.maxrss as f64 / 1024.0), Some(secs(&ru.utime) + secs(&ru.stime))))
+    }
+    #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+    {
+        let mut child = child;
+        let st = child.wait()?;
+        Ok((st.success(), format!("{st}"), None, None))
+    }
+}
+
+/// Run a command, capture its output, and measure it.
+pub fn run_child(cmd: &mut Command) -> Result<ChildRun> {
+    let desc = format!("{cmd:?}");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {desc}"))?;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut out, &mut stdout)?;
+    let stderr = err_reader.join().unwrap_or_default();
+    let (ok, what, rss, cpu_s) = wait_child(child)?;
+    let wall_s = t0.elapsed().as_secs_f64();
+    if !ok {
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!("{desc} failed ({what}):\n{}", tail.join("\n"));
+    }
+    let result = parse_result_line(&stdout).with_context(|| format!("{desc}: no JSON result line in its output"))?;
+    Ok(ChildRun { wall_s, peak_rss_mb: rss, cpu_s, result })
+}
+
+/// Where the harness finds things and what it runs.
+#[derive(Clone, Debug)]
+pub struct HarnessOptions {
+    pub repeats: usize,
+    /// This binary (run as `bench-worker`).
+    pub lot_exe: PathBuf,
+    pub python: PathBuf,
+    pub reference_dir: PathBuf,
+    /// Skip the reference program (a quick check of our side only).
+    pub ours_only: bool,
+}
+
+/// The venv python: $LOT_VENV/bin/python, ~/.cache/lot/venv/bin/python, else python3.
+pub fn default_python() -> PathBuf {
+    let venv = std::env::var_os("LOT_VENV").map(PathBuf::from).or_else(|| {
+        let cache = std::env::var_os("LOT_CACHE").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/lot")));
+        cache.map(|c| c.join("venv"))
+    });
+    match venv.map(|v| v.join("bin/python")) {
+        Some(p) if p.exists() => p,
+        _ => PathBuf::from("python3"),
+    }
+}
+
+/// `benches/reference` found from the working directory or the executable upwards.
+pub fn default_reference_dir() -> Option<PathBuf> {
+    let mut starts = vec![];
+    if let Ok(d) = std::env::current_dir() {
+        starts.push(d);
+    }
+    if let Ok(e) = std::env::current_exe() {
+        if let Some(d) = e.parent() {
+            starts.push(d.to_path_buf());
+        }
+    }
+    for s in starts {
+        for dir in s.ancestors() {
+            let cand = dir.join("benches/reference");
+            if cand.join("vision_lot.py").exists() {
+                return Some(cand);
+            }
+        }
+    }
+    None
+}
+
+/// CPU model name from /proc/cpuinfo (or "unknown").
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn load_avg() -> Option<Vec<f64>> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(s.split_whitespace().take(3).filter_map(|v| v.parse().ok()).collect())
+}
+
+/// The version of the libtorch this process loaded: `torch/version.py` next to the wheel's
+/// `torch/lib/libtorch_cpu.so`, or `build-version` of a standalone libtorch.
+pub fn libtorch_version() -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let lib = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libtorch_cpu.so"));
+    if let Some(dir) = lib.and_then(|p| Path::new(p).parent()).and_then(Path::parent) {
+        if let Ok(s) = std::fs::read_to_string(dir.join("version.py")) {
+            if let Some(v) = s.lines().find_map(|l| l.strip_prefix("__version__ = ")) {
+                return v.trim().trim_matches('\'').trim_matches('"').to_string();
+            }
+        }
+        if let Ok(s) = std::fs::read_to_string(dir.join("build-version")) {
+            return s.trim().to_string();
+        }
+    }
+    "unknown".into()
+}
+
+/// UTC date and time (RFC 3339, seconds) of a Unix time.
+pub fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Medians over runs of the fields the report compares.
+pub fn summarize(runs: &[ChildRun]) -> Value {
+    let col = |f: &dyn Fn(&ChildRun) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    json!({
+        "wall_s": col(&|r| r.wall_s),
+        "cpu_s": col(&|r| r.cpu_s.unwrap_or(f64::NAN)),
+        "train_s": col(&|r| r.field("train_s")),
+        "per_step_s": col(&|r| r.field("per_step_s")),
+        "peak_rss_mb": col(&|r| r.peak_rss_mb.unwrap_or(f64::NAN)),
+        "self_reported_peak_rss_mb": col(&|r| r.field("peak_rss_mb")),
+    })
+}
+
+fn num(v: &Value, k: &str) -> f64 {
+    v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+/// The report: settings, machine, versions, every run, medians, ratios.
+pub fn build_report(spec: &BenchSpec, ours: &[ChildRun], reference: &[ChildRun], env: Value, commands: Value) -> Value {
+    let (mo, mr) = (summarize(ours), summarize(reference));
+    let r = |k: &str| ratio(num(&mo, k), num(&mr, k));
+    let speed = |k: &str| {
+        let x = r(k);
+        if x.is_finite() && x > 0.0 {
+            1.0 / x
+        } else {
+            f64::NAN
+        }
+    };
+    json!({
+        "task": spec.task.name(),
+        "spec": spec,
+        "environment": env,
+        "commands": commands,
+        "ours": {"runs": ours, "median": mo},
+        "reference": {"runs": reference, "median": mr},
+        "ratio_ours_over_reference": {
+            "end_to_end_s": r("wall_s"),
+            "cpu_s": r("cpu_s"),
+            "per_teacher_step_s": r("per_step_s"),
+            "peak_rss_mb": r("peak_rss_mb"),
+        },
+        "speedup": {
+            "end_to_end": speed("wall_s"),
+            "per_teacher_step": speed("per_step_s"),
+        },
+    })
+}
+
+fn fmt(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.digits$}")
+    } else {
+        "—".into()
+    }
+}
+
+/// A short human-readable table of a report.
+pub fn report_table(rep: &Value) -> String {
+    let m = |side: &str, k: &str| num(&rep[side]["median"], k);
+    let spec = &rep["spec"];
+    let mut s = format!(
+        "{} bench: {} teacher steps (+{} warm-up), {} repeats, precision {}, channels_last {}, device {}\n",
+        rep["task"].as_str().unwrap_or("?"),
+        spec["steps"],
+        spec["warmup"],
+        rep["ours"]["runs"].as_array().map_or(0, Vec::len),
+        spec["precision"].as_str().unwrap_or("?"),
+        spec["channels_last"],
+        spec["device"].as_str().unwrap_or("?"),
+    );
+    s.push_str("| | end-to-end s | s / teacher step | CPU s | peak RSS MiB |\n|---|---|---|---|---|\n");
+    for (label, side) in [("lot (ours)", "ours"), ("PyTorch reference", "reference")] {
+        s.push_str(&format!(
+            "| {label} | {} | {} | {} | {} |\n",
+            fmt(m(side, "wall_s"), 2),
+            fmt(m(side, "per_step_s"), 3),
+            fmt(m(side, "cpu_s"), 1),
+            fmt(m(side, "peak_rss_mb"), 0)
+        ));
+    }
+    let ro = &rep["ratio_ours_over_reference"];
+    s.push_str(&format!(
+        "| ours / reference | {} | {} | {} | {} |\n",
+        fmt(num(ro, "end_to_end_s"), 3),
+        fmt(num(ro, "per_teacher_step_s"), 3),
+        fmt(num(ro, "cpu_s"), 3),
+        fmt(num(ro, "peak_rss_mb"), 3)
+    ));
+    s.push_str(&format!(
+        "speed-up (reference / ours): end-to-end {}×, per teacher step {}×\n",
+        fmt(num(&rep["speedup"], "end_to_end"), 2),
+        fmt(num(&rep["speedup"], "per_teacher_step"), 2)
+    ));
+    s
+}
+
+/// Run the bench: ours and the reference alternately (the order flips every repeat), `repeats`
+/// times each, then the report.
+pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+    let spec_json = serde_json::to_string(spec)?;
+    let program = h.reference_dir.join(spec.task.program());
+    if !h.ours_only && !program.exists() {
+        crate::bail_input!("{}: reference program not found (give --reference-dir)", program.display());
+    }
+    let ours_cmd = || {
+        let mut c = Command::new(&h.lot_exe);
+        c.arg("bench-worker").arg("--spec").arg(&spec_json).env("LOT_NO_PROGRESS", "1");
+        c
+    };
+    let ref_cmd = || {
+        let mut c = Command::new(&h.python);
+        c.arg("-W").arg("ignore").arg(&program).args(spec.reference_args());
+        c
+    };
+    let load_start = load_avg();
+    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    for r in 0..h.repeats.max(1) {
+        let order: &[bool] = if r % 2 == 0 { &[true, false] } else { &[false, true] };
+        for &mine in order {
+            if mine {
+                let run = run_child(&mut ours_cmd())?;
+                log(&format!("repeat {}/{}: lot        {}", r + 1, h.repeats, run.line()));
+                ours.push(run);
+            } else if !h.ours_only {
+                let run = run_child(&mut ref_cmd())?;
+                log(&format!("repeat {}/{}: reference  {}", r + 1, h.repeats, run.line()));
+                reference.push(run);
+            }
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let python_torch = reference.first().and_then(|r| r.result.get("torch").cloned()).unwrap_or(Value::Null);
+    let python_version = reference.first().and_then(|r| r.result.get("python").cloned()).unwrap_or(Value::Null);
+    let env = json!({
+        "date": utc_timestamp(now),
+        "cpu": cpu_model(),
+        "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load_avg_start": load_start,
+        "load_avg_end": load_avg(),
+        "lot": env!("CARGO_PKG_VERSION"),
+        "tch": TCH_VERSION,
+        "libtorch": libtorch_version(),
+        "python": python_version,
+        "python_torch": python_torch,
+        "threads_ours": ours.first().and_then(|r| r.result.get("threads").cloned()),
+        "threads_reference": reference.first().and_then(|r| r.result.get("threads").cloned()),
+    });
+    let quote = |c: &Command| {
+        std::iter::once(c.get_program()).chain(c.get_args()).map(|a| {
+            let s = a.to_string_lossy();
+            if s.contains(|ch: char| ch.is_whitespace() || ch == '"' || ch == '{') { format!("'{s}'") } else { s.into_owned() }
+        }).collect::<Vec<_>>().join(" ")
+    };
+    let commands = json!({"ours": quote(&ours_cmd()), "reference": quote(&ref_cmd())});
+    Ok(build_report(spec, &ours, &reference, env, commands))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accuracy guard.
+
+#[derive(Clone, Debug)]
+pub struct AccuracyOptions {
+    /// The config trained (Fashion-MNIST ResNet-20 LoT by default): its name and TOML text.
+    pub config_name: String,
+    pub config_text: String,
+    pub seeds: Vec<u64>,
+    pub epochs: usize,
+    pub train_limit: usize,
+    pub test_limit: usize,
+    /// Further `--set` overrides for every run.
+    pub sets: Vec<String>,
+    /// Folder for the runs (`<precision>-s<seed>/`) and the report.
+    pub out: PathBuf,
+    /// The issue's bound on |mean bf16 − mean fp32| teacher test accuracy, points.
+    pub tolerance: f64,
+}
+
+/// Train the config in fp32 and in bf16 + channels-last with the same seeds (finished runs in
+/// `out` are reused), and compare the final test accuracies.
+pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+    let text = &o.config_text;
+    let mut rows = Vec::new();
+    for &seed in &o.seeds {
+        for (prec, cl) in [(Precision::Fp32, false), (Precision::Bf16, true)] {
+            let mut sets = o.sets.clone();
+            sets.extend([
+                format!("run.seed={seed}"),
+                format!("train.precision={}", prec.name()),
+                format!("train.channels_last={cl}"),
+                format!("train.epochs={}", o.epochs),
+                format!("data.train_limit={}", o.train_limit),
+                format!("data.test_limit={}", o.test_limit),
+            ]);
+            let cfg = Config::from_toml(text, &sets, &o.config_name)?;
+            let dir = o.out.join(format!("{}-s{seed}", prec.name()));
+            let summary_path = dir.join(crate::run::SUMMARY_FILE);
+            let summary: crate::run::Summary = if summary_path.exists() {
+                log(&format!("{}: finished run found, reusing it", dir.display()));
+                serde_json::from_str(&std::fs::read_to_string(&summary_path)?)?
+            } else if crate::checkpoint::path(&dir).exists() {
+                log(&format!("{}: resuming", dir.display()));
+                crate::resume(&dir)?
+            } else {
+                log(&format!("{}: training {} seed {seed}", dir.display(), prec.name()));
+                crate::train(&cfg, &dir)?
+            };
+            for (model, ms) in &summary.models {
+                rows.push(json!({
+                    "precision": prec.name(),
+                    "seed": seed,
+                    "model": model,
+                    "final_test_accuracy": ms.final_test_accuracy,
+                    "best_test_accuracy": ms.best_test_accuracy,
+                    "wall_s": summary.wall_s,
+                }));
+            }
+        }
+    }
+    let mean = |prec: &str, model: &str| {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["precision"] == prec && r["model"] == model)
+            .filter_map(|r| r["final_test_accuracy"].as_f64())
+            .collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let mut models: Vec<String> = rows.iter().filter_map(|r| r["model"].as_str().map(String::from)).collect();
+    models.sort();
+    models.dedup();
+    let per_model: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            let (a, b) = (mean("fp32", m), mean("bf16", m));
+            json!({"model": m, "fp32_mean": a, "bf16_mean": b, "difference": b - a})
+        })
+        .collect();
+    let teacher_diff = per_model.iter().find(|p| p["model"] == "teacher").and_then(|p| p["difference"].as_f64()).unwrap_or(f64::NAN);
+    Ok(json!({
+        "config": o.config_name,
+        "seeds": o.seeds,
+        "epochs": o.epochs,
+        "train_limit": o.train_limit,
+        "test_limit": o.test_limit,
+        "runs": rows,
+        "per_model": per_model,
+        "teacher_difference_points": teacher_diff,
+        "tolerance_points": o.tolerance,
+        "within_tolerance": teacher_diff.abs() <= o.tolerance,
+    }))
+}
+
+/// Markdown table of an accuracy-guard report.
+pub fn accuracy_table(rep: &Value) -> String {
+    let mut s = String::from("| model | fp32 mean test acc % | bf16 mean test acc % | bf16 − fp32 (points) |\n|---|---|---|---|\n");
+    for p in rep["per_model"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            p["model"].as_str().unwrap_or("?"),
+            fmt(num(p, "fp32_mean"), 2),
+            fmt(num(p, "bf16_mean"), 2),
+            fmt(num(p, "difference"), 2)
+        ));
+    }
+    s.push_str(&format!(
+        "teacher: |difference| {} points, tolerance {} → {}\n",
+        fmt(num(rep, "teacher_difference_points").abs(), 2),
+        fmt(num(rep, "tolerance_points"), 2),
+        if rep["within_tolerance"].as_bool() == Some(true) { "within" } else { "NOT within" }
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_nan() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[5.0]), 5.0);
+        assert_eq!(median(&[f64::NAN, 1.0, 3.0]), 2.0);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn ratio_is_ours_over_reference() {
+        assert_eq!(ratio(1.0, 2.0), 0.5);
+        assert!(ratio(1.0, 0.0).is_nan());
+        assert!(ratio(f64::NAN, 2.0).is_nan());
+    }
+
+    #[test]
+    fn result_line_is_the_last_json_object() {
+        let out = "warming up\n{\"a\": 1}\nnoise {not json\n{\"steps\": 3, \"per_step_s\": 0.5}\n";
+        assert_eq!(parse_result_line(out).unwrap()["steps"], 3);
+        assert!(parse_result_line("no json here\n[1, 2]\n").is_none());
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    fn run(wall: f64, per_step: f64, rss: f64) -> ChildRun {
+        ChildRun { wall_s: wall, peak_rss_mb: Some(rss), cpu_s: Some(wall * 1.5), result: json!({"per_step_s": per_step, "train_s": per_step * 10.0, "peak_rss_mb": rss}) }
+    }
+
+    #[test]
+    fn report_shape_medians_and_ratios() {
+        let spec = BenchSpec::vision();
+        let ours = vec![run(10.0, 1.0, 500.0), run(12.0, 1.2, 510.0), run(11.0, 0.9, 505.0)];
+        let reference = vec![run(30.0, 2.0, 1000.0), run(20.0, 2.2, 1010.0), run(25.0, 2.4, 990.0)];
+        let rep = build_report(&spec, &ours, &reference, json!({"cpu": "x"}), json!({"ours": "lot", "reference": "py"}));
+        assert_eq!(rep["task"], "vision");
+        assert_eq!(rep["spec"]["batch_size"], 256);
+        assert_eq!(rep["ours"]["runs"].as_array().unwrap().len(), 3);
+        assert_eq!(rep["ours"]["median"]["wall_s"], 11.0);
+        assert_eq!(rep["reference"]["median"]["per_step_s"], 2.2);
+        assert_eq!(rep["ours"]["median"]["peak_rss_mb"], 505.0);
+        assert_eq!(rep["ours"]["median"]["cpu_s"], 16.5);
+        let r = &rep["ratio_ours_over_reference"];
+        assert!((r["end_to_end_s"].as_f64().unwrap() - 11.0 / 25.0).abs() < 1e-12);
+        assert!((r["per_teacher_step_s"].as_f64().unwrap() - 1.0 / 2.2).abs() < 1e-12);
+        assert!((r["peak_rss_mb"].as_f64().unwrap() - 505.0 / 1000.0).abs() < 1e-12);
+        assert!((rep["speedup"]["per_teacher_step"].as_f64().unwrap() - 2.2).abs() < 1e-12);
+        for k in ["environment", "commands"] {
+            assert!(rep[k].is_object(), "{k}");
+        }
+        // The report is plain JSON (no NaN sneaks in as invalid output) and the table names both sides.
+        let text = serde_json::to_string_pretty(&rep).unwrap();
+        assert!(serde_json::from_str::<Value>(&text).is_ok());
+        let t = report_table(&rep);
+        assert!(t.contains("lot (ours)") && t.contains("PyTorch reference") && t.contains("2.20×"), "{t}");
+    }
+
+    #[test]
+    fn missing_reference_gives_null_ratios_not_invalid_json() {
+        let rep = build_report(&BenchSpec::lstm(), &[run(1.0, 0.1, 10.0)], &[], json!({}), json!({}));
+        assert!(rep["ratio_ours_over_reference"]["end_to_end_s"].is_null());
+        assert!(serde_json::from_str::<Value>(&rep.to_string()).is_ok());
+    }
+
+    #[test]
+    fn reference_args_follow_the_spec() {
+        let mut s = BenchSpec::vision();
+        s.steps = 7;
+        let a = s.reference_args();
+        let get = |k: &str| a.iter().position(|x| x == k).map(|i| a[i + 1].clone());
+        assert_eq!(get("--steps").as_deref(), Some("7"));
+        assert_eq!(get("--batch-size").as_deref(), Some("256"));
+        assert_eq!(get("--depth").as_deref(), Some("20_20"));
+        assert_eq!(get("--student-steps").as_deref(), Some("2"));
+        let l = BenchSpec::lstm().reference_args();
+        assert!(l.windows(2).any(|w| w[0] == "--student-steps" && w[1] == "5"));
+        assert!(l.windows(2).any(|w| w[0] == "--bptt" && w[1] == "35"));
+        // The spec travels to the worker as JSON and back unchanged.
+        let back: BenchSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn tch_version_constant_matches_the_lock_file() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap();
+        let pos = lock.find("name = \"tch\"\nversion = \"").expect("tch in Cargo.lock");
+        let rest = &lock[pos + "name = \"tch\"\nversion = \"".len()..];
+        assert_eq!(&rest[..rest.find('"').unwrap()], TCH_VERSION);
+    }
+
+    #[test]
+    fn child_measurement_reads_exit_status_and_output() {
+        let r = run_child(Command::new("sh").arg("-c").arg("echo hello; echo '{\"steps\": 2}'")).unwrap();
+        assert_eq!(r.result["steps"], 2);
+        assert!(r.peak_rss_mb.map_or(true, |m| m > 0.0));
+        assert!(r.cpu_s.map_or(true, |c| c >= 0.0));
+        let e = run_child(Command::new("sh").arg("-c").arg("echo oops >&2; exit 3")).unwrap_err();
+        assert!(e.to_string().contains("exit code 3") && e.to_string().contains("oops"), "{e}");
+    }
+
+    #[test]
+    fn synthetic_images_are_cifar_shaped_and_deterministic() {
+        let a = synthetic_images(10, 100, 1);
+        assert_eq!((a.n, a.c, a.h, a.w, a.images.len()), (10, 3, 32, 32, 10 * 3072));
+        assert!(a.labels.iter().all(|&l| (0..100).contains(&l)));
+        assert_eq!(a.images, synthetic_images(10, 100, 1).images);
+    }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# On a GPU machine with torch 2.11.0+cu130 for python3 and no Rust (build the bundle elsewhere
+# first: bash scripts/gpu-bundle.sh, then carry gpu-bundle/): check that libtorch sees CUDA, run
+# the CUDA tests and the vision unit tests, then the vision bench on cuda (ours fp32 and bf16 +
+# channels-last, each against the PyTorch reference program), printing images/s and GPU memory.
+# One prepared command of a few minutes. Reports go to $OUT (default gpu-check-out/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=gpu-bundle
+PY="${PYTHON:-python3}"
+OUTDIR="${OUT:-gpu-check-out}"
+STEPS="${GPU_CHECK_STEPS:-20}"
+mkdir -p "$OUTDIR"
+[ -x "$B/lot" ] || { echo "gpu-check: $B/lot missing: run scripts/gpu-bundle.sh where Rust is, and carry $B/" >&2; exit 1; }
+"$PY" -c 'import torch; print("python", __import__("sys").version.split()[0], "torch", torch.__version__, "cuda available", torch.cuda.is_available())'
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+echo "== 1. CUDA visible to lot"
+"$B/run.sh" lot bench env --require-cuda
+
+echo "== 2. CUDA tests and vision unit tests"
+LOT_REQUIRE_CUDA=1 "$B/run.sh" cuda --test-threads 1
+"$B/run.sh" lot_lib vision:: --test-threads 2
+
+echo "== 3. vision bench on cuda ($STEPS teacher steps, 2 repeats each)"
+# GPU memory per process, sampled every 200 ms while the benches run.
+nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv,noheader,nounits -lms 200 >"$OUTDIR/gpu_mem.csv" 2>/dev/null &
+SMI=$!
+trap 'kill $SMI 2>/dev/null || true' EXIT
+run_bench() {
+  local name="$1"; shift
+  "$B/run.sh" lot bench vision --device cuda --steps "$STEPS" --warmup 5 --repeats 2 --python "$PY" \
+    --reference-dir benches/reference --out "$OUTDIR/$name.json" "$@"
+}
+run_bench gpu_vision_fp32
+run_bench gpu_vision_bf16_cl --precision bf16 --channels-last
+kill $SMI 2>/dev/null || true
+
+echo "== 4. summary"
+"$PY" - "$OUTDIR" <<'PY'
+import json, os, statistics, sys, collections
+d = sys.argv[1]
+mem = collections.defaultdict(float)
+try:
+    for line in open(os.path.join(d, "gpu_mem.csv")):
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3 and parts[2].isdigit():
+            name = "lot" if parts[1].endswith("lot") else ("python" if "python" in parts[1] else parts[1])
+            mem[name] = max(mem[name], float(parts[2]))
+except FileNotFoundError:
+    pass
+for name in ["gpu_vision_fp32", "gpu_vision_bf16_cl"]:
+    rep = json.load(open(os.path.join(d, name + ".json")))
+    def med(side, key):
+        v = [r["result"].get(key) for r in rep[side]["runs"] if r["result"].get(key) is not None]
+        return statistics.median(v) if v else float("nan")
+    print(f"{name}: lot {med('ours', 'images_per_s'):.0f} images/s, reference {med('reference', 'images_per_s'):.0f} images/s, "
+          f"speed-up per teacher step {rep['speedup']['per_teacher_step']}, end-to-end {rep['speedup']['end_to_end']}; "
+          f"reference torch.cuda.max_memory_allocated {med('reference', 'gpu_max_allocated_mb'):.0f} MiB")
+print("peak GPU memory per process (nvidia-smi, MiB, CUDA context included):", dict(mem) or "not sampled")
+PY
