@@ -164,6 +164,25 @@ enum BenchCmd {
         #[arg(long, default_value_t = 200)]
         nhid: i64,
     },
+    /// LoT's cost over no_student on the vision loop (ours only): measured against what its extra
+    /// forward/backward passes predict from the no_student step and the teacher's no-grad forward.
+    Overhead {
+        #[command(flatten)]
+        common: BenchCommon,
+        #[arg(long, default_value = "fp32", value_parser = parse_precision)]
+        precision: lot::vision::resnet::Precision,
+        #[arg(long)]
+        channels_last: bool,
+        /// TEACHER_STUDENT depths (equal: the prediction assumes the student costs what the teacher does)
+        #[arg(long, default_value = "20_20")]
+        depth: String,
+        /// Students K
+        #[arg(long, default_value_t = 1)]
+        students: usize,
+        /// N (student steps per teacher step)
+        #[arg(long, default_value_t = 2)]
+        student_steps: usize,
+    },
     /// PPO + LoT on CartPole-v1 (the RL trainer's update loop; --steps = PPO updates, all timed).
     Ppo {
         #[command(flatten)]
@@ -337,6 +356,31 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             spec.depth = depth;
             spec.workers = workers;
             run_bench(&spec, &common)
+        }
+        BenchCmd::Overhead { common, precision, channels_last, depth, students, student_steps } => {
+            let mut spec = bench_spec(BenchTask::Vision, &common);
+            spec.precision = precision;
+            spec.channels_last = channels_last;
+            spec.depth = depth;
+            spec.students = students;
+            spec.student_steps = student_steps;
+            if spec.steps < 1 {
+                lot::bail_input!("--steps: must be >= 1");
+            }
+            let h = lot::bench::HarnessOptions {
+                repeats: common.repeats.max(1),
+                lot_exe: std::env::current_exe()?,
+                python: PathBuf::new(),
+                reference_dir: PathBuf::new(),
+                ours_only: true,
+            };
+            let rep = lot::bench::run_overhead(&spec, &h, |line| eprintln!("{line}"))?;
+            println!("{}", lot::bench::overhead_table(&rep));
+            if let Some(out) = &common.out {
+                lot::bench::write_json(out, &rep)?;
+                println!("report: {}", out.display());
+            }
+            Ok(())
         }
         BenchCmd::Lstm { common, nhid } => {
             let mut spec = bench_spec(BenchTask::Lstm, &common);

@@ -98,6 +98,14 @@ pub struct BenchSpec {
     pub num_steps: usize,
     #[serde(default)]
     pub obs_cache: usize,
+    /// Students K (vision). 0 = the `no_student` baseline, whose worker also times the teacher's
+    /// no-grad forward (what each extra student step adds on the teacher side).
+    #[serde(default = "one")]
+    pub students: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl BenchSpec {
@@ -135,6 +143,7 @@ impl BenchSpec {
             num_envs: 0,
             num_steps: 0,
             obs_cache: 0,
+            students: 1,
         }
     }
 
@@ -172,6 +181,7 @@ impl BenchSpec {
             num_envs: 0,
             num_steps: 0,
             obs_cache: 0,
+            students: 1,
         }
     }
 
@@ -209,6 +219,7 @@ impl BenchSpec {
             num_envs: 8,
             num_steps: 128,
             obs_cache: 10,
+            students: 1,
         }
     }
 
@@ -401,7 +412,10 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     let (td, sd) = spec.depths()?;
     let ds = Arc::new(synthetic_images(spec.samples, spec.classes, spec.seed));
     let opts = ForwardOptions::new(spec.precision, spec.channels_last);
-    let mut models = VisionModels::build_with(&[td, sd], 3, spec.classes as i64, spec.seed, device, opts)?;
+    // The teacher, then K students (none for the no_student baseline).
+    let mut depths = vec![td];
+    depths.extend(std::iter::repeat(sd).take(spec.students));
+    let mut models = VisionModels::build_with(&depths, 3, spec.classes as i64, spec.seed, device, opts)?;
     let sgd = SgdConfig { lr: spec.lr, momentum: 0.9, nesterov: true, weight_decay: 1e-4 };
     let optims: Vec<Box<dyn Optimizer>> =
         models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
@@ -409,7 +423,9 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     let mut engine = Engine::new(loss, spec.student_steps, optims, None);
     let total = (spec.warmup + spec.steps) as u64;
     let bs = spec.batch_size;
-    let mut teacher_batches = batches::teacher_stream(ds.clone(), EpochStyle::Reference, bs, spec.seed, true, 0, total);
+    // The no_student run draws `steps` more teacher batches for its forward timing.
+    let extra = if spec.students == 0 { spec.steps as u64 } else { 0 };
+    let mut teacher_batches = batches::teacher_stream(ds.clone(), EpochStyle::Reference, bs, spec.seed, true, 0, total + extra);
     let mut student_batches = batches::student_stream(ds.clone(), bs, spec.seed, true, 0);
     let spe = batches::steps_per_epoch(EpochStyle::Reference, ds.n, bs) as u64;
     let mut timed = Instant::now();
@@ -420,7 +436,7 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
             timed = Instant::now();
         }
         let lr = cosine_lr(spec.lr, 0.0, step / spe, 180);
-        for m in 0..2 {
+        for m in 0..depths.len() {
             engine.set_lr(m, lr);
         }
         let b = teacher_batches.next()?;
@@ -438,13 +454,28 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     }
     synchronize(device);
     let train_s = timed.elapsed().as_secs_f64();
-    Ok((
-        train_s,
-        json!({
-            "images_per_s": (spec.steps * bs) as f64 / train_s.max(1e-9),
-            "train_acc_teacher": 100.0 * correct as f64 / seen.max(1) as f64,
-        }),
-    ))
+    let mut extra = json!({
+        "students": spec.students,
+        "images_per_s": (spec.steps * bs) as f64 / train_s.max(1e-9),
+        "train_acc_teacher": 100.0 * correct as f64 / seen.max(1) as f64,
+    });
+    if spec.students == 0 {
+        // What an extra student step costs the teacher: its forward on the student's batch, in
+        // train mode and without autograd, exactly as `Engine::student_step` runs it.
+        use crate::engine::{LotModels, Stream};
+        let mut forward_s = 0.0;
+        for _ in 0..spec.steps {
+            let batch = models.prepare(teacher_batches.next()?.to_tensors(device));
+            synchronize(device);
+            let t0 = Instant::now();
+            let logits = tch::no_grad(|| models.forward(0, &batch, Stream::Student).0);
+            let _ = logits.sum(Kind::Float).double_value(&[]);
+            synchronize(device);
+            forward_s += t0.elapsed().as_secs_f64();
+        }
+        extra["teacher_forward_s"] = json!(forward_s / spec.steps.max(1) as f64);
+    }
+    Ok((train_s, extra))
 }
 
 /// The language-model trainer's loop body (text/train.rs) for the LSTM on a synthetic token stream:
@@ -972,6 +1003,111 @@ pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)
 }
 
 // ---------------------------------------------------------------------------------------------
+// LoT's cost over no_student.
+
+/// What a LoT teacher step should cost, from the no_student step it extends: the joint step is
+/// the teacher's training step plus K students' (same depth: same cost), and each of the N−1 extra
+/// student steps is K student training steps plus one teacher forward without autograd (shared by
+/// the K students). Data batches are prepared on worker threads either way.
+pub fn predicted_lot_step(no_student_step: f64, teacher_forward: f64, students: usize, student_steps: usize) -> f64 {
+    let (k, n) = (students as f64, student_steps.max(1) as f64);
+    (1.0 + k * n) * no_student_step + (n - 1.0) * teacher_forward
+}
+
+/// The overhead report from the no_student runs (which carry `teacher_forward_s`) and the LoT runs.
+pub fn build_overhead_report(spec: &BenchSpec, no_student: &[ChildRun], lot: &[ChildRun], env: Value) -> Value {
+    let med = |runs: &[ChildRun], k: &str| median(&runs.iter().map(|r| r.field(k)).collect::<Vec<_>>());
+    let t_ns = med(no_student, "per_step_s");
+    let t_f = med(no_student, "teacher_forward_s");
+    let t_lot = med(lot, "per_step_s");
+    let predicted = predicted_lot_step(t_ns, t_f, spec.students, spec.student_steps);
+    let deviation = t_lot / predicted - 1.0;
+    let finite = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
+    json!({
+        "task": "overhead",
+        "spec": spec,
+        "environment": env,
+        "no_student": {"runs": no_student, "median_per_step_s": finite(t_ns), "median_teacher_forward_s": finite(t_f)},
+        "lot": {"runs": lot, "median_per_step_s": finite(t_lot)},
+        "measured_lot_over_no_student": finite(ratio(t_lot, t_ns)),
+        "predicted_lot_over_no_student": finite(ratio(predicted, t_ns)),
+        "predicted_lot_step_s": finite(predicted),
+        "deviation_from_prediction": finite(deviation),
+        "within_5_percent": deviation.is_finite() && deviation.abs() <= 0.05,
+    })
+}
+
+pub fn overhead_table(rep: &Value) -> String {
+    let spec = &rep["spec"];
+    let g = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let mut s = format!(
+        "LoT cost over no_student: ResNet-{} teacher and K = {} student(s), N = {}, batch {}, precision {}, channels_last {}, device {}, {} repeats\n",
+        spec["depth"].as_str().unwrap_or("?"),
+        spec["students"],
+        spec["student_steps"],
+        spec["batch_size"],
+        spec["precision"].as_str().unwrap_or("?"),
+        spec["channels_last"],
+        spec["device"].as_str().unwrap_or("?"),
+        rep["lot"]["runs"].as_array().map_or(0, Vec::len),
+    );
+    s.push_str("| | s / teacher step |\n|---|---|\n");
+    s.push_str(&format!("| no_student (teacher training step) | {} |\n", fmt(g(&rep["no_student"]["median_per_step_s"]), 3)));
+    s.push_str(&format!("| teacher forward, no autograd | {} |\n", fmt(g(&rep["no_student"]["median_teacher_forward_s"]), 3)));
+    s.push_str(&format!("| LoT predicted: (1+K·N)·no_student + (N−1)·forward | {} |\n", fmt(g(&rep["predicted_lot_step_s"]), 3)));
+    s.push_str(&format!("| LoT measured | {} |\n", fmt(g(&rep["lot"]["median_per_step_s"]), 3)));
+    s.push_str(&format!(
+        "LoT / no_student: measured {}×, predicted {}×; measured vs predicted {}% ({})\n",
+        fmt(g(&rep["measured_lot_over_no_student"]), 3),
+        fmt(g(&rep["predicted_lot_over_no_student"]), 3),
+        fmt(100.0 * g(&rep["deviation_from_prediction"]), 1),
+        if rep["within_5_percent"].as_bool() == Some(true) { "within 5 %" } else { "NOT within 5 %" },
+    ));
+    s
+}
+
+/// Our vision worker with K = 0 (no_student) and with K students, alternating, `repeats` times each.
+pub fn run_overhead(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+    if spec.task != BenchTask::Vision {
+        crate::bail_input!("the overhead bench runs the vision loop");
+    }
+    let (td, sd) = spec.depths()?;
+    if td != sd || spec.students == 0 {
+        crate::bail_input!("--depth: the overhead prediction needs equal teacher and student depths and K >= 1 (got {}, K = {})", spec.depth, spec.students);
+    }
+    let mut base = spec.clone();
+    base.students = 0;
+    let cmd = |s: &BenchSpec| -> Result<Command> {
+        let mut c = Command::new(&h.lot_exe);
+        c.arg("bench-worker").arg("--spec").arg(serde_json::to_string(s)?).env("LOT_NO_PROGRESS", "1");
+        Ok(c)
+    };
+    let load_start = load_avg();
+    let (mut ns, mut lot) = (Vec::new(), Vec::new());
+    for r in 0..h.repeats.max(1) {
+        let order: &[bool] = if r % 2 == 0 { &[false, true] } else { &[true, false] };
+        for &is_lot in order {
+            let run = run_child(&mut cmd(if is_lot { spec } else { &base })?)?;
+            log(&format!("repeat {}/{}: {} {}", r + 1, h.repeats, if is_lot { "lot       " } else { "no_student" }, run.line()));
+            if is_lot { lot.push(run) } else { ns.push(run) }
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let env = json!({
+        "date": utc_timestamp(now),
+        "cpu": cpu_model(),
+        "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load_avg_start": load_start,
+        "load_avg_end": load_avg(),
+        "lot": env!("CARGO_PKG_VERSION"),
+        "tch": TCH_VERSION,
+        "libtorch": libtorch_version(),
+        "threads": lot.first().and_then(|r| r.result.get("threads").cloned()),
+    });
+    Ok(build_overhead_report(spec, &ns, &lot, env))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Accuracy guard.
 
 #[derive(Clone, Debug)]
@@ -1093,6 +1229,40 @@ pub fn accuracy_table(rep: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overhead_prediction_counts_the_extra_passes() {
+        // K = 1, N = 2: teacher step + 2 student steps + 1 teacher forward.
+        assert_eq!(predicted_lot_step(1.0, 0.25, 1, 2), 3.25);
+        // K = 2, N = 3: 1 + 6 training steps, 2 teacher forwards (one per extra student step).
+        assert_eq!(predicted_lot_step(0.5, 0.1, 2, 3), 3.5 + 0.2);
+        // N = 1: the joint step only.
+        assert_eq!(predicted_lot_step(2.0, 9.0, 1, 1), 4.0);
+        let mk = |per: f64, fwd: Option<f64>| {
+            let mut r = json!({"per_step_s": per});
+            if let Some(f) = fwd {
+                r["teacher_forward_s"] = json!(f);
+            }
+            ChildRun { wall_s: 1.0, peak_rss_mb: None, cpu_s: None, result: r }
+        };
+        let mut spec = BenchSpec::vision();
+        spec.student_steps = 2;
+        let ns = [mk(1.0, Some(0.3)), mk(1.2, Some(0.2)), mk(0.8, Some(0.4))];
+        let lot = [mk(3.5, None), mk(3.3, None), mk(3.4, None)];
+        let rep = build_overhead_report(&spec, &ns, &lot, json!({}));
+        // Medians 1.0 and 0.3 → predicted 3.3; measured 3.4 → +3.03 %.
+        assert!((rep["predicted_lot_step_s"].as_f64().unwrap() - 3.3).abs() < 1e-12);
+        assert!((rep["deviation_from_prediction"].as_f64().unwrap() - (3.4 / 3.3 - 1.0)).abs() < 1e-12);
+        assert_eq!(rep["within_5_percent"], true);
+        assert!((rep["measured_lot_over_no_student"].as_f64().unwrap() - 3.4).abs() < 1e-12);
+        let slow = [mk(3.6, None)];
+        assert_eq!(build_overhead_report(&spec, &ns, &slow, json!({}))["within_5_percent"], false);
+        assert!(overhead_table(&rep).contains("within 5 %"));
+        // Missing runs give nulls, not NaN in the JSON.
+        let empty = build_overhead_report(&spec, &[], &[], json!({}));
+        assert!(empty["deviation_from_prediction"].is_null() && empty["within_5_percent"] == false);
+        assert!(serde_json::to_string(&empty).is_ok());
+    }
 
     #[test]
     fn median_of_odd_even_and_nan() {
