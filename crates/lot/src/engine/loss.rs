@@ -8,11 +8,27 @@ use tch::{Kind, Tensor};
 /// The *second* argument is the target distribution. Logits are `[batch, classes]`; language
 /// models flatten `[len, bsz, V]` to `[len·bsz, V]` first, so the mean is per token.
 pub fn kl_div_logits(p: &Tensor, q: &Tensor, t: f64) -> Tensor {
-    let log_p = (p / t).log_softmax(-1, Kind::Float);
-    let log_q = (q / t).log_softmax(-1, Kind::Float);
-    let batch = p.size()[0].max(1) as f64;
-    // Σ q·(log q − log p) / batch · T²
-    (log_q.exp() * (&log_q - &log_p)).sum(Kind::Float) / batch * (t * t)
+    kl_log_probs(&tempered_log_probs(p, t), &tempered_log_probs(q, t), t)
+}
+
+/// log_softmax(logits / T), in fp32.
+fn tempered_log_probs(logits: &Tensor, t: f64) -> Tensor {
+    (logits / t).log_softmax(-1, Kind::Float)
+}
+
+/// KL(q ‖ p) · T² per row of tempered log-probabilities: Σ q·(log q − log p) / batch · T².
+fn kl_log_probs(log_p: &Tensor, log_q: &Tensor, t: f64) -> Tensor {
+    let batch = log_p.size()[0].max(1) as f64;
+    (log_q.exp() * (log_q - log_p)).sum(Kind::Float) / batch * (t * t)
+}
+
+/// One model's tempered log-probabilities, computed once per step and read by every KL term of
+/// that step: as the model's own side (`own`, differentiable) and as the other model's target
+/// (`target`: the same values, detached when the loss detaches). In the joint step this halves
+/// the log-softmaxes over `[tokens, vocab]` against computing them per term; values are identical.
+pub struct Tempered {
+    own: Tensor,
+    target: Tensor,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,21 +75,19 @@ pub struct LotLoss {
 }
 
 impl LotLoss {
-    fn other(&self, logits: &Tensor) -> Tensor {
-        if self.detach {
-            logits.detach()
-        } else {
-            logits.shallow_clone()
-        }
+    /// A model's tempered log-probabilities for this loss's temperature and detach rule.
+    pub fn tempered(&self, logits: &Tensor) -> Tempered {
+        let own = tempered_log_probs(logits, self.temperature);
+        let target = if self.detach { own.detach() } else { own.shallow_clone() };
+        Tempered { own, target }
     }
 
     /// Imitation term of model `me` towards `other`: KL(p_other‖p_me), plus KL(p_me‖p_other) when symmetric.
-    fn imitation(&self, me: &Tensor, other: &Tensor) -> Tensor {
+    fn imitation(&self, me: &Tempered, other: &Tempered) -> Tensor {
         let t = self.temperature;
-        let other = self.other(other);
-        let forward = kl_div_logits(me, &other, t);
+        let forward = kl_log_probs(&me.own, &other.target, t);
         if self.mode.symmetric() {
-            forward + kl_div_logits(&other, me, t)
+            forward + kl_log_probs(&other.target, &me.own, t)
         } else {
             forward
         }
@@ -82,8 +96,13 @@ impl LotLoss {
     /// The teacher's regulariser (without α) averaged over students with λ_i = 1/K:
     /// Σ_i λ_i · KL(p_{s_i}‖p_t) (+ reverse when symmetric). Zero tensor when there are no students.
     pub fn teacher_regularizer(&self, teacher: &Tensor, students: &[Tensor]) -> Tensor {
+        let students: Vec<Tempered> = students.iter().map(|s| self.tempered(s)).collect();
+        self.teacher_regularizer_tempered(teacher, &self.tempered(teacher), &students)
+    }
+
+    fn teacher_regularizer_tempered(&self, teacher_logits: &Tensor, teacher: &Tempered, students: &[Tempered]) -> Tensor {
         if students.is_empty() {
-            return Tensor::zeros([], (Kind::Float, teacher.device()));
+            return Tensor::zeros([], (Kind::Float, teacher_logits.device()));
         }
         let lambda = 1.0 / students.len() as f64;
         let mut total = self.imitation(teacher, &students[0]) * lambda;
@@ -103,11 +122,39 @@ impl LotLoss {
 
     /// Student loss. `task` is the student's own task loss (labels); modes without labels ignore it.
     pub fn student_loss(&self, task: &Tensor, student: &Tensor, teacher: &Tensor) -> Tensor {
+        self.student_loss_tempered(task, &self.tempered(student), &self.tempered(teacher))
+    }
+
+    fn student_loss_tempered(&self, task: &Tensor, student: &Tempered, teacher: &Tempered) -> Tensor {
         let imitation = self.imitation(student, teacher);
         if self.mode.student_uses_task() {
             task + imitation * self.alpha
         } else {
             imitation
         }
+    }
+
+    /// The joint step's losses, each model's tempered log-probabilities computed once:
+    /// (`teacher_loss(t_task, t, s, alpha)`, [`student_loss(s_task_i, s_i, t)`]), the same values.
+    pub fn joint_losses(
+        &self,
+        t_task: &Tensor,
+        t_logits: &Tensor,
+        s_tasks: &[Tensor],
+        s_logits: &[Tensor],
+        alpha: f64,
+    ) -> (Tensor, Vec<Tensor>) {
+        if s_logits.is_empty() {
+            return (t_task.shallow_clone(), Vec::new());
+        }
+        let teacher = self.tempered(t_logits);
+        let students: Vec<Tempered> = s_logits.iter().map(|s| self.tempered(s)).collect();
+        let teacher_loss = if alpha == 0.0 {
+            t_task.shallow_clone()
+        } else {
+            t_task + self.teacher_regularizer_tempered(t_logits, &teacher, &students) * alpha
+        };
+        let student_losses = students.iter().zip(s_tasks).map(|(s, task)| self.student_loss_tempered(task, s, &teacher)).collect();
+        (teacher_loss, student_losses)
     }
 }

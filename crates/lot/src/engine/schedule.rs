@@ -32,6 +32,8 @@ pub struct JointOut {
     pub teacher_loss: f64,
     pub teacher_task: f64,
     pub student_losses: Vec<f64>,
+    /// Each student's task loss on the teacher's batch (what its metrics report).
+    pub student_tasks: Vec<f64>,
 }
 
 pub struct Engine {
@@ -84,9 +86,7 @@ impl Engine {
             s_logits.push(l);
             s_tasks.push(t);
         }
-        let teacher_loss = self.loss.teacher_loss(&t_task, &t_logits, &s_logits, self.teacher_alpha);
-        let student_losses: Vec<Tensor> =
-            (0..k).map(|i| self.loss.student_loss(&s_tasks[i], &s_logits[i], &t_logits)).collect();
+        let (teacher_loss, student_losses) = self.loss.joint_losses(&t_task, &t_logits, &s_tasks, &s_logits, self.teacher_alpha);
         let mut total = teacher_loss.shallow_clone();
         for s in &student_losses {
             total = total + s;
@@ -94,10 +94,12 @@ impl Engine {
         let teacher_value = teacher_loss.double_value(&[]);
         let student_values: Vec<f64> = student_losses.iter().map(|s| s.double_value(&[])).collect();
         // Name the term that broke: the task loss itself, or the LoT term on top of it.
-        check_finite("teacher", "task loss", t_task.double_value(&[]))?;
+        let teacher_task = t_task.double_value(&[]);
+        let student_tasks: Vec<f64> = s_tasks.iter().map(|t| t.double_value(&[])).collect();
+        check_finite("teacher", "task loss", teacher_task)?;
         check_finite("teacher", "LoT regulariser (KL to the students)", teacher_value)?;
         for (i, v) in student_values.iter().enumerate() {
-            check_finite(&format!("student{i}"), "task loss", s_tasks[i].double_value(&[]))?;
+            check_finite(&format!("student{i}"), "task loss", student_tasks[i])?;
             check_finite(&format!("student{i}"), "imitation loss (KL to the teacher)", *v)?;
         }
         total.backward();
@@ -106,8 +108,9 @@ impl Engine {
             teacher_logits: t_logits.detach(),
             student_logits: s_logits.iter().map(|l| l.detach()).collect(),
             teacher_loss: teacher_value,
-            teacher_task: t_task.double_value(&[]),
+            teacher_task,
             student_losses: student_values,
+            student_tasks,
         })
     }
 

@@ -97,6 +97,67 @@ fn loss_modes_match_their_definitions() {
     close(lot(LossMode::KlCe).teacher_loss(&task_t, &t, &[s.shallow_clone()], 0.0).double_value(&[]), 0.25);
 }
 
+/// A linear layer with weights from a formula (not the global generator, which parallel tests share).
+fn fixed_linear(seed: i64, inp: i64, out: i64) -> (nn::VarStore, nn::Linear) {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut l = nn::linear(vs.root(), inp, out, Default::default());
+    let w: Vec<f32> = (0..inp * out).map(|i| ((seed * 31 + i) as f32 * 0.7).sin()).collect();
+    let b: Vec<f32> = (0..out).map(|i| ((seed * 17 + i) as f32 * 1.3).cos() * 0.1).collect();
+    tch::no_grad(|| {
+        l.ws.copy_(&Tensor::from_slice(&w).view([out, inp]));
+        l.bs.as_mut().unwrap().copy_(&Tensor::from_slice(&b));
+    });
+    (vs, l)
+}
+
+/// The joint step's shared log-softmaxes give the same losses, bit for bit, and the same
+/// gradients as the per-term functions, in every mode, with and without detach, K = 1 and 2.
+#[test]
+fn joint_losses_equal_the_separate_losses_bitwise() {
+    let x = Tensor::from_slice(&(0..30).map(|i| (i as f32 * 0.37).sin() * 2.0).collect::<Vec<f32>>()).view([6, 5]);
+    let y = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2]);
+    for mode in [LossMode::Kl, LossMode::KlCe, LossMode::SymmetricKl, LossMode::SymmetricKlCe] {
+        for detach in [true, false] {
+            for k in [1usize, 2] {
+                let l = LotLoss { detach, ..lot(mode) };
+                let grads = |joint: bool| {
+                    let (tvs, tm) = fixed_linear(1, 5, 3);
+                    let students: Vec<_> = (0..k).map(|i| fixed_linear(2 + i as i64, 5, 3)).collect();
+                    let tl = tm.forward(&x);
+                    let sl: Vec<Tensor> = students.iter().map(|(_, m)| m.forward(&x)).collect();
+                    let tt = tl.cross_entropy_for_logits(&y);
+                    let st: Vec<Tensor> = sl.iter().map(|s| s.cross_entropy_for_logits(&y)).collect();
+                    let (teacher, studs) = if joint {
+                        l.joint_losses(&tt, &tl, &st, &sl, 0.7)
+                    } else {
+                        let s: Vec<Tensor> = (0..k).map(|i| l.student_loss(&st[i], &sl[i], &tl)).collect();
+                        (l.teacher_loss(&tt, &tl, &sl, 0.7), s)
+                    };
+                    let mut values = vec![teacher.double_value(&[])];
+                    values.extend(studs.iter().map(|s| s.double_value(&[])));
+                    let mut total = teacher;
+                    for s in studs {
+                        total = total + s;
+                    }
+                    total.backward();
+                    let mut g: Vec<Tensor> = tvs.trainable_variables().iter().map(|v| v.grad().copy()).collect();
+                    for (vs, _) in &students {
+                        g.extend(vs.trainable_variables().iter().map(|v| v.grad().copy()));
+                    }
+                    (values, g)
+                };
+                let (v_sep, g_sep) = grads(false);
+                let (v_joint, g_joint) = grads(true);
+                assert_eq!(v_sep, v_joint, "{mode:?} detach {detach} K {k}: loss values");
+                for (a, b) in g_sep.iter().zip(&g_joint) {
+                    let d = (a - b).abs().max().double_value(&[]);
+                    assert!(d <= 1e-6, "{mode:?} detach {detach} K {k}: gradients differ by {d}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn several_students_are_weighted_one_over_k() {
     let l = lot(LossMode::KlCe);

@@ -388,8 +388,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         })?;
         st.step += 1;
         st.run_loss[0] += o.teacher_task;
-        for s in 0..o.student_logits.len() {
-            st.run_loss[1 + s] += o.student_logits[s].cross_entropy_for_logits(&batch.1).double_value(&[]);
+        for (s, task) in o.student_tasks.iter().enumerate() {
+            st.run_loss[1 + s] += task;
         }
         st.run_n += 1;
         let ppl = (st.run_loss[0] / st.run_n as f64).exp();
