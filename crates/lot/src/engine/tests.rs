@@ -97,6 +97,49 @@ fn loss_modes_match_their_definitions() {
     close(lot(LossMode::KlCe).teacher_loss(&task_t, &t, &[s.shallow_clone()], 0.0).double_value(&[]), 0.25);
 }
 
+/// The losses with the KL's gradient written out (detach on) against the same losses built from
+/// `kl_div_logits` and differentiated by autograd, in every mode: values and gradients with
+/// respect to both models' logits, on [6, 7] logits at T = 1.5 (and T = 1).
+#[test]
+fn written_out_kl_gradient_matches_autograd() {
+    let mk = |seed: i64| {
+        let v: Vec<f32> = (0..42).map(|i| ((seed * 13 + i) as f32 * 0.91).sin() * 3.0).collect();
+        Tensor::from_slice(&v).view([6, 7]).set_requires_grad(true)
+    };
+    let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+    for mode in [LossMode::Kl, LossMode::KlCe, LossMode::SymmetricKl, LossMode::SymmetricKlCe] {
+        for temp in [1.5, 1.0] {
+            let l = LotLoss { temperature: temp, ..lot(mode) };
+            let symmetric = matches!(mode, LossMode::SymmetricKl | LossMode::SymmetricKlCe);
+            let with_task = matches!(mode, LossMode::KlCe | LossMode::SymmetricKlCe);
+            // Autograd reference: the definitions with the other model's logits detached.
+            let imitation = |me: &Tensor, other: &Tensor| {
+                let o = other.detach();
+                let f = kl_div_logits(me, &o, temp);
+                if symmetric { f + kl_div_logits(&o, me, temp) } else { f }
+            };
+            let (t, s) = (mk(1), mk(2));
+            let (tt, st) = (t.cross_entropy_for_logits(&y), s.cross_entropy_for_logits(&y));
+            let teacher_ref = &tt + imitation(&t, &s) * 0.7;
+            let student_ref = if with_task { &st + imitation(&s, &t) * l.alpha } else { imitation(&s, &t) };
+            (&teacher_ref + &student_ref).backward();
+            let (gt_ref, gs_ref) = (t.grad().copy(), s.grad().copy());
+            let (t2, s2) = (mk(1), mk(2));
+            let (tt2, st2) = (t2.cross_entropy_for_logits(&y), s2.cross_entropy_for_logits(&y));
+            let teacher = l.teacher_loss(&tt2, &t2, &[s2.shallow_clone()], 0.7);
+            let student = l.student_loss(&st2, &s2, &t2);
+            close(teacher.double_value(&[]), teacher_ref.double_value(&[]));
+            close(student.double_value(&[]), student_ref.double_value(&[]));
+            (&teacher + &student).backward();
+            for (name, a, b) in [("teacher", t2.grad(), gt_ref), ("student", s2.grad(), gs_ref)] {
+                let d = (&a - &b).abs().max().double_value(&[]);
+                let scale = b.abs().max().double_value(&[]);
+                assert!(d <= 1e-5 * scale.max(1e-3), "{mode:?} T {temp} {name}: gradient differs by {d} (scale {scale})");
+            }
+        }
+    }
+}
+
 /// A linear layer with weights from a formula (not the global generator, which parallel tests share).
 fn fixed_linear(seed: i64, inp: i64, out: i64) -> (nn::VarStore, nn::Linear) {
     let vs = nn::VarStore::new(Device::Cpu);
