@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every speed benchmark, one after the other, reports into benches/results/ (what BENCHMARKS.md
+# quotes). Run it on a quiet machine: anything else running skews the ratios.
+#   bash scripts/bench.sh                 # all: vision fp32, vision bf16+channels-last, lstm, ppo, overhead
+#   bash scripts/bench.sh --repeats 5     # extra options go to every `lot bench` call
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash benches/reference/setup.sh
+source scripts/env.sh
+export LOT_NO_PROGRESS=1
+cargo build --release -p lot-cli
+L=./target/release/lot
+R=benches/results
+mkdir -p "$R"
+echo "bench: start $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+$L bench vision --out "$R/vision_fp32.json" "$@"
+$L bench vision --precision bf16 --channels-last --out "$R/vision_bf16_cl.json" "$@"
+$L bench lstm --out "$R/lstm.json" "$@"
+$L bench ppo --out "$R/ppo.json" "$@"
+$L bench overhead --out "$R/overhead_fp32.json" "$@"
+$L bench overhead --precision bf16 --channels-last --out "$R/overhead_bf16_cl.json" "$@"
+echo "bench: end $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg); reports in $R/" >&2
