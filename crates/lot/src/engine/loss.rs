@@ -54,6 +54,34 @@ fn kl_to_fixed_target(me: &Tempered, log_q: &Tensor, q: &Tensor, t: f64) -> Tens
     value + (&linear - linear.detach())
 }
 
+/// `w_ce`·CE(logits, labels) (mean over rows) + Σ_j c_j·KL(q_j ‖ softmax(logits/T))·T² (batchmean)
+/// towards fixed targets q_j, as one loss with its whole gradient written out:
+/// w_ce·(softmax(z) − onehot(y))/B + Σ_j c_j·T·(softmax(z/T) − q_j)/B. Returns the loss (value
+/// computed without autograd, gradient through one dot product with the logits, as
+/// [`kl_to_fixed_target`]) and the cross-entropy's value (no graph) for metrics. Against autograd
+/// over log-softmax + NLL + the KL this saves the NLL backward's zero fill, the log-softmax
+/// backward and one gradient accumulation per model per step (the LM's `[tokens, vocab]` logits).
+fn ce_and_kl_written_out(me: &Tempered, labels: &Tensor, w_ce: f64, targets: &[(f64, &Tempered)], t: f64) -> (Tensor, Tensor) {
+    let b = me.logits.size()[0].max(1) as f64;
+    let (value, ce, grad) = tch::no_grad(|| {
+        let mut log_p1 = me.logits.log_softmax(-1, Kind::Float);
+        let labels = labels.view([-1, 1]);
+        let ce = -log_p1.gather(1, &labels, false).mean(Kind::Float);
+        let mut value = &ce * w_ce;
+        // softmax(z) − onehot(y), reusing the log-softmax's buffer.
+        let mut grad = log_p1.exp_();
+        let _ = grad.scatter_add_(1, &labels, &Tensor::full([labels.size()[0], 1], -1.0, (Kind::Float, grad.device())));
+        grad *= w_ce / b;
+        for (c, q) in targets {
+            value = value + q.p.reshape([-1]).dot(&(&q.log_p - &me.log_p).reshape([-1])) * (c * t * t / b);
+            grad += (&me.p - &q.p) * (c * t / b);
+        }
+        (value, ce, grad)
+    });
+    let linear = me.logits.to_kind(Kind::Float).reshape([-1]).dot(&grad.reshape([-1]));
+    (value + (&linear - linear.detach()), ce)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossMode {
@@ -167,6 +195,54 @@ impl LotLoss {
         } else {
             imitation
         }
+    }
+
+    /// Whether the written-out cross-entropy + KL losses apply: targets detached (the reference's
+    /// setting) and only forward KL terms (the symmetric modes' reverse KL differentiates through
+    /// the model's own distribution as a target, left to autograd).
+    pub fn written_out(&self) -> bool {
+        self.detach && !self.mode.symmetric()
+    }
+
+    /// The joint step's losses when the task loss is cross-entropy against `labels` (see
+    /// [`LotModels::forward_ce`](super::LotModels::forward_ce)), with [`Self::written_out`]:
+    /// (teacher loss, teacher CE, student losses, student CEs), each loss the same value as
+    /// `teacher_loss` / `student_loss` with `task` = that CE, and its gradient written out.
+    pub fn joint_losses_ce(
+        &self,
+        t_logits: &Tensor,
+        s_logits: &[Tensor],
+        labels: &Tensor,
+        alpha: f64,
+    ) -> (Tensor, Tensor, Vec<Tensor>, Vec<Tensor>) {
+        debug_assert!(self.written_out());
+        let t = self.temperature;
+        let teacher = self.tempered(t_logits);
+        let students: Vec<Tempered> = s_logits.iter().map(|s| self.tempered(s)).collect();
+        let lambda = 1.0 / students.len().max(1) as f64;
+        let t_targets: Vec<(f64, &Tempered)> =
+            if alpha == 0.0 { Vec::new() } else { students.iter().map(|s| (alpha * lambda, s)).collect() };
+        let (teacher_loss, teacher_ce) = ce_and_kl_written_out(&teacher, labels, 1.0, &t_targets, t);
+        let (mut losses, mut ces) = (Vec::new(), Vec::new());
+        for s in &students {
+            let (l, ce) = self.student_ce_written_out(s, labels, &teacher);
+            losses.push(l);
+            ces.push(ce);
+        }
+        (teacher_loss, teacher_ce, losses, ces)
+    }
+
+    /// A student's loss towards the teacher's tempered distribution with the task loss being
+    /// cross-entropy against `labels` ([`Self::written_out`] only): (loss, CE value).
+    pub fn student_loss_ce(&self, s_logits: &Tensor, labels: &Tensor, teacher: &Tempered) -> (Tensor, Tensor) {
+        debug_assert!(self.written_out());
+        self.student_ce_written_out(&self.tempered(s_logits), labels, teacher)
+    }
+
+    fn student_ce_written_out(&self, s: &Tempered, labels: &Tensor, teacher: &Tempered) -> (Tensor, Tensor) {
+        // kl_ce: CE + α·KL; kl: KL alone (the CE is still reported).
+        let (w_ce, c) = if self.mode.student_uses_task() { (1.0, self.alpha) } else { (0.0, 1.0) };
+        ce_and_kl_written_out(s, labels, w_ce, &[(c, teacher)], self.temperature)
     }
 
     /// The joint step's losses, each model's tempered log-probabilities computed once:

@@ -22,6 +22,15 @@ pub trait LotModels {
     /// Forward model `m` in training mode. Returns logits flattened to `[rows, classes]` and the
     /// model's task loss on the batch (a scalar; domains without labels return zeros).
     fn forward(&mut self, m: usize, batch: &Self::Batch, stream: Stream) -> (Tensor, Tensor);
+
+    /// For domains whose task loss is the mean cross-entropy of the logits against integer labels
+    /// (vision, language models): the same forward pass without the task loss, returning the
+    /// logits and those labels, so that the engine computes the task loss together with the KL
+    /// terms (gradient written out, `LotLoss::written_out`). `None` (the default, RL): the engine
+    /// uses `forward`. Must not change any state when it returns `None`.
+    fn forward_ce(&mut self, _m: usize, _batch: &Self::Batch, _stream: Stream) -> Option<(Tensor, Tensor)> {
+        None
+    }
 }
 
 /// Logits (detached) and loss values of a joint step, for metrics.
@@ -78,15 +87,30 @@ impl Engine {
         for o in self.optims.iter_mut() {
             o.zero_grad();
         }
-        let (t_logits, t_task) = models.forward(0, batch, Stream::Teacher);
-        let mut s_logits = Vec::with_capacity(k);
-        let mut s_tasks = Vec::with_capacity(k);
-        for i in 0..k {
-            let (l, t) = models.forward(1 + i, batch, Stream::Teacher);
-            s_logits.push(l);
-            s_tasks.push(t);
-        }
-        let (teacher_loss, student_losses) = self.loss.joint_losses(&t_task, &t_logits, &s_tasks, &s_logits, self.teacher_alpha);
+        // Cross-entropy domains with the reference's detached targets: task loss and KL terms
+        // computed together, gradients written out. Otherwise each model's own task loss + autograd.
+        let fused = if self.loss.written_out() { models.forward_ce(0, batch, Stream::Teacher) } else { None };
+        let (t_logits, t_task, s_logits, s_tasks, teacher_loss, student_losses) = match fused {
+            Some((t_logits, labels)) => {
+                let s_logits: Vec<Tensor> = (0..k)
+                    .map(|i| models.forward_ce(1 + i, batch, Stream::Teacher).expect("forward_ce answers for every model or none").0)
+                    .collect();
+                let (tl, tt, sl, st) = self.loss.joint_losses_ce(&t_logits, &s_logits, &labels, self.teacher_alpha);
+                (t_logits, tt, s_logits, st, tl, sl)
+            }
+            None => {
+                let (t_logits, t_task) = models.forward(0, batch, Stream::Teacher);
+                let mut s_logits = Vec::with_capacity(k);
+                let mut s_tasks = Vec::with_capacity(k);
+                for i in 0..k {
+                    let (l, t) = models.forward(1 + i, batch, Stream::Teacher);
+                    s_logits.push(l);
+                    s_tasks.push(t);
+                }
+                let (tl, sl) = self.loss.joint_losses(&t_task, &t_logits, &s_tasks, &s_logits, self.teacher_alpha);
+                (t_logits, t_task, s_logits, s_tasks, tl, sl)
+            }
+        };
         let mut total = teacher_loss.shallow_clone();
         for s in &student_losses {
             total = total + s;
@@ -120,7 +144,11 @@ impl Engine {
         if self.num_students() == 0 {
             return Ok(Vec::new());
         }
-        let t_logits = tch::no_grad(|| models.forward(0, batch, Stream::Student).0);
+        // The teacher's logits only: its task loss would be thrown away.
+        let t_logits = tch::no_grad(|| match models.forward_ce(0, batch, Stream::Student) {
+            Some((l, _)) => l,
+            None => models.forward(0, batch, Stream::Student).0,
+        });
         self.student_step_with_targets(models, batch, &t_logits)
     }
 
@@ -136,11 +164,19 @@ impl Engine {
         for o in self.optims[1..].iter_mut() {
             o.zero_grad();
         }
+        // The teacher's tempered distribution, once for all students (written-out path).
+        let teacher = self.loss.written_out().then(|| self.loss.tempered(teacher_logits));
         let mut total: Option<Tensor> = None;
         let mut values = Vec::with_capacity(k);
         for i in 0..k {
-            let (l, task) = models.forward(1 + i, batch, Stream::Student);
-            let loss = self.loss.student_loss(&task, &l, teacher_logits);
+            let fused = if teacher.is_some() { models.forward_ce(1 + i, batch, Stream::Student) } else { None };
+            let (loss, task) = match (fused, &teacher) {
+                (Some((l, labels)), Some(teacher)) => self.loss.student_loss_ce(&l, &labels, teacher),
+                _ => {
+                    let (l, task) = models.forward(1 + i, batch, Stream::Student);
+                    (self.loss.student_loss(&task, &l, teacher_logits), task)
+                }
+            };
             let v = loss.double_value(&[]);
             check_finite(&format!("student{i}"), "task loss (student stream)", task.double_value(&[]))?;
             check_finite(&format!("student{i}"), "imitation loss (student stream)", v)?;

@@ -266,6 +266,8 @@ fn detach_keeps_gradients_inside_each_model() {
 struct Toy {
     nets: Vec<nn::Linear>,
     student_forwards: usize,
+    /// Answer `forward_ce` (the engine's written-out cross-entropy path) or not.
+    ce: bool,
 }
 
 impl LotModels for Toy {
@@ -277,6 +279,69 @@ impl LotModels for Toy {
         let l = self.nets[m].forward(x);
         let ce = l.cross_entropy_for_logits(y);
         (l, ce)
+    }
+    fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> Option<(Tensor, Tensor)> {
+        if !self.ce {
+            return None;
+        }
+        if stream == Stream::Student && m > 0 {
+            self.student_forwards += 1;
+        }
+        Some((self.nets[m].forward(x), y.shallow_clone()))
+    }
+}
+
+/// The written-out cross-entropy + KL path (`forward_ce`) trains exactly as the autograd path:
+/// same loss values and the same weights after several LoT steps (momentum, clipping, K = 2,
+/// N = 3), in every mode, with and without detach (where it does not apply, both take autograd).
+#[test]
+fn written_out_ce_path_trains_like_autograd() {
+    let batch = |i: i64| {
+        let x: Vec<f32> = (0..24).map(|j| ((i * 24 + j) as f32 * 0.53).sin() * 2.0).collect();
+        (Tensor::from_slice(&x).view([6, 4]), Tensor::from_slice(&[0i64, 1, 2, 2, 1, 0]).roll([i], [0]))
+    };
+    for mode in [LossMode::Kl, LossMode::KlCe, LossMode::SymmetricKl, LossMode::SymmetricKlCe] {
+        for detach in [true, false] {
+            let run = |ce: bool| {
+                let (mut nets, mut stores, mut optims) = (Vec::new(), Vec::new(), Vec::<Box<dyn Optimizer>>::new());
+                for m in 0..3 {
+                    let (vs, l) = fixed_linear(20 + m, 4, 3);
+                    let cfg = SgdConfig { lr: 0.3, momentum: 0.9, nesterov: true, weight_decay: 1e-4 };
+                    optims.push(Box::new(Sgd::new(named_trainable(&vs), cfg)));
+                    nets.push(l);
+                    stores.push(vs);
+                }
+                let mut engine = Engine::new(LotLoss { detach, ..lot(mode) }, 3, optims, Some(0.5));
+                let mut toy = Toy { nets, student_forwards: 0, ce };
+                let mut next = 100;
+                let mut outs = Vec::new();
+                for step in 0..4 {
+                    let o = engine
+                        .lot_step(&mut toy, &batch(step), || {
+                            next += 1;
+                            Ok(batch(next))
+                        })
+                        .unwrap();
+                    outs.push((o.teacher_loss, o.teacher_task, o.student_losses, o.student_tasks));
+                }
+                assert_eq!(toy.student_forwards, 4 * 2 * 2);
+                let weights: Vec<Tensor> = stores.iter().flat_map(|vs| vs.trainable_variables()).map(|t| t.copy()).collect();
+                (outs, weights)
+            };
+            let (o_auto, w_auto) = run(false);
+            let (o_ce, w_ce) = run(true);
+            for (a, b) in o_auto.iter().zip(&o_ce) {
+                close(a.0, b.0);
+                close(a.1, b.1);
+                for (x, y) in a.2.iter().zip(&b.2).chain(a.3.iter().zip(&b.3)) {
+                    close(*x, *y);
+                }
+            }
+            for (a, b) in w_auto.iter().zip(&w_ce) {
+                let d = (a - b).abs().max().double_value(&[]);
+                assert!(d < 1e-5, "{mode:?} detach {detach}: weights differ by {d}");
+            }
+        }
     }
 }
 
@@ -292,7 +357,7 @@ fn toy_engine(k: usize, n: usize) -> (Toy, Engine, Vec<nn::VarStore>) {
         stores.push(vs);
     }
     let engine = Engine::new(lot(LossMode::KlCe), n, optims, Some(1.0));
-    (Toy { nets, student_forwards: 0 }, engine, stores)
+    (Toy { nets, student_forwards: 0, ce: false }, engine, stores)
 }
 
 fn toy_batch() -> (Tensor, Tensor) {

@@ -154,6 +154,15 @@ impl LotModels for LmModels {
         let ce = logits.cross_entropy_for_logits(y);
         (logits, ce)
     }
+    fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> Option<(Tensor, Tensor)> {
+        let s = match stream {
+            Stream::Teacher => 0,
+            Stream::Student => 1,
+        };
+        let (logits, next) = self.nets[m].forward(x, &self.states[m][s], true);
+        self.states[m][s] = next;
+        Some((logits, y.reshape([-1])))
+    }
 }
 
 /// Token-weighted mean cross-entropy of one model over a batchified split, in eval mode.

@@ -72,6 +72,9 @@ impl LotModels for VisionModels {
         let ce = logits.cross_entropy_for_logits(y);
         (logits, ce)
     }
+    fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> Option<(Tensor, Tensor)> {
+        Some((self.nets[m].forward_t(x, true), y.shallow_clone()))
+    }
 }
 
 /// Effective schedule of a mode: (epochs, number of students trained, teacher α).
