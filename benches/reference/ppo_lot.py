@@ -1,4 +1,4 @@
-"""PPO + LoT on CartPole, the reference trainer's loop in PyTorch (our re-implementation).
+"""PPO + LoT on CartPole or an Atari game, the reference trainer's loop in PyTorch (our re-implementation).
 
 What it reproduces of trainer/atari_games.py (jincan333/LoT, docs LOT_SPEC §2.4) — cleanRL PPO with
 LoT — at the CartPole size of configs/cartpole_lot.toml:
@@ -12,6 +12,17 @@ LoT — at the CartPole size of configs/cartpole_lot.toml:
   * then N passes over the last 10 rollouts' observations (deque), 4 shuffled minibatches each,
     the teacher's logits recomputed per minibatch with autograd on (as the reference), student KL
     step; α is 0 until the first student phase; cosine lr per update for both.
+With --env BreakoutNoFrameskip-v4 (any gym v4 NoFrameskip Atari name; needs `bash
+benches/reference/setup.sh --atari`: gymnasium, ale-py 0.12.1 with its ROMs, stable-baselines3, opencv)
+the same loop runs at the size of configs/atari_breakout_lot.toml, as cleanRL's ppo_atari.py does it:
+  * each env is gym.make(NAME) → RecordEpisodeStatistics → SB3's NoopResetEnv(30) → MaxAndSkipEnv(4)
+    → EpisodicLifeEnv → FireResetEnv (if action 1 is FIRE) → ClipRewardEnv → ResizeObservation 84×84
+    (cv2 INTER_AREA on RGB) → gray (cv2 RGB2GRAY, as gym 0.23's / gymnasium 0.29's GrayScaleObservation;
+    gymnasium 1.x's does a float dot product instead) → FrameStack 4 (first frame repeated at reset),
+    in a gymnasium SyncVectorEnv of 8 with same-step autoreset (gym 0.23's semantics), env i seeded seed + i;
+  * cleanRL's Nature-CNN agent (32·8s4, 64·4s2, 64·3s1, fc 512, ReLU, obs/255, orthogonal init √2,
+    actor 0.01, critic 1) for teacher and student, float32 observation buffers as cleanRL's;
+  * clip 0.1, entropy 0.01, Adam 2.5e-4 cosine-annealed to 2.5e-6 (the LoT reference's schedule).
 Prints one JSON line: steps (= updates), total_s, train_s (all updates), per_step_s, peak RSS.
 """
 import time
@@ -117,6 +128,105 @@ class Agent(nn.Module):
         return action, probs.log_prob(action), probs.entropy(), self.critic(x), logits
 
 
+class AtariAgent(nn.Module):
+    """cleanRL ppo_atari.py's Agent: the Nature CNN on 4×84×84 uint8 frames scaled by 1/255."""
+
+    def __init__(self, n_actions):
+        super().__init__()
+        self.network = nn.Sequential(
+            layer_init(nn.Conv2d(4, 32, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            layer_init(nn.Linear(64 * 7 * 7, 512)),
+            nn.ReLU(),
+        )
+        self.actor = layer_init(nn.Linear(512, n_actions), std=0.01)
+        self.critic = layer_init(nn.Linear(512, 1), std=1)
+
+    def get_value(self, x):
+        return self.critic(self.network(x / 255.0))
+
+    def get_action_and_value(self, x, action=None):
+        hidden = self.network(x / 255.0)
+        logits = self.actor(hidden)
+        probs = Categorical(logits=logits)
+        if action is None:
+            action = probs.sample()
+        return action, probs.log_prob(action), probs.entropy(), self.critic(hidden), logits
+
+
+def is_atari(name):
+    return name.endswith("NoFrameskip-v4") and len(name) > len("NoFrameskip-v4")
+
+
+class AtariVectorEnv:
+    """cleanRL ppo_atari.py's envs: gymnasium + ale-py + SB3's atari wrappers in a SyncVectorEnv."""
+
+    def __init__(self, env_id, n, seed):
+        import cv2
+        import gymnasium as gym
+        import numpy as np
+        import ale_py
+        from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv, FireResetEnv, MaxAndSkipEnv, NoopResetEnv
+
+        gym.register_envs(ale_py)
+        self.np = np
+
+        class GrayScaleObservation(gym.ObservationWrapper):
+            """gym 0.23's GrayScaleObservation (keep_dim=False): cv2 RGB2GRAY."""
+
+            def __init__(self, env):
+                super().__init__(env)
+                h, w = env.observation_space.shape[:2]
+                self.observation_space = gym.spaces.Box(0, 255, (h, w), np.uint8)
+
+            def observation(self, obs):
+                return cv2.cvtColor(obs, cv2.COLOR_RGB2GRAY)
+
+        def make_env(i):
+            def thunk():
+                env = gym.make(env_id)
+                env = gym.wrappers.RecordEpisodeStatistics(env)
+                env = NoopResetEnv(env, noop_max=30)
+                env = MaxAndSkipEnv(env, skip=4)
+                env = EpisodicLifeEnv(env)
+                if "FIRE" in env.unwrapped.get_action_meanings():
+                    env = FireResetEnv(env)
+                env = ClipRewardEnv(env)
+                env = gym.wrappers.ResizeObservation(env, (84, 84))
+                env = GrayScaleObservation(env)
+                env = gym.wrappers.FrameStackObservation(env, 4)
+                env.action_space.seed(seed + i)
+                return env
+
+            return thunk
+
+        kwargs = {}
+        if hasattr(gym.vector, "AutoresetMode"):  # gymnasium >= 1.1: gym 0.23's same-step autoreset
+            kwargs["autoreset_mode"] = gym.vector.AutoresetMode.SAME_STEP
+        self.envs = gym.vector.SyncVectorEnv([make_env(i) for i in range(n)], **kwargs)
+        self.seed = seed
+        self.obs_shape = self.envs.single_observation_space.shape
+        self.n_actions = int(self.envs.single_action_space.n)
+
+    def reset(self):
+        obs, _ = self.envs.reset(seed=self.seed)
+        return obs
+
+    def step(self, actions):
+        obs, rews, term, trunc, _ = self.envs.step(self.np.asarray(actions))
+        return obs, rews, self.np.logical_or(term, trunc).astype(self.np.float32)
+
+
+def as_tensor(x, device):
+    """Observations, rewards and dones (lists or numpy arrays) as float32 tensors on `device`."""
+    return torch.as_tensor(x, dtype=torch.float32).to(device)
+
+
 def kl_div_logits(p, q, T):
     loss_func = nn.KLDivLoss(reduction="batchmean", log_target=True)
     return loss_func(F.log_softmax(p / T, dim=-1), F.log_softmax(q / T, dim=-1)) * T * T
@@ -124,6 +234,7 @@ def kl_div_logits(p, q, T):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", type=str, default="CartPole-v1", help="CartPole-v1 or an Atari game, e.g. BreakoutNoFrameskip-v4")
     ap.add_argument("--steps", type=int, default=10, help="PPO updates (teacher steps)")
     ap.add_argument("--warmup", type=int, default=0, help="ignored: every update is timed")
     ap.add_argument("--num-envs", type=int, default=8)
@@ -132,7 +243,7 @@ def main():
     ap.add_argument("--obs-cache", type=int, default=10)
     ap.add_argument("--alpha", type=float, default=0.5)
     ap.add_argument("--T", type=float, default=1.0)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None, help="default: 1e-3 (CartPole), 2.5e-4 (Atari)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", type=str, default="cpu")
     ap.add_argument("--threads", type=int, default=0)
@@ -141,7 +252,15 @@ def main():
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    gamma, gae_lambda, clip_coef, ent_coef, vf_coef, max_grad_norm, lr_min = 0.99, 0.95, 0.2, 0.0, 0.5, 0.5, 1e-5
+    atari = is_atari(args.env)
+    if not atari and args.env != "CartPole-v1":
+        ap.error(f"--env {args.env}: expected CartPole-v1 or an Atari NoFrameskip-v4 game")
+    if atari:  # cleanRL ppo_atari / configs/atari_breakout_lot.toml
+        clip_coef, ent_coef, lr_default, lr_min = 0.1, 0.01, 2.5e-4, 2.5e-6
+    else:  # configs/cartpole_lot.toml
+        clip_coef, ent_coef, lr_default, lr_min = 0.2, 0.0, 1e-3, 1e-5
+    lr = args.lr if args.lr is not None else lr_default
+    gamma, gae_lambda, vf_coef, max_grad_norm = 0.99, 0.95, 0.5, 0.5
     update_epochs, num_minibatches = 4, 4
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // num_minibatches
@@ -149,19 +268,25 @@ def main():
 
     random.seed(args.seed)
     torch.manual_seed(args.seed)
-    envs = SyncVectorEnv(args.num_envs, args.seed)
-    teacher, student = Agent(4, 2).to(device), Agent(4, 2).to(device)
-    teacher_optimizer = torch.optim.Adam(teacher.parameters(), lr=args.lr, eps=1e-5)
-    student_optimizer = torch.optim.Adam(student.parameters(), lr=args.lr, eps=1e-5, weight_decay=1e-4)
-    sched = lambda u: lr_min + (args.lr - lr_min) * (1 + math.cos(math.pi * u / num_updates)) / 2
+    if atari:
+        envs = AtariVectorEnv(args.env, args.num_envs, args.seed)
+        obs_shape, n_actions = tuple(envs.obs_shape), envs.n_actions
+        teacher, student = AtariAgent(n_actions).to(device), AtariAgent(n_actions).to(device)
+    else:
+        envs = SyncVectorEnv(args.num_envs, args.seed)
+        obs_shape = (4,)
+        teacher, student = Agent(4, 2).to(device), Agent(4, 2).to(device)
+    teacher_optimizer = torch.optim.Adam(teacher.parameters(), lr=lr, eps=1e-5)
+    student_optimizer = torch.optim.Adam(student.parameters(), lr=lr, eps=1e-5, weight_decay=1e-4)
+    sched = lambda u: lr_min + (lr - lr_min) * (1 + math.cos(math.pi * u / num_updates)) / 2
     obs_cache = deque(maxlen=args.obs_cache)
-    obs = torch.zeros((args.num_steps, args.num_envs, 4), device=device)
+    obs = torch.zeros((args.num_steps, args.num_envs) + obs_shape, device=device)
     actions = torch.zeros((args.num_steps, args.num_envs), device=device)
     logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)
     rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
     dones = torch.zeros((args.num_steps, args.num_envs), device=device)
     values = torch.zeros((args.num_steps, args.num_envs), device=device)
-    next_obs = torch.tensor(envs.reset(), device=device)
+    next_obs = as_tensor(envs.reset(), device)
     next_done = torch.zeros(args.num_envs, device=device)
     alpha, T = 0.0, args.T
     t_train = time.time()
@@ -178,8 +303,8 @@ def main():
             actions[step] = action
             logprobs[step] = logprob
             o, r, d = envs.step(action.cpu().tolist())
-            rewards[step] = torch.tensor(r, device=device)
-            next_obs, next_done = torch.tensor(o, device=device), torch.tensor(d, device=device)
+            rewards[step] = as_tensor(r, device)
+            next_obs, next_done = as_tensor(o, device), as_tensor(d, device)
         with torch.no_grad():
             next_value = teacher.get_value(next_obs).reshape(1, -1)
             advantages = torch.zeros_like(rewards)
@@ -194,7 +319,7 @@ def main():
                 delta = rewards[t] + gamma * nextvalues * nextnonterminal - values[t]
                 advantages[t] = lastgaelam = delta + gamma * gae_lambda * nextnonterminal * lastgaelam
             returns = advantages + values
-        b_obs = obs.reshape((-1, 4))
+        b_obs = obs.reshape((-1,) + obs_shape)
         b_logprobs = logprobs.reshape(-1)
         b_actions = actions.reshape(-1)
         b_advantages = advantages.reshape(-1)
@@ -251,6 +376,7 @@ def main():
         json.dumps(
             {
                 "program": "ppo_lot.py",
+                "env": args.env,
                 "steps": num_updates,
                 "warmup": 0,
                 "total_s": t_end - T_START,

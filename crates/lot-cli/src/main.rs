@@ -183,10 +183,17 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         student_steps: usize,
     },
-    /// PPO + LoT on CartPole-v1 (the RL trainer's update loop; --steps = PPO updates, all timed).
+    /// PPO + LoT on a vector of 8 envs with the 10-rollout cache and N = 5 (the RL trainer's update
+    /// loop; --steps = PPO updates, all timed): CartPole-v1, or an Atari game when built with
+    /// `--features atari` and the ROMs are present.
     Ppo {
         #[command(flatten)]
         common: BenchCommon,
+        /// CartPole-v1, or an Atari game such as BreakoutNoFrameskip-v4 (the size and
+        /// hyperparameters of configs/atari_breakout_lot.toml; the reference needs
+        /// `benches/reference/setup.sh --atari`)
+        #[arg(long, default_value = "CartPole-v1")]
+        env: String,
     },
     /// Train Fashion-MNIST ResNet-20 LoT in fp32 and in bf16 + channels-last with the same seeds and
     /// compare the test accuracies (the bound: mean of 3 seeds within 0.3 points).
@@ -388,8 +395,12 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             spec.emsize = nhid;
             run_bench(&spec, &common)
         }
-        BenchCmd::Ppo { common } => {
+        BenchCmd::Ppo { common, env } => {
             let mut spec = bench_spec(BenchTask::Ppo, &common);
+            let defaults = lot::bench::BenchSpec::ppo_on(&env);
+            spec.env = defaults.env;
+            spec.lr = defaults.lr;
+            spec.check_env()?;
             spec.warmup = 0; // the trainer times its whole update loop, as the reference program does
             spec.batch_size = spec.num_envs * spec.num_steps;
             run_bench(&spec, &common)

@@ -33,7 +33,7 @@ pub const TCH_VERSION: &str = "0.24.0";
 pub enum BenchTask {
     Vision,
     Lstm,
-    /// PPO + LoT on CartPole.
+    /// PPO + LoT on CartPole or an Atari game.
     Ppo,
 }
 
@@ -98,6 +98,9 @@ pub struct BenchSpec {
     pub num_steps: usize,
     #[serde(default)]
     pub obs_cache: usize,
+    /// The PPO env: `CartPole-v1` or an Atari game by its gym v4 name (`BreakoutNoFrameskip-v4`).
+    #[serde(default = "cartpole")]
+    pub env: String,
     /// Students K (vision). 0 = the `no_student` baseline, whose worker also times the teacher's
     /// no-grad forward (what each extra student step adds on the teacher side).
     #[serde(default = "one")]
@@ -106,6 +109,10 @@ pub struct BenchSpec {
 
 fn one() -> usize {
     1
+}
+
+fn cartpole() -> String {
+    "CartPole-v1".into()
 }
 
 impl BenchSpec {
@@ -143,6 +150,7 @@ impl BenchSpec {
             num_envs: 0,
             num_steps: 0,
             obs_cache: 0,
+            env: cartpole(),
             students: 1,
         }
     }
@@ -181,6 +189,7 @@ impl BenchSpec {
             num_envs: 0,
             num_steps: 0,
             obs_cache: 0,
+            env: cartpole(),
             students: 1,
         }
     }
@@ -219,8 +228,33 @@ impl BenchSpec {
             num_envs: 8,
             num_steps: 128,
             obs_cache: 10,
+            env: cartpole(),
             students: 1,
         }
+    }
+
+    /// [`BenchSpec::ppo`] on env `name`; an Atari game (`BreakoutNoFrameskip-v4`) takes the size
+    /// and hyperparameters of `configs/atari_breakout_lot.toml` (8 envs × 128 steps, Nature CNN,
+    /// Adam 2.5e-4 cosine to 2.5e-6, clip 0.1, entropy 0.01, N 5 over a 10-rollout cache, α 0.5, T 1).
+    pub fn ppo_on(name: &str) -> Self {
+        let mut s = Self::ppo();
+        s.env = name.to_string();
+        if crate::rl::is_atari_name(name) {
+            s.lr = 2.5e-4;
+        }
+        s
+    }
+
+    /// Input error unless the PPO env is one both sides run (CartPole-v1 or an Atari game this
+    /// build supports); the latter's error is the trainer's one line on the `atari` feature.
+    pub fn check_env(&self) -> Result<()> {
+        if self.task != BenchTask::Ppo || self.env == "CartPole-v1" {
+            return Ok(());
+        }
+        if !crate::rl::is_atari_name(&self.env) {
+            crate::bail_input!("--env: '{}' is not benched (CartPole-v1 or an Atari game such as BreakoutNoFrameskip-v4)", self.env);
+        }
+        crate::rl::check_env_name(&self.env)
     }
 
     pub fn for_task(task: BenchTask) -> Self {
@@ -286,6 +320,7 @@ impl BenchSpec {
                 ("--clip", self.clip.to_string()),
             ]),
             BenchTask::Ppo => a.extend([
+                ("--env", self.env.clone()),
                 ("--num-envs", self.num_envs.to_string()),
                 ("--num-steps", self.num_steps.to_string()),
                 ("--obs-cache", self.obs_cache.to_string()),
@@ -571,9 +606,15 @@ student_weight_decay = 1e-4
 episodes = 1
 "#;
 
+/// Our Atari config (cleanRL ppo_atari hyperparameters, Nature CNN, LoT α 0.5, N 5, T 1, obs
+/// cache 10); the bench overrides the run, the sizes and the env name, and evaluates 1 episode.
+const PPO_ATARI_BENCH_CONFIG: &str = include_str!("../../../configs/atari_breakout_lot.toml");
+
 fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
+    spec.check_env()?;
     let batch = spec.num_envs * spec.num_steps;
-    let sets: Vec<String> = vec![
+    let atari = crate::rl::is_atari_name(&spec.env);
+    let mut sets: Vec<String> = vec![
         format!("run.seed={}", spec.seed),
         format!("run.device=\"{}\"", spec.device),
         format!("run.threads={}", spec.threads),
@@ -586,7 +627,17 @@ fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
         format!("ppo.obs_cache={}", spec.obs_cache),
         format!("ppo.total_timesteps={}", (spec.warmup + spec.steps) * batch),
     ];
-    let cfg = Config::from_toml(PPO_BENCH_CONFIG, &sets, "bench ppo config")?;
+    let cfg = if atari {
+        sets.extend([
+            "run.name=\"bench-ppo\"".to_string(),
+            "run.checkpoint_every=0".to_string(),
+            format!("env.name=\"{}\"", spec.env),
+            "eval.episodes=1".to_string(),
+        ]);
+        Config::from_toml(PPO_ATARI_BENCH_CONFIG, &sets, "bench ppo config (configs/atari_breakout_lot.toml)")?
+    } else {
+        Config::from_toml(PPO_BENCH_CONFIG, &sets, "bench ppo config")?
+    };
     let dir = std::env::temp_dir().join(format!("lot-bench-ppo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let result = crate::train(&cfg, &dir);
@@ -598,6 +649,7 @@ fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
         json!({
             "env_steps_per_s": ((spec.warmup + spec.steps) * batch) as f64 / train_s.max(1e-9),
             "updates": spec.warmup + spec.steps,
+            "env": spec.env,
         }),
     ))
 }
@@ -903,9 +955,13 @@ fn fmt(x: f64, digits: usize) -> String {
 pub fn report_table(rep: &Value) -> String {
     let m = |side: &str, k: &str| num(&rep[side]["median"], k);
     let spec = &rep["spec"];
+    let task = match (rep["task"].as_str(), spec["env"].as_str()) {
+        (Some("ppo"), Some(env)) => format!("ppo ({env})"),
+        (t, _) => t.unwrap_or("?").to_string(),
+    };
     let mut s = format!(
         "{} bench: {} teacher steps (+{} warm-up), {} repeats, precision {}, channels_last {}, device {}\n",
-        rep["task"].as_str().unwrap_or("?"),
+        task,
         spec["steps"],
         spec["warmup"],
         rep["ours"]["runs"].as_array().map_or(0, Vec::len),
@@ -942,6 +998,7 @@ pub fn report_table(rep: &Value) -> String {
 /// Run the bench: ours and the reference alternately (the order flips every repeat), `repeats`
 /// times each, then the report.
 pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+    spec.check_env()?;
     let spec_json = serde_json::to_string(spec)?;
     let program = h.reference_dir.join(spec.task.program());
     if !h.ours_only && !program.exists() {
@@ -1347,6 +1404,38 @@ mod tests {
         // The spec travels to the worker as JSON and back unchanged.
         let back: BenchSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn ppo_reference_args_pass_the_env() {
+        let get = |a: &[String], k: &str| a.iter().position(|x| x == k).map(|i| a[i + 1].clone());
+        let c = BenchSpec::ppo().reference_args();
+        assert_eq!(get(&c, "--env").as_deref(), Some("CartPole-v1"));
+        assert_eq!(get(&c, "--lr").as_deref(), Some("0.001"));
+        let s = BenchSpec::ppo_on("BreakoutNoFrameskip-v4");
+        let a = s.reference_args();
+        assert_eq!(get(&a, "--env").as_deref(), Some("BreakoutNoFrameskip-v4"));
+        assert_eq!(get(&a, "--lr").as_deref(), Some("0.00025"));
+        assert_eq!(get(&a, "--num-envs").as_deref(), Some("8"));
+        assert_eq!(get(&a, "--num-steps").as_deref(), Some("128"));
+        assert_eq!(get(&a, "--obs-cache").as_deref(), Some("10"));
+        assert_eq!(get(&a, "--student-steps").as_deref(), Some("5"));
+        // Only PPO passes --env; a spec from before the field reads as CartPole.
+        assert!(get(&BenchSpec::vision().reference_args(), "--env").is_none());
+        let mut old = serde_json::to_value(BenchSpec::ppo()).unwrap();
+        old.as_object_mut().unwrap().remove("env");
+        assert_eq!(serde_json::from_value::<BenchSpec>(old).unwrap().env, "CartPole-v1");
+        let back: BenchSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        // Envs the reference program lacks are refused; Atari needs the feature.
+        let mut bad = BenchSpec::ppo();
+        bad.env = "Acrobot-v1".into();
+        assert!(bad.check_env().unwrap_err().to_string().contains("--env"));
+        assert!(BenchSpec::ppo().check_env().is_ok());
+        match s.check_env() {
+            Ok(()) => assert!(cfg!(feature = "atari")),
+            Err(e) => assert!(!cfg!(feature = "atari") && e.to_string().contains("--features atari"), "{e}"),
+        }
     }
 
     #[test]
