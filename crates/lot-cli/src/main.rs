@@ -137,21 +137,36 @@ struct BenchCommon {
     ours_only: bool,
 }
 
+/// The vision benches' model options.
+#[derive(clap::Args)]
+struct VisionBenchArgs {
+    /// fp32 (exact) or bf16 (our side; the reference is always fp32)
+    #[arg(long, default_value = "fp32", value_parser = parse_precision)]
+    precision: lot::vision::resnet::Precision,
+    /// Channels-last memory format (our side)
+    #[arg(long)]
+    channels_last: bool,
+    /// TEACHER_STUDENT depths
+    #[arg(long, default_value = "20_20")]
+    depth: String,
+}
+
+impl VisionBenchArgs {
+    fn apply(self, spec: &mut lot::bench::BenchSpec) {
+        spec.precision = self.precision;
+        spec.channels_last = self.channels_last;
+        spec.depth = self.depth;
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchCmd {
     /// LoT ResNet-20 teacher + student, batch 256, N = 2, kl_ce, synthetic CIFAR-shaped data.
     Vision {
         #[command(flatten)]
         common: BenchCommon,
-        /// fp32 (exact) or bf16 (our side; the reference is always fp32)
-        #[arg(long, default_value = "fp32", value_parser = parse_precision)]
-        precision: lot::vision::resnet::Precision,
-        /// Channels-last memory format (our side)
-        #[arg(long)]
-        channels_last: bool,
-        /// TEACHER_STUDENT depths
-        #[arg(long, default_value = "20_20")]
-        depth: String,
+        #[command(flatten)]
+        model: VisionBenchArgs,
         /// DataLoader workers of the reference program (the reference's default: 4)
         #[arg(long, default_value_t = 4)]
         workers: usize,
@@ -169,13 +184,9 @@ enum BenchCmd {
     Overhead {
         #[command(flatten)]
         common: BenchCommon,
-        #[arg(long, default_value = "fp32", value_parser = parse_precision)]
-        precision: lot::vision::resnet::Precision,
-        #[arg(long)]
-        channels_last: bool,
-        /// TEACHER_STUDENT depths (equal: the prediction assumes the student costs what the teacher does)
-        #[arg(long, default_value = "20_20")]
-        depth: String,
+        /// (Equal depths: the prediction assumes the student costs what the teacher does.)
+        #[command(flatten)]
+        model: VisionBenchArgs,
         /// Students K
         #[arg(long, default_value_t = 1)]
         students: usize,
@@ -356,19 +367,15 @@ fn run_bench(spec: &lot::bench::BenchSpec, c: &BenchCommon) -> Result<()> {
 fn bench(cmd: BenchCmd) -> Result<()> {
     use lot::bench::BenchTask;
     match cmd {
-        BenchCmd::Vision { common, precision, channels_last, depth, workers } => {
+        BenchCmd::Vision { common, model, workers } => {
             let mut spec = bench_spec(BenchTask::Vision, &common);
-            spec.precision = precision;
-            spec.channels_last = channels_last;
-            spec.depth = depth;
+            model.apply(&mut spec);
             spec.workers = workers;
             run_bench(&spec, &common)
         }
-        BenchCmd::Overhead { common, precision, channels_last, depth, students, student_steps } => {
+        BenchCmd::Overhead { common, model, students, student_steps } => {
             let mut spec = bench_spec(BenchTask::Vision, &common);
-            spec.precision = precision;
-            spec.channels_last = channels_last;
-            spec.depth = depth;
+            model.apply(&mut spec);
             spec.students = students;
             spec.student_steps = student_steps;
             if spec.steps < 1 {

@@ -894,6 +894,25 @@ pub fn utc_timestamp(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// A report's machine and versions: date, CPU, load at start and end, lot/tch/libtorch, plus `extra`.
+fn environment(load_start: Option<Vec<f64>>, extra: Value) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut env = json!({
+        "date": utc_timestamp(now),
+        "cpu": cpu_model(),
+        "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load_avg_start": load_start,
+        "load_avg_end": load_avg(),
+        "lot": env!("CARGO_PKG_VERSION"),
+        "tch": TCH_VERSION,
+        "libtorch": libtorch_version(),
+    });
+    if let (Value::Object(e), Value::Object(x)) = (&mut env, extra) {
+        e.extend(x);
+    }
+    env
+}
+
 /// Medians over runs of the fields the report compares.
 pub fn summarize(runs: &[ChildRun]) -> Value {
     let col = |f: &dyn Fn(&ChildRun) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
@@ -1030,23 +1049,15 @@ pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)
             }
         }
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let python_torch = reference.first().and_then(|r| r.result.get("torch").cloned()).unwrap_or(Value::Null);
-    let python_version = reference.first().and_then(|r| r.result.get("python").cloned()).unwrap_or(Value::Null);
-    let env = json!({
-        "date": utc_timestamp(now),
-        "cpu": cpu_model(),
-        "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "load_avg_start": load_start,
-        "load_avg_end": load_avg(),
-        "lot": env!("CARGO_PKG_VERSION"),
-        "tch": TCH_VERSION,
-        "libtorch": libtorch_version(),
-        "python": python_version,
-        "python_torch": python_torch,
-        "threads_ours": ours.first().and_then(|r| r.result.get("threads").cloned()),
-        "threads_reference": reference.first().and_then(|r| r.result.get("threads").cloned()),
-    });
+    let env = environment(
+        load_start,
+        json!({
+            "python": reference.first().and_then(|r| r.result.get("python").cloned()),
+            "python_torch": reference.first().and_then(|r| r.result.get("torch").cloned()),
+            "threads_ours": ours.first().and_then(|r| r.result.get("threads").cloned()),
+            "threads_reference": reference.first().and_then(|r| r.result.get("threads").cloned()),
+        }),
+    );
     let quote = |c: &Command| {
         std::iter::once(c.get_program()).chain(c.get_args()).map(|a| {
             let s = a.to_string_lossy();
@@ -1147,18 +1158,7 @@ pub fn run_overhead(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&s
             if is_lot { lot.push(run) } else { ns.push(run) }
         }
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let env = json!({
-        "date": utc_timestamp(now),
-        "cpu": cpu_model(),
-        "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "load_avg_start": load_start,
-        "load_avg_end": load_avg(),
-        "lot": env!("CARGO_PKG_VERSION"),
-        "tch": TCH_VERSION,
-        "libtorch": libtorch_version(),
-        "threads": lot.first().and_then(|r| r.result.get("threads").cloned()),
-    });
+    let env = environment(load_start, json!({"threads": lot.first().and_then(|r| r.result.get("threads").cloned())}));
     Ok(build_overhead_report(spec, &ns, &lot, env))
 }
 
