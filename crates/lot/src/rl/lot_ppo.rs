@@ -443,18 +443,35 @@ mod tests {
         LotPpo::new(models, engine, plan, schedule(passes), 11)
     }
 
+    /// A rollout from its own generator: libtorch's global one is shared by the test threads, so
+    /// two calls with the same seed could otherwise differ.
     fn rollout(seed: i64) -> Rollout {
-        tch::manual_seed(seed);
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed as u64);
         let n = 32;
         let opts = (Kind::Float, Device::Cpu);
+        let mut uniform = |len: usize| -> Tensor {
+            let v: Vec<f32> = (0..len).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
+            Tensor::from_slice(&v)
+        };
+        let obs = uniform(n * OBS).view([n as i64, OBS as i64]);
+        let advantages = uniform(n);
+        let returns = uniform(n);
+        let actions: Vec<i64> = (0..n).map(|_| rng.gen_range(0..ACTIONS as i64)).collect();
         Rollout {
-            obs: Tensor::randn([n, OBS as i64], opts),
-            actions: Tensor::randint(ACTIONS as i64, [n], (Kind::Int64, Device::Cpu)),
-            logprobs: Tensor::full([n], -(2f64.ln()), opts),
-            advantages: Tensor::randn([n], opts),
-            returns: Tensor::randn([n], opts),
-            values: Tensor::zeros([n], opts),
+            obs,
+            actions: Tensor::from_slice(&actions),
+            logprobs: Tensor::full([n as i64], -(2f64.ln()), opts),
+            advantages,
+            returns,
+            values: Tensor::zeros([n as i64], opts),
         }
+    }
+
+    /// Give `b`'s teacher `a`'s teacher weights (building both from the same seed is not enough
+    /// when other test threads draw from libtorch's global generator meanwhile).
+    fn same_teacher(a: &LotPpo, b: &mut LotPpo) {
+        b.models.stores[0].copy(&a.models.stores[0]).unwrap();
     }
 
     const LOT: Plan = Plan { students: 1, alpha: 0.5, matched_students: 0 };
@@ -491,6 +508,7 @@ mod tests {
         // α = 0 blocks the students' feedback: same teacher weights as the no-student run
         let mut with = learner(Plan { students: 1, alpha: 0.0, matched_students: 0 }, 2);
         let mut alone = learner(Plan { students: 0, alpha: 0.0, matched_students: 0 }, 2);
+        same_teacher(&with, &mut alone);
         for u in 1..=3 {
             let a = with.update(&rollout(u)).unwrap();
             let b = alone.update(&rollout(u)).unwrap();
@@ -505,6 +523,7 @@ mod tests {
         // with α > 0 the teacher's path differs from the second update on
         let mut lot = learner(LOT, 2);
         let mut alone = learner(Plan { students: 0, alpha: 0.0, matched_students: 0 }, 2);
+        same_teacher(&lot, &mut alone);
         let a1 = lot.update(&rollout(1)).unwrap();
         let b1 = alone.update(&rollout(1)).unwrap();
         assert_eq!(a1.teacher_loss, b1.teacher_loss);
