@@ -24,12 +24,13 @@ pub fn named_trainable(vs: &VarStore) -> Vec<(String, Tensor)> {
 /// Returns the norm before clipping.
 pub fn clip_grad_norm(params: &[(String, Tensor)], max_norm: f64) -> f64 {
     let _guard = tch::no_grad_guard();
-    let mut sq = 0.0;
     let grads: Vec<Tensor> = params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).collect();
-    for g in &grads {
-        sq += g.square().sum(tch::Kind::Double).double_value(&[]);
+    if grads.is_empty() {
+        return 0.0;
     }
-    let norm = sq.sqrt();
+    // torch's way: the norm of the per-tensor norms, one host read for the whole model
+    let norms: Vec<Tensor> = grads.iter().map(|g| g.norm()).collect();
+    let norm = Tensor::stack(&norms, 0).norm().double_value(&[]);
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         for mut g in grads {
@@ -83,5 +84,39 @@ impl Optimizer for Sgd {
     }
     fn load_state(&mut self, state: &[(String, Tensor)], steps: u64) {
         Sgd::load_state(self, state, steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind;
+
+    /// Gradients [3, 4] and [12]: global norm √(9 + 16 + 144) = 13.
+    fn with_grads() -> Vec<(String, Tensor)> {
+        let a = Tensor::zeros([2], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let b = Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let loss = (&a * Tensor::from_slice(&[3.0f32, 4.0])).sum(Kind::Float) + (&b * 12.0).sum(Kind::Float);
+        loss.backward();
+        vec![("a".into(), a), ("b".into(), b)]
+    }
+
+    fn grads(p: &[(String, Tensor)]) -> Vec<f32> {
+        p.iter().flat_map(|(_, t)| Vec::<f32>::try_from(t.grad()).unwrap()).collect()
+    }
+
+    #[test]
+    fn clip_grad_norm_scales_to_the_bound_and_reports_the_norm_before() {
+        let p = with_grads();
+        let norm = clip_grad_norm(&p, 6.5);
+        assert!((norm - 13.0).abs() < 1e-5, "{norm}");
+        let c = (6.5 / (13.0 + 1e-6)) as f32;
+        for (got, want) in grads(&p).iter().zip([3.0 * c, 4.0 * c, 12.0 * c]) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        // under the bound: untouched
+        let p = with_grads();
+        assert!((clip_grad_norm(&p, 20.0) - 13.0).abs() < 1e-5);
+        assert_eq!(grads(&p), vec![3.0, 4.0, 12.0]);
     }
 }
