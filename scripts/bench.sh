@@ -17,7 +17,7 @@ echo "bench: start $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >&
 $L bench vision --out "$R/vision_fp32.json" "$@"
 $L bench vision --precision bf16 --channels-last --out "$R/vision_bf16_cl.json" "$@"
 $L bench lstm --out "$R/lstm.json" "$@"
-$L bench ppo --out "$R/ppo.json" "$@"
+$L bench ppo --steps 50 --out "$R/ppo.json" "$@"
 $L bench overhead --out "$R/overhead_fp32.json" "$@"
 $L bench overhead --precision bf16 --channels-last --out "$R/overhead_bf16_cl.json" "$@"
 echo "bench: end $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg); reports in $R/" >&2
