@@ -205,6 +205,10 @@ enum BenchCmd {
         /// `benches/reference/setup.sh --atari`)
         #[arg(long, default_value = "CartPole-v1")]
         env: String,
+        /// fp32 (exact) or bf16 (our side, Atari only: the CNN in bf16 + channels-last; the
+        /// reference is always fp32)
+        #[arg(long, default_value = "fp32", value_parser = parse_precision)]
+        precision: lot::vision::resnet::Precision,
     },
     /// Train Fashion-MNIST ResNet-20 LoT in fp32 and in bf16 + channels-last with the same seeds and
     /// compare the test accuracies (the bound: mean of 3 seeds within 0.3 points).
@@ -402,8 +406,10 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             spec.emsize = nhid;
             run_bench(&spec, &common)
         }
-        BenchCmd::Ppo { common, env } => {
+        BenchCmd::Ppo { common, env, precision } => {
             let mut spec = bench_spec(BenchTask::Ppo, &common);
+            spec.precision = precision;
+            spec.channels_last = precision == lot::vision::resnet::Precision::Bf16; // what the CNN's bf16 path uses
             let defaults = lot::bench::BenchSpec::ppo_on(&env);
             spec.env = defaults.env;
             spec.lr = defaults.lr;

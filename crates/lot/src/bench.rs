@@ -248,7 +248,13 @@ impl BenchSpec {
     /// Input error unless the PPO env is one both sides run (CartPole-v1 or an Atari game this
     /// build supports); the latter's error is the trainer's one line on the `atari` feature.
     pub fn check_env(&self) -> Result<()> {
-        if self.task != BenchTask::Ppo || self.env == "CartPole-v1" {
+        if self.task != BenchTask::Ppo {
+            return Ok(());
+        }
+        if self.env == "CartPole-v1" {
+            if self.precision == Precision::Bf16 {
+                crate::bail_input!("--precision bf16: only for Atari (the CNN); CartPole's MLP runs in fp32");
+            }
             return Ok(());
         }
         if !crate::rl::is_atari_name(&self.env) {
@@ -625,6 +631,7 @@ fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
         format!("ppo.num_steps={}", spec.num_steps),
         format!("ppo.lr={}", spec.lr),
         format!("ppo.obs_cache={}", spec.obs_cache),
+        format!("ppo.precision=\"{}\"", spec.precision.name()),
         format!("ppo.total_timesteps={}", (spec.warmup + spec.steps) * batch),
     ];
     let cfg = if atari {
@@ -1432,6 +1439,9 @@ mod tests {
         bad.env = "Acrobot-v1".into();
         assert!(bad.check_env().unwrap_err().to_string().contains("--env"));
         assert!(BenchSpec::ppo().check_env().is_ok());
+        let mut bf16_cartpole = BenchSpec::ppo();
+        bf16_cartpole.precision = Precision::Bf16;
+        assert!(bf16_cartpole.check_env().unwrap_err().to_string().contains("--precision bf16"));
         match s.check_env() {
             Ok(()) => assert!(cfg!(feature = "atari")),
             Err(e) => assert!(!cfg!(feature = "atari") && e.to_string().contains("--features atari"), "{e}"),

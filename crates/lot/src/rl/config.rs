@@ -70,6 +70,9 @@ pub struct PpoConfig {
     pub obs_cache: usize,
     /// Adam L2 weight decay of the students (the teacher has none).
     pub student_weight_decay: f64,
+    /// `fp32` (exact, the default) or `bf16`: the Atari CNN's convolutions and 3136→512 layer in
+    /// bf16 + channels-last with fp32 master weights, heads and losses (not for the MLP).
+    pub precision: crate::vision::resnet::Precision,
 }
 
 impl Default for PpoConfig {
@@ -93,6 +96,7 @@ impl Default for PpoConfig {
             max_grad_norm: 0.5,
             obs_cache: 10,
             student_weight_decay: 1e-4,
+            precision: crate::vision::resnet::Precision::Fp32,
         }
     }
 }
@@ -139,6 +143,9 @@ impl RlConfig {
     pub fn validate(&self, lot: &LotConfig) -> Result<()> {
         super::check_env_name(&self.env.name)?;
         let (e, p) = (&self.env, &self.ppo);
+        if p.precision == crate::vision::resnet::Precision::Bf16 && !super::is_atari_name(&e.name) {
+            bail_input!("key 'ppo.precision': bf16 is for the Atari CNN; {} runs the MLP in fp32", e.name);
+        }
         if e.num_envs < 1 {
             bail_input!("key 'env.num_envs': must be >= 1");
         }
@@ -249,6 +256,9 @@ mod tests {
                     assert_eq!((c.lot.student_steps, c.lot.temperature), (5, 1.0));
                     assert_eq!(c.lot.alpha, if game == "gravitar" { 0.1 } else { 0.5 });
                     assert_eq!(r.ppo, super::PpoConfig::default());
+                    let fast = parse(&text, &["ppo.precision=\"bf16\""]).unwrap();
+                    let Domain::Rl(f) = &fast.domain else { panic!("not rl") };
+                    assert_eq!(f.ppo.precision, crate::vision::resnet::Precision::Bf16);
                 }
                 // without the atari feature the name is refused with a pointer to the feature
                 Err(e) => assert!(!cfg!(feature = "atari") && e.to_string().contains("--features atari"), "{e}"),
@@ -268,6 +278,9 @@ mod tests {
         assert!(err(CARTPOLE, &["ppo.lr=0"]).contains("ppo.lr"));
         assert!(err(CARTPOLE, &["ppo.obs_cache=0"]).contains("ppo.obs_cache"));
         assert!(err(CARTPOLE, &["eval.episodes=0"]).contains("eval.episodes"));
+        let e = err(CARTPOLE, &["ppo.precision=\"bf16\""]);
+        assert!(e.contains("key 'ppo.precision'") && e.contains("Atari"), "{e}");
+        assert!(err(CARTPOLE, &["ppo.precision=\"fp16\""]).contains("fp16"));
         assert!(err(CARTPOLE, &["lot.loss=kl_ce"]).contains("lot.loss"));
         assert!(err(CARTPOLE, &["ppo.anneal=step"]).contains("ppo.anneal"));
         assert!(err(CARTPOLE, &["ppo.bogus=1"]).contains("bogus"));

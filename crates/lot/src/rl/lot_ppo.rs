@@ -57,6 +57,14 @@ impl RlModels {
         Ok(Self { device, agents, stores, params, last_stats: PpoStats::default(), forwards: vec![0; count] })
     }
 
+    /// Every model's forward precision (`ppo.precision`).
+    pub fn set_precision(&mut self, precision: crate::vision::resnet::Precision) -> Result<()> {
+        for a in self.agents.iter_mut() {
+            a.set_precision(precision)?;
+        }
+        Ok(())
+    }
+
     /// Sample actions from model `m` without a graph: (actions, log-probs, values).
     pub fn act(&mut self, m: usize, obs: &Tensor) -> (Tensor, Tensor, Tensor) {
         self.forwards[m] += 1;
