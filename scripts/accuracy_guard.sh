@@ -3,6 +3,8 @@
 # channels-last with the same seeds, final test accuracies compared (the bound: the mean
 # over 3 seeds within 0.3 points). Any `lot bench accuracy` option passes through, e.g.
 #   bash scripts/accuracy_guard.sh                          # the small version (minutes on 2 cores)
+#   bash scripts/accuracy_guard.sh --epochs 8 --train-limit 20000 --test-limit 0 --set train.lr=0.1 \
+#     --out runs/accuracy-fm-e8-20k-lr0.1                     # BENCHMARKS.md's run (~45 min on 2 cores)
 #   bash scripts/accuracy_guard.sh --epochs 30 --train-limit 0 --test-limit 0 --out runs/accuracy-full
 # The full version (30 epochs, 60k images, 3 seeds × 2 precisions) takes many CPU hours.
 set -euo pipefail
