@@ -266,6 +266,31 @@ mod tests {
         assert!(load(&p, Device::Cpu).unwrap_err().to_string().contains("not a lot checkpoint"));
     }
 
+    /// Resume continues running sums (f64) stored in the JSON meta; one ULP lost there shows up as
+    /// a metrics line that differs from the uninterrupted run's. serde_json's default float parser
+    /// is only best-effort, hence its `float_roundtrip` feature.
+    #[test]
+    fn meta_floats_round_trip_bit_exactly() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(FILE);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let vals: Vec<f64> = (0..2000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Magnitudes like running loss sums: 1e-3 .. 1e4.
+                (x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((x % 8) as i32 - 3)
+            })
+            .chain([0.07869838066399097, 0.07869838066399096, 1.0 / 3.0, 2.0f64.sqrt()])
+            .collect();
+        save(&p, &serde_json::json!({ "v": vals }), &[]).unwrap();
+        let (m, _) = load(&p, Device::Cpu).unwrap();
+        let back: Vec<f64> = serde_json::from_value(m["v"].clone()).unwrap();
+        let bad = vals.iter().zip(&back).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        assert_eq!(bad, 0, "{bad} of {} floats changed through the checkpoint meta", vals.len());
+    }
+
     #[test]
     fn restore_checks_names_and_shapes() {
         let vs = tch::nn::VarStore::new(Device::Cpu);
