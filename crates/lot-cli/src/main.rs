@@ -205,10 +205,14 @@ enum BenchCmd {
         /// `benches/reference/setup.sh --atari`)
         #[arg(long, default_value = "CartPole-v1")]
         env: String,
-        /// fp32 (exact) or bf16 (our side, Atari only: the CNN in bf16 + channels-last; the
-        /// reference is always fp32)
+        /// fp32 (exact) or bf16 (our side, Atari only: the CNN in bf16; the reference is always
+        /// fp32)
         #[arg(long, default_value = "fp32", value_parser = parse_precision)]
         precision: lot::vision::resnet::Precision,
+        /// The CNN's convolutions in channels-last memory format (our side, Atari only; bf16
+        /// needs it to be fast)
+        #[arg(long)]
+        channels_last: bool,
     },
     /// Train Fashion-MNIST ResNet-20 LoT in fp32 and in bf16 + channels-last with the same seeds and
     /// compare the test accuracies (the bound: mean of 3 seeds within 0.3 points).
@@ -406,10 +410,10 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             spec.emsize = nhid;
             run_bench(&spec, &common)
         }
-        BenchCmd::Ppo { common, env, precision } => {
+        BenchCmd::Ppo { common, env, precision, channels_last } => {
             let mut spec = bench_spec(BenchTask::Ppo, &common);
             spec.precision = precision;
-            spec.channels_last = precision == lot::vision::resnet::Precision::Bf16; // what the CNN's bf16 path uses
+            spec.channels_last = channels_last;
             let defaults = lot::bench::BenchSpec::ppo_on(&env);
             spec.env = defaults.env;
             spec.lr = defaults.lr;

@@ -255,6 +255,9 @@ impl BenchSpec {
             if self.precision == Precision::Bf16 {
                 crate::bail_input!("--precision bf16: only for Atari (the CNN); CartPole's MLP runs in fp32");
             }
+            if self.channels_last {
+                crate::bail_input!("--channels-last: only for Atari (the CNN); CartPole's MLP has no convolutions");
+            }
             return Ok(());
         }
         if !crate::rl::is_atari_name(&self.env) {
@@ -632,6 +635,7 @@ fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
         format!("ppo.lr={}", spec.lr),
         format!("ppo.obs_cache={}", spec.obs_cache),
         format!("ppo.precision=\"{}\"", spec.precision.name()),
+        format!("ppo.channels_last={}", spec.channels_last),
         format!("ppo.total_timesteps={}", (spec.warmup + spec.steps) * batch),
     ];
     let cfg = if atari {
@@ -1442,6 +1446,9 @@ mod tests {
         let mut bf16_cartpole = BenchSpec::ppo();
         bf16_cartpole.precision = Precision::Bf16;
         assert!(bf16_cartpole.check_env().unwrap_err().to_string().contains("--precision bf16"));
+        let mut cl_cartpole = BenchSpec::ppo();
+        cl_cartpole.channels_last = true;
+        assert!(cl_cartpole.check_env().unwrap_err().to_string().contains("--channels-last"));
         match s.check_env() {
             Ok(()) => assert!(cfg!(feature = "atari")),
             Err(e) => assert!(!cfg!(feature = "atari") && e.to_string().contains("--features atari"), "{e}"),

@@ -11,7 +11,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::bail_input;
-use crate::vision::resnet::{ForwardOptions, Precision};
+use crate::vision::resnet::ForwardOptions;
 
 /// Which network an observation shape gets: vectors → MLP, `[C, 84, 84]` frames → Nature CNN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ enum Body {
 pub struct Agent {
     pub kind: AgentKind,
     body: Body,
-    /// Exact fp32 unless [`Agent::set_precision`] chose bf16 (CNN only).
+    /// Exact fp32 NCHW unless [`Agent::set_forward`] chose bf16 and/or channels-last (CNN only).
     opts: ForwardOptions,
 }
 
@@ -101,13 +101,14 @@ impl Agent {
         Ok(Self { kind, body, opts: ForwardOptions::default() })
     }
 
-    /// bf16 runs the CNN trunk in bf16 + channels-last; the MLP has no fast path (its step is
-    /// per-op overhead, not arithmetic), so asking for it there is an error.
-    pub fn set_precision(&mut self, precision: Precision) -> anyhow::Result<()> {
-        if precision == Precision::Bf16 && self.kind == AgentKind::Mlp {
-            bail_input!("bf16 is for the Atari CNN; the vector-observation MLP runs in fp32");
+    /// The CNN trunk's compute precision and memory format (`ppo.precision`, `ppo.channels_last`).
+    /// The MLP has no fast path (its step is per-op overhead, not arithmetic), so asking for one
+    /// there is an error.
+    pub fn set_forward(&mut self, opts: ForwardOptions) -> anyhow::Result<()> {
+        if !opts.is_exact_fp32() && self.kind == AgentKind::Mlp {
+            bail_input!("bf16 and channels-last are for the Atari CNN; the vector-observation MLP runs in fp32");
         }
-        self.opts = ForwardOptions::new(precision, precision == Precision::Bf16);
+        self.opts = opts;
         Ok(())
     }
 
@@ -174,6 +175,7 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::resnet::Precision;
     use tch::Device;
 
     fn rows_orthogonal(w: &Tensor, gain: f64) {
@@ -260,7 +262,7 @@ mod tests {
             (l.detach(), v.detach(), g("network.0.weight"), g("network.7.weight"), g("critic.weight"))
         };
         let exact = run(&agent);
-        agent.set_precision(Precision::Bf16).unwrap();
+        agent.set_forward(ForwardOptions::new(Precision::Bf16, true)).unwrap();
         let fast = run(&agent);
         let rel = |a: &Tensor, b: &Tensor| (a - b).norm().double_value(&[]) / b.norm().double_value(&[]).max(1e-12);
         for (name, a, b) in [("logits", &fast.0, &exact.0), ("values", &fast.1, &exact.1)] {
@@ -280,17 +282,52 @@ mod tests {
         }
         assert!(vs.variables().values().all(|t| t.kind() == Kind::Float));
         // back to fp32: the exact path again, bit for bit
-        agent.set_precision(Precision::Fp32).unwrap();
+        agent.set_forward(ForwardOptions::default()).unwrap();
         let again = run(&agent);
         assert!(again.0.equal(&exact.0) && again.2.equal(&exact.2));
     }
 
+    /// fp32 channels-last runs other oneDNN kernels (another summation order), so the results
+    /// differ from NCHW by rounding only: outputs and gradients to ~1e-6 relative; bound 1e-4.
+    /// bf16 NCHW (without channels-last) is checked here too, against the bf16 bound.
     #[test]
-    fn bf16_is_refused_for_the_mlp() {
+    fn nature_cnn_channels_last_matches_nchw() {
+        tch::manual_seed(11);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut agent = Agent::new(&vs.root(), &[4, 84, 84], 4).unwrap();
+        let frames = Tensor::randint(256, [5, 4, 84, 84], (Kind::Uint8, Device::Cpu));
+        let run = |agent: &Agent| {
+            for (_, t) in vs.variables() {
+                let mut t = t;
+                t.zero_grad();
+            }
+            let (l, v) = agent.logits_value(&frames);
+            (l.square().sum(Kind::Float) * 100.0 + v.square().sum(Kind::Float)).backward();
+            let g = |n: &str| vs.variables()[n].grad().copy();
+            vec![l.detach(), v.detach(), g("network.0.weight"), g("network.4.weight"), g("network.7.weight"), g("actor.weight")]
+        };
+        let rel = |a: &Tensor, b: &Tensor| (a - b).norm().double_value(&[]) / b.norm().double_value(&[]).max(1e-12);
+        let exact = run(&agent);
+        for (opts, bound) in [(ForwardOptions::new(Precision::Fp32, true), 1e-4), (ForwardOptions::new(Precision::Bf16, false), GRAD_REL)] {
+            agent.set_forward(opts).unwrap();
+            let got = run(&agent);
+            for (i, (a, b)) in got.iter().zip(&exact).enumerate() {
+                assert_eq!(a.kind(), Kind::Float);
+                let r = rel(a, b);
+                eprintln!("{opts:?}, output {i}: relative difference {r:.2e}");
+                assert!(r < bound, "{opts:?}, output {i}: relative difference {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_paths_are_refused_for_the_mlp() {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut agent = Agent::new(&vs.root(), &[4], 2).unwrap();
-        let err = agent.set_precision(Precision::Bf16).unwrap_err().to_string();
-        assert!(err.contains("bf16") && err.contains("MLP"), "{err}");
-        agent.set_precision(Precision::Fp32).unwrap();
+        for opts in [ForwardOptions::new(Precision::Bf16, true), ForwardOptions::new(Precision::Bf16, false), ForwardOptions::new(Precision::Fp32, true)] {
+            let err = agent.set_forward(opts).unwrap_err().to_string();
+            assert!(err.contains("channels-last") && err.contains("MLP"), "{err}");
+        }
+        agent.set_forward(ForwardOptions::default()).unwrap();
     }
 }

@@ -71,8 +71,11 @@ pub struct PpoConfig {
     /// Adam L2 weight decay of the students (the teacher has none).
     pub student_weight_decay: f64,
     /// `fp32` (exact, the default) or `bf16`: the Atari CNN's convolutions and 3136→512 layer in
-    /// bf16 + channels-last with fp32 master weights, heads and losses (not for the MLP).
+    /// bf16 with fp32 master weights, heads and losses (not for the MLP).
     pub precision: crate::vision::resnet::Precision,
+    /// The Atari CNN's convolutions in channels-last memory format (oneDNN's fast layout on CPU;
+    /// bf16 needs it to be fast). Not for the MLP.
+    pub channels_last: bool,
 }
 
 impl Default for PpoConfig {
@@ -97,6 +100,7 @@ impl Default for PpoConfig {
             obs_cache: 10,
             student_weight_decay: 1e-4,
             precision: crate::vision::resnet::Precision::Fp32,
+            channels_last: false,
         }
     }
 }
@@ -145,6 +149,9 @@ impl RlConfig {
         let (e, p) = (&self.env, &self.ppo);
         if p.precision == crate::vision::resnet::Precision::Bf16 && !super::is_atari_name(&e.name) {
             bail_input!("key 'ppo.precision': bf16 is for the Atari CNN; {} runs the MLP in fp32", e.name);
+        }
+        if p.channels_last && !super::is_atari_name(&e.name) {
+            bail_input!("key 'ppo.channels_last': channels-last is for the Atari CNN; {} runs an MLP", e.name);
         }
         if e.num_envs < 1 {
             bail_input!("key 'env.num_envs': must be >= 1");
@@ -281,6 +288,8 @@ mod tests {
         let e = err(CARTPOLE, &["ppo.precision=\"bf16\""]);
         assert!(e.contains("key 'ppo.precision'") && e.contains("Atari"), "{e}");
         assert!(err(CARTPOLE, &["ppo.precision=\"fp16\""]).contains("fp16"));
+        let e = err(CARTPOLE, &["ppo.channels_last=true"]);
+        assert!(e.contains("key 'ppo.channels_last'") && e.contains("Atari"), "{e}");
         assert!(err(CARTPOLE, &["lot.loss=kl_ce"]).contains("lot.loss"));
         assert!(err(CARTPOLE, &["ppo.anneal=step"]).contains("ppo.anneal"));
         assert!(err(CARTPOLE, &["ppo.bogus=1"]).contains("bogus"));

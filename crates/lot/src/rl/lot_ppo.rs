@@ -57,10 +57,10 @@ impl RlModels {
         Ok(Self { device, agents, stores, params, last_stats: PpoStats::default(), forwards: vec![0; count] })
     }
 
-    /// Every model's forward precision (`ppo.precision`).
-    pub fn set_precision(&mut self, precision: crate::vision::resnet::Precision) -> Result<()> {
+    /// Every model's forward precision and memory format (`ppo.precision`, `ppo.channels_last`).
+    pub fn set_forward(&mut self, opts: crate::vision::resnet::ForwardOptions) -> Result<()> {
         for a in self.agents.iter_mut() {
-            a.set_precision(precision)?;
+            a.set_forward(opts)?;
         }
         Ok(())
     }

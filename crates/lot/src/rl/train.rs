@@ -64,7 +64,7 @@ pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, devi
     let r = rl_config(cfg)?;
     let plan = Plan::for_config(cfg);
     let mut models = RlModels::build(obs_shape, num_actions, 1 + plan.students, cfg.run.seed, device, ppo_params(r))?;
-    models.set_precision(r.ppo.precision)?;
+    models.set_forward(crate::vision::resnet::ForwardOptions::new(r.ppo.precision, r.ppo.channels_last))?;
     let adam = |wd: f64| AdamConfig { lr: r.ppo.lr, eps: r.ppo.adam_eps, weight_decay: wd, ..Default::default() };
     let optims: Vec<Box<dyn Optimizer>> = models
         .stores
