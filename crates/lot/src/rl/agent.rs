@@ -237,6 +237,25 @@ mod tests {
     const GRAD_REL: f64 = 0.2;
     const GRAD_COS: f64 = 0.98;
 
+    /// From zeroed gradients, a forward and a backward of a loss that reaches every layer through
+    /// both heads: `[logits, values, then the gradients named in grads]`.
+    fn outputs_and_grads(vs: &nn::VarStore, agent: &Agent, frames: &Tensor, grads: &[&str]) -> Vec<Tensor> {
+        for (_, mut t) in vs.variables() {
+            t.zero_grad();
+        }
+        let (l, v) = agent.logits_value(frames);
+        assert_eq!((l.kind(), v.kind()), (Kind::Float, Kind::Float));
+        (l.square().sum(Kind::Float) * 100.0 + v.square().sum(Kind::Float)).backward();
+        let vars = vs.variables();
+        let mut out = vec![l.detach(), v.detach()];
+        out.extend(grads.iter().map(|n| vars[*n].grad().copy()));
+        out
+    }
+
+    fn rel(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).norm().double_value(&[]) / b.norm().double_value(&[]).max(1e-12)
+    }
+
     /// The bf16 fast path against exact fp32 on the same weights: outputs and the gradients reaching
     /// the fp32 master weights agree to bf16 accuracy, and the weights stay fp32. bf16 rounds each
     /// cast by up to 2⁻⁹; the outputs stay within a few 0.1 %, the gradients, summed over the batch
@@ -249,23 +268,11 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut agent = Agent::new(&vs.root(), &[4, 84, 84], 4).unwrap();
         let frames = Tensor::randint(256, [6, 4, 84, 84], (Kind::Uint8, Device::Cpu));
-        let run = |agent: &Agent| {
-            for (_, t) in vs.variables() {
-                let mut t = t;
-                t.zero_grad();
-            }
-            let (l, v) = agent.logits_value(&frames);
-            assert_eq!((l.kind(), v.kind()), (Kind::Float, Kind::Float));
-            // a loss that reaches every layer through both heads
-            (l.square().sum(Kind::Float) * 100.0 + v.square().sum(Kind::Float)).backward();
-            let g = |n: &str| vs.variables()[n].grad().copy();
-            (l.detach(), v.detach(), g("network.0.weight"), g("network.7.weight"), g("critic.weight"))
-        };
+        let run = |agent: &Agent| outputs_and_grads(&vs, agent, &frames, &["network.0.weight", "network.7.weight", "critic.weight"]);
         let exact = run(&agent);
         agent.set_forward(ForwardOptions::new(Precision::Bf16, true)).unwrap();
         let fast = run(&agent);
-        let rel = |a: &Tensor, b: &Tensor| (a - b).norm().double_value(&[]) / b.norm().double_value(&[]).max(1e-12);
-        for (name, a, b) in [("logits", &fast.0, &exact.0), ("values", &fast.1, &exact.1)] {
+        for (name, a, b) in [("logits", &fast[0], &exact[0]), ("values", &fast[1], &exact[1])] {
             let r = rel(a, b);
             assert!(r < 3e-2, "{name}: relative difference {r}");
             assert!(r > 0.0, "{name}: bf16 path gave bit-identical outputs; is it running?");
@@ -274,7 +281,7 @@ mod tests {
             let (a, b) = (a.to_kind(Kind::Double), b.to_kind(Kind::Double));
             (&a * &b).sum(Kind::Double).double_value(&[]) / (a.norm().double_value(&[]) * b.norm().double_value(&[]))
         };
-        for (name, a, b) in [("conv0 grad", &fast.2, &exact.2), ("fc grad", &fast.3, &exact.3), ("critic grad", &fast.4, &exact.4)] {
+        for (name, a, b) in [("conv0 grad", &fast[2], &exact[2]), ("fc grad", &fast[3], &exact[3]), ("critic grad", &fast[4], &exact[4])] {
             assert_eq!(a.kind(), Kind::Float, "{name}");
             let (r, cos) = (rel(a, b), cosine(a, b));
             eprintln!("{name}: relative difference {r:.4}, cosine {cos:.5}");
@@ -284,7 +291,7 @@ mod tests {
         // back to fp32: the exact path again, bit for bit
         agent.set_forward(ForwardOptions::default()).unwrap();
         let again = run(&agent);
-        assert!(again.0.equal(&exact.0) && again.2.equal(&exact.2));
+        assert!(again[0].equal(&exact[0]) && again[2].equal(&exact[2]));
     }
 
     /// fp32 channels-last runs other oneDNN kernels (another summation order), so the results
@@ -297,16 +304,8 @@ mod tests {
         let mut agent = Agent::new(&vs.root(), &[4, 84, 84], 4).unwrap();
         let frames = Tensor::randint(256, [5, 4, 84, 84], (Kind::Uint8, Device::Cpu));
         let run = |agent: &Agent| {
-            for (_, t) in vs.variables() {
-                let mut t = t;
-                t.zero_grad();
-            }
-            let (l, v) = agent.logits_value(&frames);
-            (l.square().sum(Kind::Float) * 100.0 + v.square().sum(Kind::Float)).backward();
-            let g = |n: &str| vs.variables()[n].grad().copy();
-            vec![l.detach(), v.detach(), g("network.0.weight"), g("network.4.weight"), g("network.7.weight"), g("actor.weight")]
+            outputs_and_grads(&vs, agent, &frames, &["network.0.weight", "network.4.weight", "network.7.weight", "actor.weight"])
         };
-        let rel = |a: &Tensor, b: &Tensor| (a - b).norm().double_value(&[]) / b.norm().double_value(&[]).max(1e-12);
         let exact = run(&agent);
         for (opts, bound) in [(ForwardOptions::new(Precision::Fp32, true), 1e-4), (ForwardOptions::new(Precision::Bf16, false), GRAD_REL)] {
             agent.set_forward(opts).unwrap();
