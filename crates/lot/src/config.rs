@@ -41,9 +41,30 @@ impl Mode {
             Mode::ComputeMatched => "compute_matched",
         }
     }
-    pub fn has_students(self) -> bool {
-        matches!(self, Mode::Lot | Mode::TeacherOnly)
+
+    /// What this mode trains under a LoT config: the one place every domain reads it from.
+    pub fn plan(self, lot: &LotConfig) -> Plan {
+        let (k, n) = (lot.students, lot.student_steps);
+        match self {
+            Mode::Lot => Plan { students: k, alpha: lot.alpha, budget_factor: 1 },
+            Mode::TeacherOnly => Plan { students: k, alpha: 0.0, budget_factor: 1 },
+            Mode::NoStudent => Plan { students: 0, alpha: 0.0, budget_factor: 1 },
+            // Each LoT teacher step comes with K·N student steps: the teacher alone takes them all.
+            Mode::ComputeMatched => Plan { students: 0, alpha: 0.0, budget_factor: 1 + k * n },
+        }
     }
+}
+
+/// A mode's schedule (see [`Mode::plan`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// Students trained alongside the teacher.
+    pub students: usize,
+    /// The teacher's α.
+    pub alpha: f64,
+    /// Multiplies every teacher-step budget (epochs, `train.max_steps`): 1 + K·N for
+    /// `compute_matched`, so the teacher alone takes as many optimizer steps as LoT's models together.
+    pub budget_factor: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -145,13 +145,11 @@ pub struct Plan {
 
 impl Plan {
     pub fn for_config(cfg: &Config) -> Self {
-        let k = cfg.lot.students;
-        match cfg.lot.mode {
-            Mode::Lot => Self { students: k, alpha: cfg.lot.alpha, matched_students: 0 },
-            Mode::TeacherOnly => Self { students: k, alpha: 0.0, matched_students: 0 },
-            Mode::NoStudent => Self { students: 0, alpha: 0.0, matched_students: 0 },
-            Mode::ComputeMatched => Self { students: 0, alpha: 0.0, matched_students: k },
-        }
+        // RL keeps the environment steps fixed: a compute-matched teacher takes the students'
+        // optimizer steps on each rollout instead of running more rollouts.
+        let p = cfg.lot.mode.plan(&cfg.lot);
+        let matched_students = if cfg.lot.mode == Mode::ComputeMatched { cfg.lot.students } else { 0 };
+        Self { students: p.students, alpha: p.alpha, matched_students }
     }
 }
 

@@ -17,7 +17,7 @@ use super::lstm::{Hidden, LstmConfig, LstmLm};
 use super::txl::{TransformerXl, TxlConfig};
 use crate::bail_input;
 use crate::checkpoint;
-use crate::config::{Config, Mode};
+use crate::config::Config;
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use crate::run::{self, model_name, ModelSummary, Summary};
@@ -214,14 +214,15 @@ fn restore(vs: &nn::VarStore, snap: &[(String, Tensor)]) {
     }
 }
 
+/// Effective schedule of a mode: (epochs, students trained, teacher α).
 pub fn mode_plan(cfg: &Config, epochs: usize) -> (usize, usize, f64) {
-    let (k, n) = (cfg.lot.students, cfg.lot.student_steps);
-    match cfg.lot.mode {
-        Mode::Lot => (epochs, k, cfg.lot.alpha),
-        Mode::TeacherOnly => (epochs, k, 0.0),
-        Mode::NoStudent => (epochs, 0, 0.0),
-        Mode::ComputeMatched => (epochs * (1 + k * n), 0, 0.0),
-    }
+    let p = cfg.lot.mode.plan(&cfg.lot);
+    (epochs * p.budget_factor, p.students, p.alpha)
+}
+
+/// `train.max_steps` for this mode (0 = no cap): a compute-matched teacher's cap grows with its budget.
+pub fn step_cap(cfg: &Config, max_steps: usize) -> u64 {
+    (max_steps * cfg.lot.mode.plan(&cfg.lot).budget_factor) as u64
 }
 
 fn make_optim(t: &TextConfig, vs: &nn::VarStore) -> Box<dyn Optimizer> {
@@ -348,7 +349,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let windows = epoch_windows(rows, bptt);
     let spe = windows.len() as u64;
     let budget = spe * epochs as u64;
-    let total_steps = if tr.max_steps > 0 { budget.min(tr.max_steps as u64) } else { budget };
+    let cap = step_cap(cfg, tr.max_steps);
+    let total_steps = if cap > 0 { budget.min(cap) } else { budget };
     let tokens_per_step = (bptt * tr.batch_size as i64) as f64;
     let every = cfg.run.checkpoint_every as u64;
 
@@ -765,6 +767,27 @@ student_schedule = "same"
         let ppl = s.models["teacher"].final_test_perplexity.unwrap();
         assert!(ppl < 6.0, "teacher test perplexity {ppl}");
         assert_eq!(s.models["student0"].optimizer_steps, 2 * s.teacher_steps);
+    }
+
+    /// Under `train.max_steps` every mode keeps its optimizer-step accounting: the compute-matched
+    /// teacher takes as many steps as LoT's teacher and students together (the cap scales by 1 + K·N).
+    #[test]
+    fn step_cap_keeps_every_baseline_budget() {
+        let d = tempfile::tempdir().unwrap();
+        write_corpus(d.path());
+        let mut steps = BTreeMap::new();
+        for mode in ["lot", "teacher_only", "no_student", "compute_matched"] {
+            let mut cfg = config(d.path(), "max_steps = 5\neval_interval = 5");
+            cfg.lot.mode = serde_json::from_value(serde_json::json!(mode)).unwrap();
+            let s = train(&cfg, &d.path().join(mode), false).unwrap();
+            let per_model: Vec<u64> = s.models.values().map(|m| m.optimizer_steps).collect();
+            steps.insert(mode, (s.teacher_steps, s.models["teacher"].optimizer_steps, per_model.iter().sum::<u64>(), per_model.len()));
+        }
+        // N = 2, K = 1: LoT = 5 teacher + 10 student steps.
+        assert_eq!(steps["lot"], (5, 5, 15, 2));
+        assert_eq!(steps["teacher_only"], (5, 5, 15, 2));
+        assert_eq!(steps["no_student"], (5, 5, 5, 1));
+        assert_eq!(steps["compute_matched"], (15, 15, 15, 1));
     }
 
     #[test]
