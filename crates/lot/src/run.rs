@@ -22,6 +22,12 @@ pub struct ModelSummary {
     pub final_test_accuracy: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_test_accuracy: Option<f64>,
+    /// Image classification with a validation split (`data.valid_limit`): the last and the best
+    /// per-epoch validation accuracy (the test accuracy is then read once, at the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_valid_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_valid_accuracy: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_test_perplexity: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

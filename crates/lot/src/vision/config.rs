@@ -28,11 +28,14 @@ pub struct DataConfig {
     /// Use only the first n training / test samples (0 = all): for quick runs.
     pub train_limit: usize,
     pub test_limit: usize,
+    /// Hold out the last n training samples as a validation set (0 = none). With one, every epoch
+    /// is evaluated on it and the test set is read once, after the last epoch.
+    pub valid_limit: usize,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dataset: "cifar100".into(), dir: String::new(), augment: true, train_limit: 0, test_limit: 0 }
+        Self { dataset: "cifar100".into(), dir: String::new(), augment: true, train_limit: 0, test_limit: 0, valid_limit: 0 }
     }
 }
 

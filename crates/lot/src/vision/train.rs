@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 use super::batches;
 use super::resnet::{ForwardOptions, PreActResNet};
 use crate::checkpoint;
-use crate::config::{Config, Mode, VisionConfig};
+use crate::config::{Config, VisionConfig};
 use crate::data::{load_dataset, DatasetKind, ImageDataset, Split};
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
@@ -79,15 +79,9 @@ impl LotModels for VisionModels {
 
 /// Effective schedule of a mode: (epochs, number of students trained, teacher α).
 pub fn mode_plan(cfg: &Config) -> (usize, usize, f64) {
-    let (k, n) = (cfg.lot.students, cfg.lot.student_steps);
+    let p = cfg.lot.mode.plan(&cfg.lot);
     let epochs = cfg.vision().map(|v| v.train.epochs).unwrap_or(1);
-    match cfg.lot.mode {
-        Mode::Lot => (epochs, k, cfg.lot.alpha),
-        Mode::TeacherOnly => (epochs, k, 0.0),
-        Mode::NoStudent => (epochs, 0, 0.0),
-        // Same total optimizer steps as LoT: each teacher step of LoT comes with K·N student steps.
-        Mode::ComputeMatched => (epochs * (1 + k * n), 0, 0.0),
-    }
+    (epochs * p.budget_factor, p.students, p.alpha)
 }
 
 fn limit(mut ds: ImageDataset, n: usize) -> ImageDataset {
@@ -99,12 +93,42 @@ fn limit(mut ds: ImageDataset, n: usize) -> ImageDataset {
     ds
 }
 
-pub fn load_data(cfg: &VisionConfig) -> Result<(ImageDataset, ImageDataset)> {
+/// Split off the last `n` samples (the validation set), so it does not change with `train_limit`.
+fn split_tail(mut ds: ImageDataset, n: usize) -> (ImageDataset, ImageDataset) {
+    let keep = ds.n - n;
+    let tail = ImageDataset {
+        images: ds.images.split_off(keep * ds.image_size()),
+        labels: ds.labels.split_off(keep),
+        n,
+        ..ds
+    };
+    ds.n = keep;
+    (ds, tail)
+}
+
+/// The splits of a run: train, validation (with `data.valid_limit`), test.
+pub struct Splits {
+    pub train: ImageDataset,
+    pub valid: Option<ImageDataset>,
+    pub test: ImageDataset,
+}
+
+pub fn load_data(cfg: &VisionConfig) -> Result<Splits> {
     let kind = DatasetKind::parse(&cfg.data.dataset)?;
     let dir = cfg.data_dir()?;
-    let train = limit(load_dataset(kind, &dir, Split::Train)?, cfg.data.train_limit);
-    let test = limit(load_dataset(kind, &dir, Split::Test)?, cfg.data.test_limit);
-    Ok((train, test))
+    let full = load_dataset(kind, &dir, Split::Train)?;
+    let d = &cfg.data;
+    let (train, valid) = if d.valid_limit > 0 {
+        if d.valid_limit >= full.n {
+            crate::bail_input!("key 'data.valid_limit': {} leaves no training data ({} training samples)", d.valid_limit, full.n);
+        }
+        let (train, valid) = split_tail(full, d.valid_limit);
+        (train, Some(valid))
+    } else {
+        (full, None)
+    };
+    let test = limit(load_dataset(kind, &dir, Split::Test)?, d.test_limit);
+    Ok(Splits { train: limit(train, d.train_limit), valid, test })
 }
 
 /// (mean loss, accuracy %) of model `m` on a data set, in eval mode.
@@ -141,9 +165,12 @@ struct TrainState {
     /// Student-stream batches consumed.
     student_pos: u64,
     run: Vec<Running>,
-    /// (best test accuracy, its epoch); accuracy −1 before the first evaluation.
+    /// (best per-epoch accuracy — validation, or test without a validation set —, its epoch);
+    /// accuracy −1 before the first evaluation.
     best: Vec<(f64, u64)>,
-    last_test: Vec<(f64, f64)>,
+    /// (loss, accuracy) of the last per-epoch evaluation.
+    #[serde(alias = "last_test")]
+    last_eval: Vec<(f64, f64)>,
     opt_steps: Vec<u64>,
     metrics_len: u64,
     elapsed_s: f64,
@@ -170,7 +197,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         }
     }
     let v = cfg.vision()?;
-    let (train_ds, test_ds) = load_data(v)?;
+    let Splits { train: train_ds, valid: valid_ds, test: test_ds } = load_data(v)?;
     let (epochs, k, alpha) = mode_plan(cfg);
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
@@ -191,7 +218,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         student_pos: 0,
         run: vec![Running::default(); nm],
         best: vec![(-1.0, 0); nm],
-        last_test: vec![(0.0, 0.0); nm],
+        last_eval: vec![(0.0, 0.0); nm],
         opt_steps: vec![0; nm],
         metrics_len: 0,
         elapsed_s: 0.0,
@@ -298,22 +325,28 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
                     samples_per_s: Some(rate),
                     ..Default::default()
                 })?;
-                let (tl, ta) = evaluate(&models, m, &test_ds, t.eval_batch_size);
-                st.last_test[m] = (tl, ta);
-                if ta > st.best[m].0 {
-                    st.best[m] = (ta, epoch);
+                // Per epoch: the validation set when there is one (the test set is then read once,
+                // after the last epoch), else the test set as the reference does.
+                let (split, ds) = match &valid_ds {
+                    Some(v) => ("valid", v),
+                    None => ("test", &test_ds),
+                };
+                let (el, ea) = evaluate(&models, m, ds, t.eval_batch_size);
+                st.last_eval[m] = (el, ea);
+                if ea > st.best[m].0 {
+                    st.best[m] = (ea, epoch);
                 }
                 metrics.write(&Record {
                     epoch,
                     step: st.step,
                     model: model_name(m),
-                    split: "test".into(),
-                    loss: tl,
-                    accuracy: Some(ta),
+                    split: split.into(),
+                    loss: el,
+                    accuracy: Some(ea),
                     wall_s: start.elapsed().as_secs_f64(),
                     ..Default::default()
                 })?;
-                line.push_str(&format!(" | {} test acc {ta:.2}%", model_name(m)));
+                line.push_str(&format!(" | {} {split} acc {ea:.2}%", model_name(m)));
             }
             bar.println(&line);
             st.run = vec![Running::default(); nm];
@@ -350,17 +383,36 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     };
     for m in 0..nm {
         run::save_weights(&models.stores[m], &out.join(format!("{}.safetensors", model_name(m))))?;
-        summary.models.insert(
-            model_name(m),
-            ModelSummary {
-                final_test_loss: st.last_test[m].0,
-                final_test_accuracy: Some(st.last_test[m].1),
-                best_test_accuracy: Some(st.best[m].0),
-                best_epoch: st.best[m].1,
-                optimizer_steps: engine.optims[m].steps(),
+        let ms = ModelSummary { best_epoch: st.best[m].1, optimizer_steps: engine.optims[m].steps(), ..Default::default() };
+        let ms = if valid_ds.is_some() {
+            // The test set, read once: the final weights.
+            let (tl, ta) = evaluate(&models, m, &test_ds, t.eval_batch_size);
+            metrics.write(&Record {
+                epoch: epochs as u64,
+                step: st.step,
+                model: model_name(m),
+                split: "test".into(),
+                loss: tl,
+                accuracy: Some(ta),
+                wall_s: start.elapsed().as_secs_f64(),
                 ..Default::default()
-            },
-        );
+            })?;
+            ModelSummary {
+                final_test_loss: tl,
+                final_test_accuracy: Some(ta),
+                final_valid_accuracy: Some(st.last_eval[m].1),
+                best_valid_accuracy: Some(st.best[m].0),
+                ..ms
+            }
+        } else {
+            ModelSummary {
+                final_test_loss: st.last_eval[m].0,
+                final_test_accuracy: Some(st.last_eval[m].1),
+                best_test_accuracy: Some(st.best[m].0),
+                ..ms
+            }
+        };
+        summary.models.insert(model_name(m), ms);
     }
     run::write_summary(out, &summary)?;
     plot_run(out)?;
@@ -384,8 +436,15 @@ pub fn plot_run(dir: &Path) -> Result<()> {
             })
             .collect()
     };
+    // Per-epoch accuracy is on the validation set when the run has one.
+    let per_epoch = if recs.iter().any(|r| r.split == "valid") { "valid" } else { "test" };
     let panels = [
-        plot::Panel { title: "test accuracy".into(), x_label: "epoch".into(), y_label: "accuracy %".into(), series: series("test", &|r| r.accuracy) },
+        plot::Panel {
+            title: format!("{} accuracy", if per_epoch == "valid" { "validation" } else { "test" }),
+            x_label: "epoch".into(),
+            y_label: "accuracy %".into(),
+            series: series(per_epoch, &|r| r.accuracy),
+        },
         plot::Panel { title: "train loss".into(), x_label: "epoch".into(), y_label: "loss".into(), series: series("train", &|r| Some(r.loss)) },
     ];
     plot::plot_panels(&dir.join("curves.png"), &panels)
@@ -394,7 +453,7 @@ pub fn plot_run(dir: &Path) -> Result<()> {
 /// `lot eval RUN_DIR`: reload the saved weights and evaluate every model on the test set.
 pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let v = cfg.vision()?;
-    let (_, test) = load_data(v)?;
+    let test = load_data(v)?.test;
     let (_, k, _) = mode_plan(cfg);
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
