@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use lot::config::{Config, Mode};
+use lot::config::Config;
 use lot::error::is_input_error;
 use lot::run::{self, Summary};
-use lot::track::plot;
 
 mod sweep;
 
@@ -44,11 +43,18 @@ enum Cmd {
     },
     /// Evaluate the saved models of a finished run on its test set.
     Eval { run_dir: PathBuf },
-    /// LoT vs teacher-only on Fashion-MNIST in a few CPU minutes: a table and a plot.
+    /// LoT vs teacher-only over several seeds in about 10 CPU minutes: mean ± std per mode and the
+    /// paired difference with its 95 % interval (configs/quick_fashion_mnist_lot.toml).
     Demo {
-        /// Folder for the two runs and the comparison (default runs/demo)
+        /// Folder for the runs and the comparison (default runs/demo)
         #[arg(long, default_value = "runs/demo")]
         out: PathBuf,
+        /// Seeds per mode (at least 2: one seed is an anecdote)
+        #[arg(long, default_value = "0,1,2", value_name = "S,S,...")]
+        seeds: String,
+        /// Runs at once (each gets cores/jobs libtorch threads)
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
@@ -60,6 +66,10 @@ enum Cmd {
         /// Folder for compare.md, compare.json and compare.png
         #[arg(long, default_value = "compare")]
         out: PathBuf,
+        /// Also difference every group against the runs of these modes, paired by seed, with 95 %
+        /// intervals and p-values (e.g. teacher_only or teacher_only,compute_matched)
+        #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
+        baseline: Vec<String>,
     },
     /// Train a grid of seeds × modes (child processes, --jobs at a time), then compare the finished runs.
     Sweep {
@@ -79,6 +89,9 @@ enum Cmd {
         /// Sweep folder: <out>/<mode>-s<seed>/ per run, logs/, compare.* (default runs/<name>-sweep)
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Modes to difference the others against in the final comparison (as lot compare --baseline)
+        #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
+        baseline: Vec<String>,
     },
     /// Speed against the PyTorch reference loops (benches/reference/), and the bf16 accuracy guard.
     Bench {
@@ -302,10 +315,10 @@ fn dispatch(cli: Cli) -> Result<()> {
                 println!("| {} | {} |", r.model, vals.join(" | "));
             }
         }
-        Cmd::Demo { out, sets } => demo(&out, &sets)?,
-        Cmd::Compare { run_dirs, out } => print_compare(&lot::track::compare::compare(&run_dirs, &out)?),
-        Cmd::Sweep { config, seeds, modes, sets, jobs, out } => {
-            sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out })?
+        Cmd::Demo { out, seeds, jobs, sets } => demo(&out, &seeds, jobs, &sets)?,
+        Cmd::Compare { run_dirs, out, baseline } => print_compare(&lot::track::compare::compare(&run_dirs, &out, &baseline)?),
+        Cmd::Sweep { config, seeds, modes, sets, jobs, out, baseline } => {
+            sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out, baselines: baseline })?
         }
         Cmd::Bench { cmd } => bench(cmd)?,
         Cmd::BenchWorker { spec } => {
@@ -470,6 +483,9 @@ fn print_compare(rep: &lot::track::compare::Report) {
         eprintln!("warning: {w}");
     }
     println!("{}", rep.table);
+    if !rep.differences.is_empty() {
+        println!("{}", rep.differences_table);
+    }
     let plot = rep.plot_path.as_ref().map_or("(no curves)".to_string(), |p| p.display().to_string());
     println!("table: {}  json: {}  plot: {plot}", rep.markdown_path.display(), rep.json_path.display());
 }
@@ -479,7 +495,9 @@ fn print_summary(s: &Summary, out: &Path) {
     let any = |f: &dyn Fn(&lot::run::ModelSummary) -> bool| s.models.values().any(f);
     // Columns by task: perplexity (language models), return (RL), accuracy (vision).
     type Col = fn(&lot::run::ModelSummary) -> Option<f64>;
-    let cols: [(&str, Col); 2] = if any(&|m| m.final_test_perplexity.is_some()) {
+    let cols: [(&str, Col); 2] = if any(&|m| m.best_valid_accuracy.is_some()) {
+        [("test acc % (final)", |m| m.final_test_accuracy), ("best valid acc %", |m| m.best_valid_accuracy)]
+    } else if any(&|m| m.final_test_perplexity.is_some()) {
         [("test perplexity", |m| m.final_test_perplexity), ("best valid perplexity", |m| m.best_valid_perplexity)]
     } else if any(&|m| m.eval_return.is_some() || m.final_return.is_some()) {
         [("final return (last 20 episodes)", |m| m.final_return), ("eval return", |m| m.eval_return)]
@@ -494,66 +512,74 @@ fn print_summary(s: &Summary, out: &Path) {
     println!("metrics: {}  plot: {}", out.join(run::METRICS_FILE).display(), out.join("curves.png").display());
 }
 
-/// Train the quick config as LoT and as teacher-only, then print the side-by-side table and plot.
-fn demo(out: &Path, sets: &[String]) -> Result<()> {
+/// The main job: the quick config as LoT and as teacher-only over `seeds` (a `lot sweep` into
+/// `out`), then the teacher's test accuracy per mode and the paired difference with its interval.
+fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
     let base = Config::from_toml(QUICK_CONFIG, sets, "quick_fashion_mnist_lot.toml")?;
     let v = base.vision()?;
     lot::data::image::check_files(lot::data::DatasetKind::parse(&v.data.dataset)?, &v.data_dir()?)?;
-    let mut runs = Vec::new();
-    for mode in [Mode::Lot, Mode::TeacherOnly] {
-        let mut cfg = base.clone();
-        cfg.lot.mode = mode;
-        let dir = out.join(mode.name());
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?; // the demo always starts fresh
-        }
-        let s = train(&cfg, &dir)?;
-        runs.push((dir, s));
+    let seed_list = sweep::parse_seeds(seeds)?;
+    if seed_list.len() < 2 {
+        lot::bail_input!("--seeds {seeds}: the demo needs at least 2 seeds (one seed is an anecdote)");
     }
-    let (lot_s, base_s) = (&runs[0].1, &runs[1].1);
-    let row = |label: &str, s: &Summary, m: &str| {
-        let ms = &s.models[m];
-        format!(
-            "| {label:<22} | {:>16.2} | {:>15.2} | {:>10.1} |",
-            ms.final_test_accuracy.unwrap_or(f64::NAN),
-            ms.best_test_accuracy.unwrap_or(f64::NAN),
-            s.wall_s
-        )
+    // The demo always starts fresh: earlier runs in `out` may come from another config.
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    std::fs::create_dir_all(out)?;
+    let cfg_path = out.join("quick_fashion_mnist_lot.toml");
+    std::fs::write(&cfg_path, QUICK_CONFIG)?;
+    sweep::sweep(&sweep::SweepArgs {
+        config: cfg_path,
+        seeds: seeds.into(),
+        modes: "lot,teacher_only".into(),
+        sets: sets.to_vec(),
+        jobs,
+        out: Some(out.to_path_buf()),
+        baselines: vec!["teacher_only".into()],
+    })?;
+    let rep = lot::track::compare::compare(&[out.to_path_buf()], out, &["teacher_only".into()])?;
+    let metric = "final_test_accuracy";
+    let d = rep
+        .differences
+        .iter()
+        .find(|d| d.model == "teacher" && d.metric == metric && d.group.ends_with("/lot"))
+        .ok_or_else(|| anyhow::anyhow!("no LoT − teacher-only difference in {}", rep.markdown_path.display()))?;
+    let accs = |mode: &str| -> Vec<f64> {
+        rep.groups
+            .iter()
+            .filter(|g| g.mode == mode)
+            .flat_map(|g| &g.runs)
+            .filter_map(|r| r.summary.models.get("teacher").and_then(|m| m.final_test_accuracy))
+            .collect()
     };
-    let table = [
-        format!("| {:<22} | {:>16} | {:>15} | {:>10} |", "model", "final test acc %", "best test acc %", "run wall s"),
-        format!("|{}|{}|{}|{}|", "-".repeat(24), "-".repeat(18), "-".repeat(17), "-".repeat(12)),
-        row("teacher-only teacher", base_s, "teacher"),
-        row("LoT teacher", lot_s, "teacher"),
-        row("LoT student", lot_s, "student0"),
-    ]
-    .join("\n");
-    println!("\nFashion-MNIST, {} epochs, ResNet-{} (seed {}):\n{table}", v.train.epochs, v.model.depth, base.run.seed);
-    std::fs::write(out.join("table.md"), format!("{table}\n"))?;
-    let curve = |dir: &Path, model: &str, label: &str| -> Result<plot::Series> {
-        let recs = lot::track::read_metrics(&dir.join(run::METRICS_FILE))?;
-        Ok(plot::Series {
-            label: label.into(),
-            points: recs
-                .iter()
-                .filter(|r| r.model == model && r.split == "test")
-                .filter_map(|r| r.accuracy.map(|a| (r.epoch as f64, a)))
-                .collect(),
-            band: None,
-        })
+    let cell = |xs: Vec<f64>| match lot::track::compare::mean_std(&xs) {
+        Some((m, Some(s))) => format!("{m:.2} ± {s:.2} (n={})", xs.len()),
+        Some((m, None)) => format!("{m:.2} (n=1)"),
+        None => "—".into(),
     };
-    let panel = plot::Panel {
-        title: "Fashion-MNIST test accuracy".into(),
-        x_label: "epoch".into(),
-        y_label: "accuracy %".into(),
-        series: vec![
-            curve(&runs[1].0, "teacher", "teacher-only teacher")?,
-            curve(&runs[0].0, "teacher", "LoT teacher")?,
-            curve(&runs[0].0, "student0", "LoT student")?,
-        ],
+    let (lo, hi) = d.diff.ci95;
+    println!(
+        "\nFashion-MNIST, {} training images, ResNet-{}, {} epochs; teacher test accuracy (final weights, test set read once):",
+        v.data.train_limit, v.model.depth, v.train.epochs
+    );
+    println!("  LoT           {}", cell(accs("lot")));
+    println!("  teacher-only  {}", cell(accs("teacher_only")));
+    println!(
+        "  LoT − teacher-only, paired by seed: {:+.2} points, 95 % CI [{lo:+.2}, {hi:+.2}], p = {}",
+        d.diff.mean,
+        lot::track::compare::format_p(d.diff.p)
+    );
+    let verdict = match d.verdict.as_str() {
+        "better" => format!("LoT's teacher is better than teacher-only here: the 95 % interval excludes 0 ({} seeds).", d.diff.n),
+        "worse" => format!("LoT's teacher is WORSE than teacher-only here: the 95 % interval lies below 0 ({} seeds).", d.diff.n),
+        _ => format!(
+            "Not significant at this budget with {} seeds: the 95 % interval contains 0. RESULTS.md has the longer \
+             multi-seed runs (and the compute-matched baseline).",
+            d.diff.n
+        ),
     };
-    let png = out.join("test_accuracy.png");
-    plot::plot_panels(&png, &[panel])?;
-    println!("table: {}\nplot:  {}", out.join("table.md").display(), png.display());
+    println!("  {verdict}");
+    println!("table: {}  plot: {}", rep.markdown_path.display(), rep.plot_path.as_ref().map_or("-".into(), |p| p.display().to_string()));
     Ok(())
 }

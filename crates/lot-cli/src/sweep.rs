@@ -103,6 +103,8 @@ pub struct SweepArgs {
     pub sets: Vec<String>,
     pub jobs: usize,
     pub out: Option<PathBuf>,
+    /// Modes to difference every group against in the final comparison (`lot compare --baseline`).
+    pub baselines: Vec<String>,
 }
 
 enum Outcome {
@@ -189,6 +191,11 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
     let modes = parse_modes(&a.modes)?;
     if a.jobs == 0 {
         return Err(input_err("--jobs must be at least 1"));
+    }
+    for b in &a.baselines {
+        if !modes.iter().any(|m| m.name() == b) {
+            return Err(input_err(format!("--baseline {b}: not one of the swept modes ({})", a.modes)));
+        }
     }
     // Check the config with every mode before anything starts (bad keys: one line, exit 2).
     let mut base = None;
@@ -277,7 +284,14 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
     }
     if !finished_dirs.is_empty() {
         let dirs: Vec<PathBuf> = finished_dirs.iter().map(|&i| grid[i].dir.clone()).collect();
-        let rep = lot::track::compare::compare(&dirs, &out)?;
+        // A baseline needs ≥ 2 finished seeds on each side; with fewer, compare without it.
+        let rep = match lot::track::compare::compare(&dirs, &out, &a.baselines) {
+            Err(e) if !a.baselines.is_empty() => {
+                eprintln!("sweep: no differences to {}: {e:#}", a.baselines.join(","));
+                lot::track::compare::compare(&dirs, &out, &[])?
+            }
+            r => r?,
+        };
         crate::print_compare(&rep);
     }
     if !failed.is_empty() {

@@ -93,6 +93,79 @@ fn baseline_modes_train_the_right_models_for_the_right_steps() {
     assert_eq!(s["models"]["teacher"]["optimizer_steps"].as_u64(), Some(3));
 }
 
+#[test]
+fn validation_split_is_evaluated_per_epoch_and_the_test_set_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 640, 200);
+    let cfg = write_config(tmp.path(), &data);
+    let out = tmp.path().join("run");
+    let o = lot(&["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "data.valid_limit=128", "--set", "lot.mode=no_student"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(&out);
+    // The last 128 of 640 images are held out: 512/32 = 16 teacher steps per epoch.
+    assert_eq!(s["teacher_steps"].as_u64(), Some(48));
+    let t = &s["models"]["teacher"];
+    for key in ["final_test_accuracy", "final_valid_accuracy", "best_valid_accuracy"] {
+        assert!(t[key].as_f64().is_some(), "summary lacks {key}: {t}");
+    }
+    assert!(t.get("best_test_accuracy").is_none(), "a best test accuracy would be selection on the test set: {t}");
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let split = |sp: &str| lines.iter().filter(|l| l["split"] == sp).collect::<Vec<_>>();
+    assert_eq!(split("valid").len(), 3, "one validation per epoch");
+    let tests = split("test");
+    assert_eq!(tests.len(), 1, "the test set is read once");
+    assert_eq!(tests[0]["epoch"].as_u64(), Some(3));
+    assert_eq!(tests[0]["accuracy"].as_f64(), t["final_test_accuracy"].as_f64());
+    let valid_accs: Vec<f64> = split("valid").iter().map(|l| l["accuracy"].as_f64().unwrap()).collect();
+    assert_eq!(t["final_valid_accuracy"].as_f64(), Some(valid_accs[2]));
+    assert_eq!(t["best_valid_accuracy"].as_f64(), Some(valid_accs.iter().cloned().fold(f64::MIN, f64::max)));
+    // `lot eval` reads the test set and reproduces the final accuracy.
+    let o = lot(&["eval", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let acc: f64 = table.lines().find(|l| l.starts_with("| teacher")).unwrap().split('|').nth(3).unwrap().trim().parse().unwrap();
+    assert!((acc - t["final_test_accuracy"].as_f64().unwrap()).abs() < 1e-6);
+    // A validation set as large as the training set is refused before anything runs.
+    let line = bad(&["train", cfg.to_str().unwrap(), "--out", tmp.path().join("v").to_str().unwrap(), "--set", "data.valid_limit=640"]);
+    assert!(line.contains("data.valid_limit"), "{line}");
+    assert!(!tmp.path().join("v").exists());
+}
+
+#[test]
+fn demo_prints_seeds_per_mode_and_the_paired_difference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 256, 100);
+    let out = tmp.path().join("demo");
+    let dir = format!("data.dir={}", data.display());
+    let small = ["train.epochs=2", "data.train_limit=128", "data.valid_limit=64", "train.batch_size=32", "run.threads=1"];
+    let mut args = vec!["demo", "--out", out.to_str().unwrap(), "--seeds", "0,1", "--set", &dir];
+    for s in &small {
+        args.extend(["--set", s]);
+    }
+    let o = lot(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = |p: &str| text.lines().find(|l| l.trim_start().starts_with(p)).unwrap_or_else(|| panic!("no '{p}' line in: {text}")).to_string();
+    assert!(line("LoT ").contains("(n=2)") && line("teacher-only").contains("(n=2)"), "{text}");
+    let diff = line("LoT − teacher-only, paired by seed");
+    assert!(diff.contains("95 % CI") && diff.contains("p = "), "{diff}");
+    // The printed mean difference is the mean of the per-seed differences in the summaries.
+    let acc = |mode: &str, seed: u64| summary(&out.join(format!("{mode}-s{seed}")))["models"]["teacher"]["final_test_accuracy"].as_f64().unwrap();
+    let want = ((acc("lot", 0) - acc("teacher_only", 0)) + (acc("lot", 1) - acc("teacher_only", 1))) / 2.0;
+    let shown: f64 = diff.split(':').nth(1).unwrap().trim().split_whitespace().next().unwrap().parse().unwrap();
+    assert!((shown - want).abs() < 0.006, "shown {shown}, summaries give {want}");
+    let verdict = text.lines().find(|l| l.contains("interval")).unwrap();
+    assert!(verdict.contains("better") || verdict.contains("WORSE") || verdict.contains("Not significant"), "{verdict}");
+    assert!(out.join("compare.md").is_file() && out.join("compare.png").is_file());
+    // One seed is refused.
+    let mut args = vec!["demo", "--out", out.to_str().unwrap(), "--seeds", "0", "--set", &dir];
+    args.extend(["--set", "train.epochs=1"]);
+    assert!(bad(&args).contains("at least 2 seeds"));
+}
+
 /// Runs `lot` and checks the bad-input contract; returns the error line.
 fn bad(args: &[&str]) -> String {
     let o = lot(args);

@@ -1,7 +1,7 @@
 //! lot: Learning-from-Teaching regularization on libtorch.
 //!
-//! `engine` holds the LoT losses and step schedule shared by every domain; `vision` (and later
-//! `text`, `rl`) supply models and data; `track` writes metrics, plots and progress.
+//! `engine` holds the LoT losses and step schedule shared by every domain; `vision`, `text` and `rl`
+//! supply models, data and trainers; `track` writes metrics, plots and progress and compares runs.
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
