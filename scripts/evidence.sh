@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# The evidence suite: does LoT's teacher generalize better than the same teacher trained without
+# feedback (teacher_only) and than a teacher given LoT's whole optimizer-step budget (compute_matched)?
+#
+#   bash scripts/evidence.sh                 # every part, then the report
+#   bash scripts/evidence.sh fm5k acrobot    # some parts (see PARTS below), then the report
+#   bash scripts/evidence.sh report          # only regenerate results/*/compare.* and RESULTS.md
+#   bash scripts/evidence.sh list            # parts, settings, and which runs are done
+#
+# Each run is `lot sweep CONFIG --seeds S --modes M` into $LOT_EVIDENCE_WORK/<setting>/ (resumed if
+# it was stopped, reused if it finished); its small files (config.toml, summary.json,
+# metrics.jsonl, curves.png; never weights or checkpoints) are then copied to
+# results/<setting>/<mode>-s<seed>/, which is committed. A run whose results/…/summary.json exists
+# is skipped, so the suite continues across machines and sessions from what is committed.
+# SEEDS=0,1,2,3,4 adds seeds; JOBS=2 runs two at a time (one libtorch thread each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS="${SEEDS:-}"
+JOBS="${JOBS:-1}"
+WORK="${LOT_EVIDENCE_WORK:-runs/evidence}"
+RESULTS=results
+LOT=./target/release/lot
+
+# Settings: name|config|modes|default seeds|--set overrides (space-separated).
+# CPU time per run on a 2-core AMD EPYC (AVX-512-BF16), measured: see RESULTS.md.
+FM2K=configs/quick_fashion_mnist_lot.toml
+FM5K=configs/evidence/fm5k_resnet8.toml
+setting() {
+  case "$1" in
+    fm2k)         echo "fm2k|$FM2K|lot,teacher_only,compute_matched,no_student|0,1,2|" ;;
+    fm5k)         echo "fm5k|$FM5K|lot,teacher_only,compute_matched,no_student|0,1,2|" ;;
+    fm2k-alpha0.1) echo "fm2k-alpha0.1|$FM2K|lot|0,1,2|lot.alpha=0.1" ;;
+    fm2k-alpha1)  echo "fm2k-alpha1|$FM2K|lot|0,1,2|lot.alpha=1.0" ;;
+    fm2k-n1)      echo "fm2k-n1|$FM2K|lot|0,1,2|lot.student_steps=1" ;;
+    fm2k-n5)      echo "fm2k-n5|$FM2K|lot|0,1,2|lot.student_steps=5" ;;
+    fm20k)        echo "fm20k|configs/evidence/fm20k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    acrobot)      echo "acrobot|configs/evidence/acrobot.toml|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
+    ptb-lstm)     echo "ptb-lstm|configs/evidence/ptb_lstm_small.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    ptb-txl)      echo "ptb-txl|configs/evidence/ptb_txl_small.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    *) return 1 ;;
+  esac
+}
+# Parts: what `bash scripts/evidence.sh PART` runs, cheapest first.
+part_settings() {
+  case "$1" in
+    fm2k) echo fm2k ;;
+    fm5k) echo fm5k ;;
+    acrobot) echo acrobot ;;
+    ablation) echo fm2k fm2k-alpha0.1 fm2k-alpha1 fm2k-n1 fm2k-n5 ;;
+    fm20k) echo fm20k ;;
+    ptb-lstm) echo ptb-lstm ;;
+    ptb-txl) echo ptb-txl ;;
+    *) return 1 ;;
+  esac
+}
+PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k"
+
+ensure_built() {
+  if [ ! -x "$LOT" ] || [ -z "${LOT_EVIDENCE_NO_BUILD:-}" ]; then
+    bash scripts/setup.sh
+    # shellcheck disable=SC1091
+    source scripts/env.sh
+    cargo build --release --quiet -p lot-cli
+  else
+    # shellcheck disable=SC1091
+    source scripts/env.sh
+  fi
+}
+
+# Run every missing (seed, mode) of a setting, copying each finished run's small files.
+run_setting() {
+  local name cfg modes seeds sets
+  IFS='|' read -r name cfg modes seeds sets <<<"$(setting "$1")"
+  seeds="${SEEDS:-$seeds}"
+  local set_args=() s
+  for s in $sets; do set_args+=(--set "$s"); done
+  local threads=()
+  [ "$JOBS" -gt 1 ] && threads=(--set run.threads=1)
+  local todo=() seed mode
+  for seed in ${seeds//,/ }; do
+    for mode in ${modes//,/ }; do
+      [ -f "$RESULTS/$name/$mode-s$seed/summary.json" ] || todo+=("$seed:$mode")
+    done
+  done
+  if [ ${#todo[@]} -eq 0 ]; then
+    echo "evidence: $name: all runs in $RESULTS/$name" >&2
+    return
+  fi
+  echo "evidence: $name: ${#todo[@]} runs to do (${todo[*]})" >&2
+  local t0=$SECONDS
+  # One sweep per seed over the missing modes, JOBS at a time.
+  for seed in ${seeds//,/ }; do
+    local want=()
+    for mode in ${modes//,/ }; do
+      [ -f "$RESULTS/$name/$mode-s$seed/summary.json" ] || want+=("$mode")
+    done
+    [ ${#want[@]} -eq 0 ] && continue
+    local ms
+    ms=$(IFS=,; echo "${want[*]}")
+    "$LOT" sweep "$cfg" --seeds "$seed" --modes "$ms" --jobs "$JOBS" --out "$WORK/$name" \
+      "${set_args[@]}" "${threads[@]}" >/dev/null || echo "evidence: $name seed $seed: some runs failed (logs in $WORK/$name/logs)" >&2
+    for mode in "${want[@]}"; do
+      local src="$WORK/$name/$mode-s$seed" dst="$RESULTS/$name/$mode-s$seed"
+      if [ -f "$src/summary.json" ]; then
+        mkdir -p "$dst"
+        cp "$src/config.toml" "$src/metrics.jsonl" "$src/summary.json" "$dst/"
+        [ -f "$src/curves.png" ] && cp "$src/curves.png" "$dst/"
+      fi
+    done
+  done
+  echo "evidence: $name: done in $((SECONDS - t0)) s" >&2
+}
+
+# results/<setting>/compare.{md,json,png} for every setting with runs, then RESULTS.md.
+report() {
+  local dir name baselines b
+  for dir in "$RESULTS"/*/; do
+    name=$(basename "$dir")
+    case "$name" in ablation|fm2k-*) continue ;; esac
+    ls "$dir"/*/summary.json >/dev/null 2>&1 || continue
+    baselines=()
+    for b in teacher_only compute_matched; do
+      [ "$(ls -d "$dir"/$b-s*/ 2>/dev/null | wc -l)" -ge 2 ] && baselines+=("$b")
+    done
+    local bl=()
+    [ ${#baselines[@]} -gt 0 ] && bl=(--baseline "$(IFS=,; echo "${baselines[*]}")")
+    "$LOT" compare "$RESULTS/$name" "${bl[@]}" --out "$RESULTS/$name" >/dev/null
+  done
+  # The ablation: every fm2k variant against the fm2k teacher-only runs.
+  local abl=()
+  for name in fm2k fm2k-alpha0.1 fm2k-alpha1 fm2k-n1 fm2k-n5; do
+    ls "$RESULTS/$name"/*/summary.json >/dev/null 2>&1 && abl+=("$RESULTS/$name")
+  done
+  if [ ${#abl[@]} -gt 1 ]; then
+    "$LOT" compare "${abl[@]}" --baseline teacher_only --out "$RESULTS/ablation" >/dev/null
+  fi
+  python3 scripts/results_md.py
+  echo "evidence: wrote RESULTS.md and $RESULTS/*/compare.*" >&2
+}
+
+list() {
+  local p s name cfg modes seeds sets seed mode done_n total
+  for p in $PARTS; do
+    for s in $(part_settings "$p"); do
+      IFS='|' read -r name cfg modes seeds sets <<<"$(setting "$s")"
+      seeds="${SEEDS:-$seeds}"
+      done_n=0; total=0
+      for seed in ${seeds//,/ }; do
+        for mode in ${modes//,/ }; do
+          total=$((total + 1))
+          [ -f "$RESULTS/$name/$mode-s$seed/summary.json" ] && done_n=$((done_n + 1))
+        done
+      done
+      printf '%-10s %-14s %2d/%-2d runs  %s %s\n' "$p" "$name" "$done_n" "$total" "$cfg" "$sets"
+    done
+  done
+}
+
+# The whole command is one function, called on the last line with `exit`: bash reads a script as it
+# runs, so this keeps a running suite safe from edits to this file.
+main() {
+  local args=("$@") p t0 s
+  [ ${#args[@]} -eq 0 ] && args=($PARTS)
+  case "${args[0]}" in
+    list) list; return 0 ;;
+    report) ensure_built; report; return 0 ;;
+  esac
+  for p in "${args[@]}"; do
+    part_settings "$p" >/dev/null || { echo "error: unknown part '$p' (parts: $PARTS, or report, list)" >&2; return 2; }
+  done
+  ensure_built
+  for p in "${args[@]}"; do
+    t0=$SECONDS
+    for s in $(part_settings "$p"); do run_setting "$s"; done
+    echo "evidence: part $p: $((SECONDS - t0)) s wall" >&2
+  done
+  report
+}
+
+main "$@"; exit $?
