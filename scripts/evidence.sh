@@ -88,18 +88,18 @@ run_setting() {
   fi
   echo "evidence: $name: ${#todo[@]} runs to do (${todo[*]})" >&2
   local t0=$SECONDS
-  # One sweep per seed over the missing modes, JOBS at a time.
-  for seed in ${seeds//,/ }; do
+  # One sweep per mode over its missing seeds, JOBS at a time.
+  for mode in ${modes//,/ }; do
     local want=()
-    for mode in ${modes//,/ }; do
-      [ -f "$RESULTS/$name/$mode-s$seed/summary.json" ] || want+=("$mode")
+    for seed in ${seeds//,/ }; do
+      [ -f "$RESULTS/$name/$mode-s$seed/summary.json" ] || want+=("$seed")
     done
     [ ${#want[@]} -eq 0 ] && continue
-    local ms
-    ms=$(IFS=,; echo "${want[*]}")
-    "$LOT" sweep "$cfg" --seeds "$seed" --modes "$ms" --jobs "$JOBS" --out "$WORK/$name" \
-      "${set_args[@]}" "${threads[@]}" >/dev/null || echo "evidence: $name seed $seed: some runs failed (logs in $WORK/$name/logs)" >&2
-    for mode in "${want[@]}"; do
+    local ss
+    ss=$(IFS=,; echo "${want[*]}")
+    "$LOT" sweep "$cfg" --seeds "$ss" --modes "$mode" --jobs "$JOBS" --out "$WORK/$name" \
+      "${set_args[@]}" "${threads[@]}" >/dev/null || echo "evidence: $name $mode: some runs failed (logs in $WORK/$name/logs)" >&2
+    for seed in "${want[@]}"; do
       local src="$WORK/$name/$mode-s$seed" dst="$RESULTS/$name/$mode-s$seed"
       if [ -f "$src/summary.json" ]; then
         mkdir -p "$dst"
