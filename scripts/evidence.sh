@@ -28,7 +28,7 @@ FM5K=configs/evidence/fm5k_resnet8.toml
 setting() {
   case "$1" in
     fm2k)         echo "fm2k|$FM2K|lot,teacher_only,compute_matched,no_student|0,1,2|" ;;
-    fm5k)         echo "fm5k|$FM5K|lot,teacher_only,compute_matched,no_student|0,1,2|" ;;
+    fm5k)         echo "fm5k|$FM5K|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
     fm2k-alpha0.1) echo "fm2k-alpha0.1|$FM2K|lot|0,1,2|lot.alpha=0.1" ;;
     fm2k-alpha1)  echo "fm2k-alpha1|$FM2K|lot|0,1,2|lot.alpha=1.0" ;;
     fm2k-n1)      echo "fm2k-n1|$FM2K|lot|0,1,2|lot.student_steps=1" ;;

@@ -583,7 +583,7 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
     if d.verdict != "better" {
         // The suite's cheapest setting with a consistent gain is the same recipe on 5k images for 40 epochs.
         println!(
-            "  The setting where RESULTS.md finds LoT's teacher consistently better (3 of 3 seeds) is 5,000 images for \
+            "  The setting where RESULTS.md finds LoT's teacher consistently better (5 of 5 seeds) is 5,000 images for \
              40 epochs, about 20 minutes for 3 seeds:\n    bash scripts/quickstart.sh --set data.train_limit=5000 \
              --set data.valid_limit=5000 --set train.epochs=40"
         );
