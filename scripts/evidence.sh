@@ -55,8 +55,9 @@ part_settings() {
 }
 PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k"
 
+# Set up and build, unless LOT_EVIDENCE_NO_BUILD is set and the binary exists (e.g. while a suite runs).
 ensure_built() {
-  if [ ! -x "$LOT" ] || [ -z "${LOT_EVIDENCE_NO_BUILD:-}" ]; then
+  if [ -z "${LOT_EVIDENCE_NO_BUILD:-}" ] || [ ! -x "$LOT" ]; then
     bash scripts/setup.sh
     # shellcheck disable=SC1091
     source scripts/env.sh

@@ -318,7 +318,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Demo { out, seeds, jobs, sets } => demo(&out, &seeds, jobs, &sets)?,
         Cmd::Compare { run_dirs, out, baseline } => print_compare(&lot::track::compare::compare(&run_dirs, &out, &baseline)?),
         Cmd::Sweep { config, seeds, modes, sets, jobs, out, baseline } => {
-            sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out, baselines: baseline })?
+            sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out, baselines: baseline })?;
         }
         Cmd::Bench { cmd } => bench(cmd)?,
         Cmd::BenchWorker { spec } => {
@@ -529,7 +529,8 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let cfg_path = out.join("quick_fashion_mnist_lot.toml");
     std::fs::write(&cfg_path, QUICK_CONFIG)?;
-    sweep::sweep(&sweep::SweepArgs {
+    // The sweep's own comparison holds the differences to teacher-only.
+    let rep = sweep::sweep(&sweep::SweepArgs {
         config: cfg_path,
         seeds: seeds.into(),
         modes: "lot,teacher_only".into(),
@@ -537,8 +538,8 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
         jobs,
         out: Some(out.to_path_buf()),
         baselines: vec!["teacher_only".into()],
-    })?;
-    let rep = lot::track::compare::compare(&[out.to_path_buf()], out, &["teacher_only".into()])?;
+    })?
+    .ok_or_else(|| anyhow::anyhow!("the demo's sweep finished no runs"))?;
     let metric = "final_test_accuracy";
     let d = rep
         .differences

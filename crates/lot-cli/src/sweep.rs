@@ -20,7 +20,6 @@ use lot::config::{Config, Mode};
 use lot::error::input_err;
 use lot::run;
 
-pub const MODES: [Mode; 4] = [Mode::Lot, Mode::TeacherOnly, Mode::NoStudent, Mode::ComputeMatched];
 
 /// `0,1,2` → seeds (no empties, no duplicates).
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
@@ -40,13 +39,13 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
 
 /// `lot,teacher_only` → modes (no empties, no duplicates).
 pub fn parse_modes(s: &str) -> Result<Vec<Mode>> {
-    let names: Vec<&str> = MODES.iter().map(|m| m.name()).collect();
+    let names: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
         if part.is_empty() {
             return Err(input_err(format!("--modes {s:?}: expected a comma-separated list of modes ({})", names.join(", "))));
         }
-        let mode = MODES
+        let mode = Mode::ALL
             .iter()
             .copied()
             .find(|m| m.name() == part)
@@ -186,7 +185,8 @@ fn run_child(exe: &Path, args: &[OsString], r: &GridRun, logs: &Path, plan: &Pla
     }
 }
 
-pub fn sweep(a: &SweepArgs) -> Result<()> {
+/// Returns the final comparison (`None` when no run finished).
+pub fn sweep(a: &SweepArgs) -> Result<Option<lot::track::compare::Report>> {
     let seeds = parse_seeds(&a.seeds)?;
     let modes = parse_modes(&a.modes)?;
     if a.jobs == 0 {
@@ -282,6 +282,7 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
     for (i, why) in &failed {
         eprintln!("  failed {}: {why}", grid[*i].name);
     }
+    let mut report = None;
     if !finished_dirs.is_empty() {
         let dirs: Vec<PathBuf> = finished_dirs.iter().map(|&i| grid[i].dir.clone()).collect();
         // A baseline needs ≥ 2 finished seeds on each side; with fewer, compare without it.
@@ -293,11 +294,12 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
             r => r?,
         };
         crate::print_compare(&rep);
+        report = Some(rep);
     }
     if !failed.is_empty() {
         return Err(anyhow!("sweep: {} of {total} runs failed (see above; logs in {})", failed.len(), logs.display()));
     }
-    Ok(())
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, in the order the docs list them.
+    pub const ALL: [Mode; 4] = [Mode::Lot, Mode::TeacherOnly, Mode::NoStudent, Mode::ComputeMatched];
+
     pub fn name(self) -> &'static str {
         match self {
             Mode::Lot => "lot",

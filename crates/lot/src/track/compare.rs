@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::config::Mode;
 use crate::error::input_err;
 use crate::run::{self, ModelSummary, Summary};
 use crate::track::metrics::{read_metrics, Record};
@@ -304,9 +305,6 @@ pub fn markdown_table(groups: &[Group]) -> String {
 
 // ---- differences to a baseline ----
 
-/// The modes a `--baseline` may name.
-pub const MODES: [&str; 4] = ["lot", "teacher_only", "no_student", "compute_matched"];
-
 /// Whether config key `key` changes what a run of `mode` trains. `lot.*` keys a mode ignores
 /// (α for a teacher trained without feedback, K and N for a teacher without students) do not
 /// stop its runs from serving as the baseline of a LoT group with other values.
@@ -350,8 +348,9 @@ pub struct DiffRow {
 /// skipped with a warning.
 pub fn differences(groups: &[Group], baselines: &[String], warnings: &mut Vec<String>) -> Result<Vec<DiffRow>> {
     for b in baselines {
-        if !MODES.contains(&b.as_str()) {
-            return Err(input_err(format!("--baseline {b}: unknown mode (expected one of {})", MODES.join(", "))));
+        let names: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
+        if !names.contains(&b.as_str()) {
+            return Err(input_err(format!("--baseline {b}: unknown mode (expected one of {})", names.join(", "))));
         }
         if !groups.iter().any(|g| &g.mode == b) {
             return Err(input_err(format!("--baseline {b}: no {b} runs among the compared runs")));
