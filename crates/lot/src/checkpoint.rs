@@ -11,11 +11,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::input_err;
+use crate::fsio::{write_atomic_with, ByteReader};
 
 pub const FILE: &str = "checkpoint.bin";
 const MAGIC: &[u8; 8] = b"LOTCKPT1";
@@ -67,38 +68,12 @@ pub fn save(path: &Path, meta: &serde_json::Value, tensors: &[(String, Tensor)])
         put_u64(&mut body, bytes.len() as u64);
         body.extend_from_slice(&bytes);
     }
-    let tmp = crate::run::tmp_path(path);
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(MAGIC)?;
-    f.write_all(&Sha256::digest(&body))?;
-    f.write_all(&body)?;
-    f.sync_all().with_context(|| format!("cannot write {} (disk full?)", tmp.display()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} into place", tmp.display()))?;
-    if let Some(dir) = path.parent() {
-        // Make the rename itself durable.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.b.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
+    let digest = Sha256::digest(&body);
+    write_atomic_with(path, |f| {
+        f.write_all(MAGIC)?;
+        f.write_all(&digest)?;
+        f.write_all(&body)
+    })
 }
 
 /// Read and verify a checkpoint; tensors are placed on `device`.
@@ -112,7 +87,7 @@ pub fn load(path: &Path, device: Device) -> Result<(serde_json::Value, Vec<(Stri
     if Sha256::digest(body).as_slice() != &bytes[8..40] {
         return Err(bad("checksum mismatch"));
     }
-    let mut r = Reader { b: body, pos: 0 };
+    let mut r = ByteReader::new(body);
     let meta_len = r.u64().ok_or_else(|| bad("truncated"))? as usize;
     let meta: serde_json::Value = serde_json::from_slice(r.take(meta_len).ok_or_else(|| bad("truncated"))?).map_err(|_| bad("meta"))?;
     let n = r.u64().ok_or_else(|| bad("truncated"))?;
@@ -120,11 +95,11 @@ pub fn load(path: &Path, device: Device) -> Result<(serde_json::Value, Vec<(Stri
     for _ in 0..n {
         let nl = r.u64().ok_or_else(|| bad("truncated"))? as usize;
         let name = String::from_utf8(r.take(nl).ok_or_else(|| bad("truncated"))?.to_vec()).map_err(|_| bad("name"))?;
-        let kind = r.take(1).ok_or_else(|| bad("truncated"))?[0];
+        let kind = r.u8().ok_or_else(|| bad("truncated"))?;
         let ndim = r.u64().ok_or_else(|| bad("truncated"))? as usize;
         let mut dims = Vec::with_capacity(ndim.min(16));
         for _ in 0..ndim {
-            dims.push(i64::from_le_bytes(r.take(8).ok_or_else(|| bad("truncated"))?.try_into().unwrap()));
+            dims.push(r.i64().ok_or_else(|| bad("truncated"))?);
         }
         let nb = r.u64().ok_or_else(|| bad("truncated"))? as usize;
         let raw = r.take(nb).ok_or_else(|| bad("truncated"))?;
@@ -250,7 +225,8 @@ mod tests {
         assert!(t[0].1.equal(&a) && t[0].1.size() == vec![2, 3]);
         assert!(t[1].1.equal(&b));
         assert!(t[2].1.equal(&c));
-        assert!(!crate::run::tmp_path(&p).exists(), "temporary file left behind");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [FILE], "temporary file left behind");
         // Flip one byte anywhere in the body: refused with a clear input error.
         let good = std::fs::read(&p).unwrap();
         for pos in [50, good.len() / 2, good.len() - 1] {

@@ -2,15 +2,18 @@
 //!
 //! `engine` holds the LoT losses and step schedule shared by every domain; `vision`, `text` and `rl`
 //! supply models, data and trainers; `track` writes metrics, plots and progress and compares runs.
-pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod fsio;
+pub mod lifecycle;
 pub mod optim;
+pub mod precision;
 pub mod rl;
 pub mod run;
+pub mod testing;
 pub mod text;
 pub mod track;
 pub mod vision;

@@ -1,7 +1,6 @@
 //! The run folder: resolved config, metrics, weights, summary.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bail_input;
 use crate::config::Config;
+use crate::fsio::write_atomic;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -103,31 +103,6 @@ pub fn truncate_metrics(dir: &Path, len: u64) -> Result<()> {
         crate::bail_input!("{} is shorter than the checkpoint expects; the run folder was modified", p.display());
     }
     f.set_len(len)?;
-    Ok(())
-}
-
-/// Write a file so that readers never see a partial one: temporary file, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
-    Ok(())
-}
-
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// Save a var store as safetensors atomically.
-pub fn save_weights(vs: &tch::nn::VarStore, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("tmp.safetensors");
-    vs.save(&tmp).with_context(|| format!("saving {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ fn breakout_rom() -> Option<PathBuf> {
     match roms::resolve_rom("BreakoutNoFrameskip-v4", &roms::default_rom_dir()) {
         Ok(p) => Some(p),
         Err(e) => {
-            println!("SKIPPED: {e:#}");
+            lot::testing::skip("atari tests", &format!("{e:#}"));
             None
         }
     }
@@ -172,9 +172,9 @@ fn bench_breakout_speed() {
 #[test]
 #[ignore]
 fn parity_with_python_reference() {
-    use lot::data::fetch::sha256_hex;
+    use lot::data::registry::sha256_hex;
     let Some(dir) = std::env::var_os("LOT_ATARI_PARITY_DIR") else {
-        println!("SKIPPED: set LOT_ATARI_PARITY_DIR to the traces of tests/atari_parity.py");
+        lot::testing::skip("parity_with_python_reference", "set LOT_ATARI_PARITY_DIR to the traces of tests/atari_parity.py");
         return;
     };
     if breakout_rom().is_none() {

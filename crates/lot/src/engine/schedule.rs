@@ -1,6 +1,7 @@
-//! The LoT step schedule (LOT_SPEC §2): per teacher update, one joint step in which the teacher and
-//! every student learn on the teacher's batch, then N−1 extra student steps on batches from an
-//! independent stream, with the teacher's logits for those computed without a graph.
+//! The LoT step schedule (docs/algorithm.md, "Step schedule"): per teacher update, one joint step
+//! in which the teacher and every student learn on the teacher's batch, then N−1 extra student
+//! steps on batches from an independent stream, with the teacher's logits for those computed
+//! without a graph.
 
 use anyhow::{bail, Result};
 use tch::Tensor;

@@ -11,7 +11,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::bail_input;
-use crate::vision::resnet::ForwardOptions;
+use crate::precision::ForwardOptions;
 
 /// Which network an observation shape gets: vectors → MLP, `[C, 84, 84]` frames → Nature CNN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +175,7 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::resnet::Precision;
+    use crate::precision::Precision;
     use tch::Device;
 
     fn rows_orthogonal(w: &Tensor, gain: f64) {

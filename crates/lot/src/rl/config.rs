@@ -1,11 +1,12 @@
 //! The rl sections of a config: `[env]`, `[ppo]`, `[eval]`. Defaults are the reference's Atari
-//! values (cleanRL ppo_atari + LoT's cosine schedule, LOT_SPEC §2.4).
+//! values (cleanRL ppo_atari + LoT's cosine schedule; docs/algorithm.md, "Reinforcement learning
+//! (PPO)").
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::bail_input;
-use crate::config::LotConfig;
+use crate::config::common::LotConfig;
 use crate::engine::LossMode;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -72,7 +73,7 @@ pub struct PpoConfig {
     pub student_weight_decay: f64,
     /// `fp32` (exact, the default) or `bf16`: the Atari CNN's convolutions and 3136→512 layer in
     /// bf16 with fp32 master weights, heads and losses (not for the MLP).
-    pub precision: crate::vision::resnet::Precision,
+    pub precision: crate::precision::Precision,
     /// The Atari CNN's convolutions in channels-last memory format (oneDNN's fast layout on CPU;
     /// bf16 needs it to be fast). Not for the MLP.
     pub channels_last: bool,
@@ -99,7 +100,7 @@ impl Default for PpoConfig {
             max_grad_norm: 0.5,
             obs_cache: 10,
             student_weight_decay: 1e-4,
-            precision: crate::vision::resnet::Precision::Fp32,
+            precision: crate::precision::Precision::Fp32,
             channels_last: false,
         }
     }
@@ -147,7 +148,7 @@ impl RlConfig {
     pub fn validate(&self, lot: &LotConfig) -> Result<()> {
         super::check_env_name(&self.env.name)?;
         let (e, p) = (&self.env, &self.ppo);
-        if p.precision == crate::vision::resnet::Precision::Bf16 && !super::is_atari_name(&e.name) {
+        if p.precision == crate::precision::Precision::Bf16 && !super::is_atari_name(&e.name) {
             bail_input!("key 'ppo.precision': bf16 is for the Atari CNN; {} runs the MLP in fp32", e.name);
         }
         if p.channels_last && !super::is_atari_name(&e.name) {
@@ -265,7 +266,7 @@ mod tests {
                     assert_eq!(r.ppo, super::PpoConfig::default());
                     let fast = parse(&text, &["ppo.precision=\"bf16\""]).unwrap();
                     let Domain::Rl(f) = &fast.domain else { panic!("not rl") };
-                    assert_eq!(f.ppo.precision, crate::vision::resnet::Precision::Bf16);
+                    assert_eq!(f.ppo.precision, crate::precision::Precision::Bf16);
                 }
                 // without the atari feature the name is refused with a pointer to the feature
                 Err(e) => assert!(!cfg!(feature = "atari") && e.to_string().contains("--features atari"), "{e}"),

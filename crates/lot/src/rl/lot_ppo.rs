@@ -1,4 +1,4 @@
-//! LoT for PPO (LOT_SPEC §2.4), driven by the shared engine.
+//! LoT for PPO (docs/algorithm.md, "Reinforcement learning (PPO)"), driven by the shared engine.
 //!
 //! Per rollout: `update_epochs × num_minibatches` joint steps in which the teacher takes a PPO step
 //! on `PPO loss + α·T²·KL(p_s‖p_t)` (policy logits only) and every student a KL step towards the
@@ -58,7 +58,7 @@ impl RlModels {
     }
 
     /// Every model's forward precision and memory format (`ppo.precision`, `ppo.channels_last`).
-    pub fn set_forward(&mut self, opts: crate::vision::resnet::ForwardOptions) -> Result<()> {
+    pub fn set_forward(&mut self, opts: crate::precision::ForwardOptions) -> Result<()> {
         for a in self.agents.iter_mut() {
             a.set_forward(opts)?;
         }

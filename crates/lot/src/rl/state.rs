@@ -6,6 +6,8 @@ use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::fsio::ByteReader;
+
 /// Appends values as little-endian bytes.
 #[derive(Default)]
 pub struct StateWriter(Vec<u8>);
@@ -31,19 +33,15 @@ impl StateWriter {
 }
 
 /// Reads what a [`StateWriter`] wrote, in the same order.
-pub struct StateReader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
+pub struct StateReader<'a>(ByteReader<'a>);
 
 impl<'a> StateReader<'a> {
     pub fn new(b: &'a [u8]) -> Self {
-        Self { b, pos: 0 }
+        Self(ByteReader::new(b))
     }
     fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let Some(s) = self.b.get(self.pos..self.pos + N) else { bail!("saved state is too short") };
-        self.pos += N;
-        Ok(s.try_into().expect("slice of length N"))
+        let Some(a) = self.0.array::<N>() else { bail!("saved state is too short") };
+        Ok(a)
     }
     pub fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.take()?))
@@ -59,8 +57,8 @@ impl<'a> StateReader<'a> {
     }
     /// Fails unless every byte was read (a state of another env kind or version).
     pub fn finish(self) -> Result<()> {
-        if self.pos != self.b.len() {
-            bail!("saved state has {} bytes, expected {}", self.b.len(), self.pos);
+        if self.0.remaining() != 0 {
+            bail!("saved state has {} bytes, expected {}", self.0.position() + self.0.remaining(), self.0.position());
         }
         Ok(())
     }

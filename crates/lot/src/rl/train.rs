@@ -3,9 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -20,8 +19,9 @@ use crate::checkpoint;
 use crate::config::{Config, Domain};
 use crate::engine::{Engine, LotLoss};
 use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
+use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary};
-use crate::track::{plot, MetricsWriter, Progress, Record};
+use crate::track::{plot, Record};
 
 /// Episodes in the "final" and "best" return windows.
 const RETURN_WINDOW: usize = 20;
@@ -33,19 +33,6 @@ fn rl_config(cfg: &Config) -> Result<&RlConfig> {
         Domain::Rl(r) => Ok(r),
         _ => crate::bail_input!("task '{:?}' has no reinforcement-learning sections", cfg.task),
     }
-}
-
-fn device(cfg: &Config) -> Result<Device> {
-    if cfg.run.threads > 0 {
-        tch::set_num_threads(cfg.run.threads as i32);
-    }
-    let d = cfg.device()?;
-    if let Device::Cuda(_) = d {
-        if !tch::Cuda::is_available() {
-            crate::bail_input!("key 'run.device': CUDA requested but not available to libtorch on this machine");
-        }
-    }
-    Ok(d)
 }
 
 /// `n` envs named by the config, env i seeded `seed + i` (as gym's vector env seeds them).
@@ -64,7 +51,7 @@ pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, devi
     let r = rl_config(cfg)?;
     let plan = Plan::for_config(cfg);
     let mut models = RlModels::build(obs_shape, num_actions, 1 + plan.students, cfg.run.seed, device, ppo_params(r))?;
-    models.set_forward(crate::vision::resnet::ForwardOptions::new(r.ppo.precision, r.ppo.channels_last))?;
+    models.set_forward(crate::precision::ForwardOptions::new(r.ppo.precision, r.ppo.channels_last))?;
     let adam = |wd: f64| AdamConfig { lr: r.ppo.lr, eps: r.ppo.adam_eps, weight_decay: wd, ..Default::default() };
     let optims: Vec<Box<dyn Optimizer>> = models
         .stores
@@ -148,14 +135,21 @@ impl Returns {
     }
 }
 
+impl lifecycle::RunState for TrainState {
+    fn metrics_len(&self) -> u64 {
+        self.metrics_len
+    }
+}
+
 /// Write the checkpoint after update `st.update` (its metric lines written).
-fn save_checkpoint(out: &Path, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo) -> Result<()> {
+fn save_checkpoint(track: &Tracker, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo) -> Result<()> {
     let (learner_state, mut tensors) = learner.save_state();
     st.learner = learner_state;
     st.envs = env_states.iter().map(|b| to_hex(b)).collect();
-    st.metrics_len = std::fs::metadata(out.join(run::METRICS_FILE)).map(|m| m.len()).unwrap_or(0);
+    st.metrics_len = track.metrics_len();
+    st.elapsed_s = track.wall_s();
     tensors.push(("env.obs".into(), Tensor::from_slice(envs.obs())));
-    checkpoint::save(&checkpoint::path(out), &serde_json::to_value(&*st)?, &tensors)
+    track.save_checkpoint(&*st, &tensors)
 }
 
 /// Train per the config into the run folder `out` (created once the envs are built); with
@@ -166,7 +160,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     if resume && super::is_atari_name(&r.env.name) {
         crate::bail_input!("{ATARI_RESUME}");
     }
-    let device = device(cfg)?;
+    let device = lifecycle::device(cfg)?;
     let seed = cfg.run.seed;
     let mut envs = make_vec_env(r, r.env.num_envs, seed)?;
     let mut learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
@@ -193,10 +187,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         elapsed_s: 0.0,
     };
     let mut returns = Returns::default();
-    if resume {
-        let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
-        st = serde_json::from_value(meta).map_err(|e| crate::error::input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
-        let tensors = checkpoint::Tensors(tensors);
+    // The envs exist (ROMs found, names valid): only now open the run folder.
+    if let Some((saved, tensors)) = lifecycle::open::<TrainState>(cfg, out, resume, device)? {
+        st = saved;
         let mismatch = |e: anyhow::Error| crate::error::input_err(format!("checkpoint does not match the config: {e:#}"));
         learner.restore_state(&st.learner, &tensors)?;
         let env_states = st.envs.iter().map(|h| from_hex(h)).collect::<Result<Vec<_>>>().map_err(mismatch)?;
@@ -208,20 +201,13 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             return Err(mismatch(anyhow::anyhow!("{} models saved, {nm} configured", st.last_losses.len())));
         }
         returns = Returns::from_bits(&st.returns_window, st.best_return, st.episodes);
-        run::truncate_metrics(out, st.metrics_len)?;
         eprintln!("resuming {} at update {} of {num_updates} (env step {})", out.display(), st.update, st.global_step);
-    } else {
-        // The envs exist (ROMs found, names valid): only now create the run folder.
-        run::prepare_run_dir(out, cfg)?;
     }
     let mut global_step = st.global_step;
     let mut last_losses: Vec<f64> = st.last_losses.iter().map(|&b| f64::from_bits(b)).collect();
-    let every = cfg.run.checkpoint_every as u64;
 
-    let mut metrics = MetricsWriter::create(&out.join(run::METRICS_FILE))?;
-    let mut bar = Progress::new(num_updates, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
-    bar.set_position(st.update);
-    bar.println(&format!(
+    let mut track = Tracker::new(cfg, out, num_updates, st.update, st.elapsed_s)?;
+    track.bar.println(&format!(
         "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s){}",
         r.env.name,
         envs.num_envs(),
@@ -231,7 +217,6 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         learner.num_students(),
         if saveable { "" } else { "; no resume checkpoints (the emulator state is not saved)" }
     ));
-    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
     for update in st.update + 1..=num_updates {
         // Action sampling draws from torch's generator: a function of (seed, update) alone.
         checkpoint::reseed_torch(seed, update);
@@ -246,10 +231,10 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             episodes.push((base_step + (step as u64 + 1) * n, e));
         })?;
         global_step += r.batch_size() as u64;
-        let wall_s = start.elapsed().as_secs_f64();
+        let wall_s = track.wall_s();
         for (step, e) in episodes {
             returns.push(e.ret);
-            metrics.write(&Record {
+            track.write(&Record {
                 epoch: update,
                 step,
                 model: model_name(0),
@@ -260,18 +245,11 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
                 ..Default::default()
             })?;
         }
-        let us = learner.update(&rollout).with_context(|| {
-            let last = if saveable && checkpoint::path(out).is_file() {
-                format!("; the last good checkpoint is {} (resume with `lot train --resume {}`)", checkpoint::path(out).display(), out.display())
-            } else {
-                String::new()
-            };
-            format!("update {update}{last}")
-        })?;
-        let wall_s = start.elapsed().as_secs_f64();
+        let us = learner.update(&rollout).map_err(|e| track.step_failed(&format!("update {update}"), e))?;
+        let wall_s = track.wall_s();
         let rate = global_step as f64 / wall_s.max(1e-9);
         last_losses[0] = us.teacher_loss;
-        metrics.write(&Record {
+        track.write(&Record {
             epoch: update,
             step: global_step,
             model: model_name(0),
@@ -289,7 +267,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         })?;
         for (i, &l) in us.student_loss.iter().enumerate() {
             last_losses[1 + i] = l;
-            metrics.write(&Record {
+            track.write(&Record {
                 epoch: update,
                 step: global_step,
                 model: model_name(1 + i),
@@ -301,34 +279,25 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             })?;
         }
         let ret = returns.mean().map_or("-".to_string(), |m| format!("{m:.1}"));
-        bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
-        bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
+        track.bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
+        track.bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
 
-        let interrupted = checkpoint::interrupted();
-        if saveable && ((every > 0 && update % every == 0) || interrupted) {
+        let (save, interrupted) = track.checkpoint_due(update, false);
+        if saveable && save {
             let Some(env_states) = envs.save_state()? else { anyhow::bail!("the envs can no longer be saved") };
             st.update = update;
             st.global_step = global_step;
             (st.returns_window, st.best_return, st.episodes) = returns.to_bits();
             st.last_losses = last_losses.iter().map(|l| l.to_bits()).collect();
             st.next_done = buffer.next_done();
-            st.elapsed_s = start.elapsed().as_secs_f64();
-            save_checkpoint(out, &mut st, &envs, env_states, &learner)?;
+            save_checkpoint(&track, &mut st, &envs, env_states, &learner)?;
         }
         if interrupted {
-            bar.finish();
-            let what = if saveable {
-                format!("checkpoint written; continue with `lot train --resume {}`", out.display())
-            } else {
-                format!("no checkpoint written ({ATARI_RESUME})")
-            };
-            return Err(anyhow::Error::new(checkpoint::Interrupted(format!(
-                "interrupted after update {update} of {num_updates} (env step {global_step}): {what}"
-            ))));
+            let at = format!("after update {update} of {num_updates} (env step {global_step})");
+            return Err(track.interrupted(&at, (!saveable).then_some(ATARI_RESUME)));
         }
     }
-    bar.finish();
-    let wall_s = start.elapsed().as_secs_f64();
+    let wall_s = track.finish();
 
     // Weights, then an evaluation of every model (students are policies too).
     let mut summary = Summary {
@@ -345,17 +314,17 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     tch::manual_seed(seed as i64);
     let mut line = format!("{global_step} env steps in {wall_s:.0} s ({:.0}/s)", global_step as f64 / wall_s.max(1e-9));
     for (m, &last_loss) in last_losses.iter().enumerate() {
-        run::save_weights(&learner.models.stores[m], &out.join(format!("{}.safetensors", model_name(m))))?;
+        lifecycle::save_weights(out, m, &learner.models.stores[m], lifecycle::same_names)?;
         let eps = play(&learner.models.agents[m], &mut eval_envs, r.eval.episodes, r.eval.greedy, device)?;
         let (mean, std) = mean_std(&eps);
-        metrics.write(&Record {
+        track.write(&Record {
             epoch: num_updates,
             step: global_step,
             model: model_name(m),
             split: "eval".into(),
             episodic_return: Some(mean),
             episode_length: Some(eps.iter().map(|e| e.len as f64).sum::<f64>() / eps.len().max(1) as f64),
-            wall_s: start.elapsed().as_secs_f64(),
+            wall_s: track.wall_s(),
             ..Default::default()
         })?;
         let teacher = m == 0;
@@ -429,19 +398,13 @@ pub fn plot_run(dir: &Path) -> Result<()> {
 /// `lot eval RUN_DIR`: reload the saved models and play `eval.episodes` episodes with each.
 pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let r = rl_config(cfg)?;
-    let device = device(cfg)?;
+    let device = lifecycle::device(cfg)?;
     let mut envs = make_vec_env(r, r.env.num_envs.min(r.eval.episodes), cfg.run.seed + EVAL_SEED_OFFSET)?;
-    let mut learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
+    let learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
     tch::manual_seed(cfg.run.seed as i64);
     let mut out = Vec::new();
     for m in 0..learner.models.agents.len() {
-        let p = dir.join(format!("{}.safetensors", model_name(m)));
-        if !p.exists() {
-            crate::bail_input!("{}: missing; the run did not finish", p.display());
-        }
-        learner.models.stores[m]
-            .load(&p)
-            .map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
+        lifecycle::load_weights(dir, m, &learner.models.stores[m], lifecycle::same_names)?;
         let eps = play(&learner.models.agents[m], &mut envs, r.eval.episodes, r.eval.greedy, device)?;
         let (mean, std) = mean_std(&eps);
         out.push(run::EvalRow {

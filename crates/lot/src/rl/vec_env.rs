@@ -377,6 +377,23 @@ impl Drop for VecEnv {
     }
 }
 
+/// `lot bench vec-env`: env steps per second of 8 CartPoles stepped `steps` times with each
+/// thread count (1 = inline), as (threads, rate).
+pub fn cartpole_stepping_rates(steps: usize, threads: &[usize]) -> Result<Vec<(usize, f64)>> {
+    let actions = [0, 1, 0, 1, 1, 0, 1, 0];
+    let mut out = Vec::new();
+    for &t in threads {
+        let envs = (0..8).map(|i| Box::new(super::classic::CartPole::new(i)) as Box<dyn Env>).collect();
+        let mut v = VecEnv::new(envs, t)?;
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            v.step(&actions)?;
+        }
+        out.push((t, (steps * actions.len()) as f64 / t0.elapsed().as_secs_f64().max(1e-12)));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,23 +523,15 @@ mod tests {
         assert!(c.restore_state(&[vec![], vec![]], &[0.0; 4]).is_err());
     }
 
-    /// Not a pass/fail check of speed (the machine is shared): prints steps/s of inline, threaded
-    /// and auto stepping for 8 CartPoles, and checks that auto picks inline for them.
+    /// `env.threads = 0` steps cheap envs inline (their speed is `lot bench vec-env`).
     #[test]
-    fn cartpole_stepping_speed() {
+    fn auto_steps_cartpoles_inline() {
         let make = || (0..8).map(|i| Box::new(CartPole::new(i)) as Box<dyn Env>).collect::<Vec<_>>();
         let auto = VecEnv::new(make(), 0).unwrap();
         assert_eq!(auto.threads(), 1, "auto mode should step cheap envs inline");
-        let steps = 20_000;
-        for threads in [1, 2, 4] {
-            let mut v = VecEnv::new(make(), threads).unwrap();
-            let actions = [0, 1, 0, 1, 1, 0, 1, 0];
-            let t0 = Instant::now();
-            for _ in 0..steps {
-                v.step(&actions).unwrap();
-            }
-            let rate = (steps * 8) as f64 / t0.elapsed().as_secs_f64();
-            eprintln!("vec env, 8 CartPoles, {threads} thread(s): {rate:.0} env steps/s");
-        }
+        let mut rates = cartpole_stepping_rates(10, &[1, 2]).unwrap();
+        rates.sort_by_key(|r| r.0);
+        assert_eq!(rates.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
+        assert!(rates.iter().all(|r| r.1 > 0.0 && r.1.is_finite()), "{rates:?}");
     }
 }

@@ -1,5 +1,5 @@
 //! The language-modelling sections of a config: `[data]`, `[model]`, `[train]`.
-//! Defaults are the reference's LSTM-on-PTB script (LOT_SPEC §2.2).
+//! Defaults are the reference's LSTM-on-PTB script (docs/algorithm.md, "Language models").
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::corpus::{CorpusKind, VocabRules};
 use crate::bail_input;
-use crate::config::LotConfig;
+use crate::config::common::LotConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,11 +25,14 @@ pub struct TextData {
     pub corpus: CorpusKind,
     /// Folder with the files; empty = `<data root>/ptb` or `<data root>/wikitext-103`.
     pub dir: String,
+    /// Train on the first n tokens of the training split only (0 = all): a small-data regime.
+    /// The vocabulary, validation and test splits stay whole.
+    pub train_tokens: usize,
 }
 
 impl Default for TextData {
     fn default() -> Self {
-        Self { corpus: CorpusKind::Ptb, dir: String::new() }
+        Self { corpus: CorpusKind::Ptb, dir: String::new(), train_tokens: 0 }
     }
 }
 
@@ -99,6 +102,15 @@ pub enum StudentSchedule {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// SGD with `momentum` (no Nesterov), the LSTM reference's.
+    Sgd,
+    /// Adam (β 0.9/0.999, ε 1e-8), Transformer-XL's.
+    Adam,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Checkpoint {
     /// Each model keeps its own best-validation weights (LSTM trainer).
     PerModel,
@@ -110,8 +122,8 @@ pub enum Checkpoint {
 #[serde(deny_unknown_fields, default)]
 pub struct LmTrain {
     pub epochs: usize,
-    /// Stop after this many teacher steps (0 = run all epochs); the schedules still span `epochs`
-    /// unless the budget is shorter, in which case they span the budget.
+    /// Stop after this many teacher steps (0 = run all epochs). `cosine_step` then spans the capped
+    /// budget; `cosine_epoch` still spans `epochs` (so a capped run stops part-way down it).
     pub max_steps: usize,
     pub batch_size: usize,
     pub eval_batch_size: usize,
@@ -119,8 +131,7 @@ pub struct LmTrain {
     pub bptt: usize,
     /// Evaluation window for Transformer-XL (eval_tgt_len); the LSTM uses `bptt`.
     pub eval_bptt: usize,
-    /// `sgd` or `adam`.
-    pub optimizer: String,
+    pub optimizer: OptimizerKind,
     pub lr: f64,
     pub momentum: f64,
     pub weight_decay: f64,
@@ -143,7 +154,7 @@ impl Default for LmTrain {
             eval_batch_size: 10,
             bptt: 35,
             eval_bptt: 35,
-            optimizer: "sgd".into(),
+            optimizer: OptimizerKind::Sgd,
             lr: 30.0,
             momentum: 0.3,
             weight_decay: 0.0,
@@ -167,9 +178,6 @@ impl TextConfig {
         }
         if !(t.lr > 0.0 && t.lr.is_finite()) {
             bail_input!("key 'train.lr': must be > 0, got {}", t.lr);
-        }
-        if !matches!(t.optimizer.as_str(), "sgd" | "adam") {
-            bail_input!("key 'train.optimizer': unknown optimizer '{}' (expected sgd or adam)", t.optimizer);
         }
         if !(0.0..1.0).contains(&t.momentum) {
             bail_input!("key 'train.momentum': must be in [0, 1), got {}", t.momentum);
@@ -213,7 +221,7 @@ impl TextConfig {
         if !self.data.dir.is_empty() {
             return PathBuf::from(&self.data.dir);
         }
-        let root = crate::data::fetch::default_data_dir();
+        let root = crate::data::registry::default_data_dir();
         match self.data.corpus {
             CorpusKind::Ptb => root.join("ptb"),
             CorpusKind::Wikitext => root.join("wikitext-103"),

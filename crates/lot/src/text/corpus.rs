@@ -254,23 +254,6 @@ fn encode_cache(key: &str, c: &Corpus) -> Vec<u8> {
     out
 }
 
-struct Cursor<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.b.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-}
-
 /// Decode a cache file. `Ok(None)`: valid but for other sources. `Err`: corrupt.
 fn decode_cache(bytes: &[u8], key: &str, path: &Path) -> Result<Option<Corpus>> {
     let corrupt = |what: &str| input_err(format!("token cache {} is corrupt ({what}); delete it to rebuild", path.display()));
@@ -281,7 +264,7 @@ fn decode_cache(bytes: &[u8], key: &str, path: &Path) -> Result<Option<Corpus>> 
     if Sha256::digest(body).as_slice() != &bytes[8..40] {
         return Err(corrupt("checksum mismatch"));
     }
-    let mut c = Cursor { b: body, pos: 0 };
+    let mut c = crate::fsio::ByteReader::new(body);
     let klen = c.u64().ok_or_else(|| corrupt("truncated"))? as usize;
     let k = c.take(klen).ok_or_else(|| corrupt("truncated"))?;
     if k != key.as_bytes() {
@@ -331,7 +314,7 @@ pub fn load_cached(dir: &Path, kind: CorpusKind, rules: VocabRules) -> Result<Co
     }
     let corpus = load_corpus(dir, kind, rules)?;
     // A read-only data folder just means no cache.
-    if let Err(e) = crate::run::write_atomic(&cache, &encode_cache(&key, &corpus)) {
+    if let Err(e) = crate::fsio::write_atomic(&cache, &encode_cache(&key, &corpus)) {
         eprintln!("note: could not write token cache {}: {e:#}", cache.display());
     }
     Ok(corpus)
@@ -416,9 +399,9 @@ mod tests {
     /// With the real PTB present (`lot data fetch ptb`): 929,589 training tokens and 10,000 words.
     #[test]
     fn real_ptb_counts() {
-        let dir = crate::data::fetch::default_data_dir().join("ptb");
+        let dir = crate::data::registry::default_data_dir().join("ptb");
         if !dir.join("ptb.train.txt").is_file() {
-            eprintln!("skipped: PTB not present in {} (run `lot data fetch ptb`)", dir.display());
+            crate::testing::skip("real_ptb_counts", &format!("PTB not present in {} (run `lot data fetch ptb`)", dir.display()));
             return;
         }
         let c = load_corpus(&dir, CorpusKind::Ptb, VocabRules::Lstm).unwrap();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::{Device, Tensor};
 
-use super::config::{Arch, Checkpoint, LrSchedule, StudentSchedule, TextConfig};
+use super::config::{Arch, Checkpoint, LrSchedule, OptimizerKind, StudentSchedule, TextConfig};
 use super::corpus::{load_cached, Corpus};
 use super::lstm::{Hidden, LstmConfig, LstmLm};
 use super::txl::{TransformerXl, TxlConfig};
@@ -19,9 +19,10 @@ use crate::bail_input;
 use crate::checkpoint;
 use crate::config::Config;
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
+use crate::lifecycle::{self, Tracker};
 use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use crate::run::{self, model_name, ModelSummary, Summary};
-use crate::track::{plot, MetricsWriter, Progress, Record};
+use crate::track::{plot, Record};
 
 /// Token ids `[rows, bsz]`: the stream cut into `bsz` contiguous columns (the reference's batchify).
 pub fn batchify(ids: &[u32], bsz: usize, device: Device) -> Tensor {
@@ -183,6 +184,18 @@ pub fn evaluate(net: &Net, data: &Tensor, bptt: i64) -> f64 {
     total / count.max(1) as f64
 }
 
+/// Keep the first `data.train_tokens` tokens of the training split (0 = all).
+fn limit_train(corpus: &mut Corpus, t: &TextConfig) -> Result<()> {
+    let n = t.data.train_tokens;
+    if n > corpus.train.len() {
+        bail_input!("key 'data.train_tokens': {n} is more than the {} tokens of the training split", corpus.train.len());
+    }
+    if n > 0 {
+        corpus.train.truncate(n);
+    }
+    Ok(())
+}
+
 fn check_sizes(corpus: &Corpus, t: &TextConfig) -> Result<()> {
     let tr = &t.train;
     let splits = [("train", corpus.train.len(), tr.batch_size, tr.bptt), ("valid", corpus.valid.len(), tr.eval_batch_size, tr.eval_bptt), ("test", corpus.test.len(), tr.eval_batch_size, tr.eval_bptt)];
@@ -228,9 +241,9 @@ pub fn step_cap(cfg: &Config, max_steps: usize) -> u64 {
 fn make_optim(t: &TextConfig, vs: &nn::VarStore) -> Box<dyn Optimizer> {
     let tr = &t.train;
     let params = named_trainable(vs);
-    match tr.optimizer.as_str() {
-        "adam" => Box::new(Adam::new(params, AdamConfig { lr: tr.lr, weight_decay: tr.weight_decay, ..Default::default() })),
-        _ => Box::new(Sgd::new(params, SgdConfig { lr: tr.lr, momentum: tr.momentum, nesterov: false, weight_decay: tr.weight_decay })),
+    match tr.optimizer {
+        OptimizerKind::Adam => Box::new(Adam::new(params, AdamConfig { lr: tr.lr, weight_decay: tr.weight_decay, ..Default::default() })),
+        OptimizerKind::Sgd => Box::new(Sgd::new(params, SgdConfig { lr: tr.lr, momentum: tr.momentum, nesterov: false, weight_decay: tr.weight_decay })),
     }
 }
 
@@ -248,6 +261,12 @@ struct TrainState {
     opt_steps: Vec<u64>,
     metrics_len: u64,
     elapsed_s: f64,
+}
+
+impl lifecycle::RunState for TrainState {
+    fn metrics_len(&self) -> u64 {
+        self.metrics_len
+    }
 }
 
 fn state_tensors(models: &LmModels) -> Vec<(String, Tensor)> {
@@ -289,13 +308,11 @@ fn reseed(seed: u64, step: u64) {
 
 /// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
 pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
-    if cfg.run.threads > 0 {
-        tch::set_num_threads(cfg.run.threads as i32);
-    }
+    let device = lifecycle::device(cfg)?;
     let t = cfg.text()?;
     let tr = &t.train;
-    let device = cfg.device()?;
-    let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
+    let mut corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
+    limit_train(&mut corpus, t)?;
     check_sizes(&corpus, t)?;
     let n_token = corpus.vocab.len() as i64;
     let train_data = batchify(&corpus.train, tr.batch_size, device);
@@ -327,21 +344,15 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         elapsed_s: 0.0,
     };
     let mut best_snap: Vec<Option<Vec<(String, Tensor)>>> = (0..nm).map(|_| None).collect();
-    if resume {
-        let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
-        st = serde_json::from_value(meta).map_err(|e| crate::error::input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
-        let tensors = checkpoint::Tensors(tensors);
-        for m in 0..nm {
-            checkpoint::restore_store(&models.stores[m], &tensors.with_prefix(&format!("model{m}.")), &model_name(m))?;
-            engine.optims[m].load_state(&tensors.with_prefix(&format!("optim{m}.")), st.opt_steps[m]);
+    if let Some((saved, tensors)) = lifecycle::open::<TrainState>(cfg, out, resume, device)? {
+        st = saved;
+        lifecycle::restore_models(&tensors, &models.stores, &mut engine.optims, &st.opt_steps)?;
+        for (m, best) in best_snap.iter_mut().enumerate() {
             let snap = tensors.with_prefix(&format!("best{m}."));
-            best_snap[m] = (!snap.is_empty()).then_some(snap);
+            *best = (!snap.is_empty()).then_some(snap);
         }
         restore_states(&mut models, &tensors)?;
-        run::truncate_metrics(out, st.metrics_len)?;
         eprintln!("resuming {} at teacher step {}", out.display(), st.step);
-    } else {
-        run::prepare_run_dir(out, cfg)?;
     }
 
     let rows = train_data.size()[0];
@@ -352,13 +363,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let cap = step_cap(cfg, tr.max_steps);
     let total_steps = if cap > 0 { budget.min(cap) } else { budget };
     let tokens_per_step = (bptt * tr.batch_size as i64) as f64;
-    let every = cfg.run.checkpoint_every as u64;
-
-    let metrics_path = out.join(run::METRICS_FILE);
-    let mut metrics = MetricsWriter::create(&metrics_path)?;
-    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
-    let mut bar = Progress::new(total_steps, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
-    bar.set_position(st.step);
+    let mut track = Tracker::new(cfg, out, total_steps, st.step, st.elapsed_s)?;
     let mut window_start = Instant::now();
 
     while st.step < total_steps {
@@ -389,14 +394,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             *cursor = advance_cursor(*cursor, rows, bptt);
             Ok(b)
         };
-        let o = engine.lot_step(&mut models, &batch, &mut next_student).map_err(|err| {
-            anyhow::anyhow!(
-                "epoch {e}, teacher step {}: {err:#}; the last good checkpoint is {} (resume with `lot train --resume {}`)",
-                st.step + 1,
-                checkpoint::path(out).display(),
-                out.display()
-            )
-        })?;
+        let o = engine
+            .lot_step(&mut models, &batch, &mut next_student)
+            .map_err(|err| track.step_failed(&format!("epoch {e}, teacher step {}", st.step + 1), err))?;
         st.step += 1;
         st.run_loss[0] += o.teacher_task;
         for (s, task) in o.student_tasks.iter().enumerate() {
@@ -404,9 +404,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         }
         st.run_n += 1;
         let ppl = (st.run_loss[0] / st.run_n as f64).exp();
-        bar.inc(|| format!("epoch {e}/{epochs} teacher ppl {ppl:.1}"));
+        track.bar.inc(|| format!("epoch {e}/{epochs} teacher ppl {ppl:.1}"));
         if st.step % 10 == 0 {
-            bar.set_message(format!("ep {e} ppl {ppl:.1}"));
+            track.bar.set_message(format!("ep {e} ppl {ppl:.1}"));
         }
         let interval_due = tr.eval_interval > 0 && st.step % tr.eval_interval as u64 == 0;
         let epoch_end = tr.eval_interval == 0 && st.step % spe == 0;
@@ -418,8 +418,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             let mut line = format!("epoch {e} step {}", st.step);
             for m in 0..nm {
                 let train_loss = st.run_loss[m] / st.run_n.max(1) as f64;
-                let common = Record { epoch: e, step: st.step, model: model_name(m), wall_s: start.elapsed().as_secs_f64(), ..Default::default() };
-                metrics.write(&Record {
+                let common = Record { epoch: e, step: st.step, model: model_name(m), wall_s: track.wall_s(), ..Default::default() };
+                track.write(&Record {
                     split: "train".into(),
                     loss: train_loss,
                     perplexity: Some(train_loss.exp()),
@@ -427,10 +427,10 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
                     samples_per_s: Some(tokens_per_step * st.run_n as f64 / secs.max(1e-9)),
                     ..common.clone()
                 })?;
-                metrics.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
+                track.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
                 line.push_str(&format!(" | {} valid ppl {:.2}", model_name(m), vals[m].exp()));
             }
-            bar.println(&line);
+            track.bar.println(&line);
             // The reference LSTM rule: decay a student's lr when the summed validation
             // perplexity got worse than the best so far and that student's own loss got worse.
             if tr.student_schedule == StudentSchedule::Plateau && st.best_val[0].is_some() {
@@ -458,32 +458,25 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             st.run_n = 0;
             window_start = Instant::now();
         }
-        let interrupted = checkpoint::interrupted();
-        if evaluated || (every > 0 && st.step % every == 0) || interrupted {
+        let (save, interrupted) = track.checkpoint_due(st.step, evaluated);
+        if save {
             st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
-            st.metrics_len = std::fs::metadata(&metrics_path).map(|m| m.len()).unwrap_or(0);
-            st.elapsed_s = start.elapsed().as_secs_f64();
+            st.metrics_len = track.metrics_len();
+            st.elapsed_s = track.wall_s();
             let mut tensors = state_tensors(&models);
-            for m in 0..nm {
-                tensors.extend(checkpoint::prefixed(&format!("model{m}."), checkpoint::store_tensors(&models.stores[m])));
-                tensors.extend(checkpoint::prefixed(&format!("optim{m}."), engine.optims[m].state()));
-                if let Some(snap) = &best_snap[m] {
+            tensors.extend(lifecycle::model_tensors(&models.stores, &engine.optims));
+            for (m, snap) in best_snap.iter().enumerate() {
+                if let Some(snap) = snap {
                     tensors.extend(checkpoint::prefixed(&format!("best{m}."), snap.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()));
                 }
             }
-            checkpoint::save(&checkpoint::path(out), &serde_json::to_value(&st)?, &tensors)?;
+            track.save_checkpoint(&st, &tensors)?;
         }
         if interrupted {
-            bar.finish();
-            return Err(anyhow::Error::new(checkpoint::Interrupted(format!(
-                "interrupted at teacher step {}: checkpoint written; continue with `lot train --resume {}`",
-                st.step,
-                out.display()
-            ))));
+            return Err(track.interrupted(&format!("at teacher step {}", st.step), None));
         }
     }
-    bar.finish();
-    let wall_s = start.elapsed().as_secs_f64();
+    let wall_s = track.finish();
     let epoch = (st.step + spe - 1) / spe;
 
     // Test each model from its selected (best-validation) checkpoint.
@@ -502,18 +495,18 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             restore(&models.stores[m], s);
         }
         let test = evaluate(&models.nets[m], &test_data, eval_bptt);
-        metrics.write(&Record {
+        track.write(&Record {
             epoch,
             step: st.step,
             model: model_name(m),
             split: "test".into(),
             loss: test,
             perplexity: Some(test.exp()),
-            wall_s: start.elapsed().as_secs_f64(),
+            wall_s: track.wall_s(),
             ..Default::default()
         })?;
         line.push_str(&format!(" {} ppl {:.2}", model_name(m), test.exp()));
-        run::save_weights(&models.stores[m], &out.join(format!("{}.safetensors", model_name(m))))?;
+        lifecycle::save_weights(out, m, &models.stores[m], lifecycle::same_names)?;
         summary.models.insert(
             model_name(m),
             ModelSummary {
@@ -534,21 +527,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
 
 /// `curves.png`: validation and training perplexity per model against teacher steps.
 pub fn plot_run(dir: &Path) -> Result<()> {
-    let recs = crate::track::read_metrics(&dir.join(run::METRICS_FILE))?;
-    let mut names: Vec<String> = recs.iter().map(|r| r.model.clone()).collect();
-    names.sort();
-    names.dedup();
-    names.sort_by_key(|n| n != "teacher");
-    let series = |split: &str| -> Vec<plot::Series> {
-        names
-            .iter()
-            .map(|n| plot::Series {
-                label: format!("{n} {split}"),
-                points: recs.iter().filter(|r| &r.model == n && r.split == split).filter_map(|r| r.perplexity.map(|p| (r.step as f64, p))).collect(),
-                band: None,
-            })
-            .collect()
-    };
+    let (recs, names) = lifecycle::read_records(dir)?;
+    let series = |split: &str| lifecycle::curves(&recs, &names, split, |r| r.step as f64, |r| r.perplexity);
     let panels = [
         plot::Panel { title: "validation perplexity".into(), x_label: "teacher step".into(), y_label: "perplexity".into(), series: series("valid") },
         plot::Panel { title: "train perplexity".into(), x_label: "teacher step".into(), y_label: "perplexity".into(), series: series("train") },
@@ -562,7 +542,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
     let device = cfg.device()?;
     let (_, k, _) = mode_plan(cfg, t.train.epochs);
-    let mut models = LmModels::build(t, corpus.vocab.len() as i64, 1 + k, 0, device, t.train.eval_batch_size as i64);
+    let models = LmModels::build(t, corpus.vocab.len() as i64, 1 + k, 0, device, t.train.eval_batch_size as i64);
     let test = batchify(&corpus.test, t.train.eval_batch_size, device);
     let bptt = match t.model.arch {
         Arch::Lstm => t.train.bptt,
@@ -570,11 +550,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     } as i64;
     let mut rows = Vec::new();
     for m in 0..models.nets.len() {
-        let p = dir.join(format!("{}.safetensors", model_name(m)));
-        if !p.exists() {
-            bail_input!("{}: missing; the run did not finish", p.display());
-        }
-        models.stores[m].load(&p).map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
+        lifecycle::load_weights(dir, m, &models.stores[m], lifecycle::same_names)?;
         let l = evaluate(&models.nets[m], &test, bptt);
         rows.push(run::EvalRow { model: model_name(m), values: vec![("test loss".into(), l), ("test perplexity".into(), l.exp())] });
     }
@@ -759,7 +735,7 @@ student_schedule = "same"
         t.model.d_head = 8;
         t.model.d_inner = 32;
         t.model.mem_len = 8;
-        t.train.optimizer = "adam".into();
+        t.train.optimizer = OptimizerKind::Adam;
         t.train.lr = 0.01;
         t.train.checkpoint = Checkpoint::Teacher;
         cfg.domain = crate::config::Domain::Text(t);
@@ -788,6 +764,25 @@ student_schedule = "same"
         assert_eq!(steps["teacher_only"], (5, 5, 15, 2));
         assert_eq!(steps["no_student"], (5, 5, 5, 1));
         assert_eq!(steps["compute_matched"], (15, 15, 15, 1));
+    }
+
+    /// `data.train_tokens` trains on a prefix of the training split: 48 tokens at batch 4 are 12
+    /// rows, ceil(11 / 8) = 2 windows of bptt 8 per epoch; more tokens than the split has is an input error.
+    #[test]
+    fn train_tokens_keeps_a_prefix_of_the_training_split() {
+        let d = tempfile::tempdir().unwrap();
+        write_corpus(d.path());
+        let mut cfg = config(d.path(), "");
+        if let crate::config::Domain::Text(t) = &mut cfg.domain {
+            t.data.train_tokens = 48;
+        }
+        let s = train(&cfg, &d.path().join("small"), false).unwrap();
+        assert_eq!(s.teacher_steps, 3 * 2);
+        if let crate::config::Domain::Text(t) = &mut cfg.domain {
+            t.data.train_tokens = 10_000_000;
+        }
+        let e = train(&cfg, &d.path().join("big"), false).unwrap_err();
+        assert!(crate::error::is_input_error(&e) && e.to_string().contains("data.train_tokens"), "{e}");
     }
 
     #[test]

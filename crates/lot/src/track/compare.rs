@@ -729,7 +729,7 @@ pub fn compare(args: &[PathBuf], out: &Path, baselines: &[String]) -> Result<Rep
         md.push_str(&format!("| {} | {} | {} |\n", g.name, seeds.join(", "), dirs.join(", ")));
     }
     let markdown_path = out.join("compare.md");
-    run::write_atomic(&markdown_path, md.as_bytes())?;
+    crate::fsio::write_atomic(&markdown_path, md.as_bytes())?;
 
     let rows = table_rows(&groups);
     let json = JsonReport {
@@ -759,7 +759,7 @@ pub fn compare(args: &[PathBuf], out: &Path, baselines: &[String]) -> Result<Rep
             .collect(),
     };
     let json_path = out.join("compare.json");
-    run::write_atomic(&json_path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+    crate::fsio::write_atomic(&json_path, serde_json::to_string_pretty(&json)?.as_bytes())?;
 
     let plot_path = if curves.is_empty() {
         warnings.push("no curves in the runs' metrics.jsonl: compare.png not drawn".into());

@@ -47,6 +47,28 @@ pub struct Record {
     pub value_loss: Option<f64>,
 }
 
+/// Record fields that are coordinates or labels, not scalars to plot.
+const NOT_SCALARS: [&str; 5] = ["epoch", "step", "model", "split", "wall_s"];
+
+/// The scalars of a record as `(<model>/<split>/<field>, value)`, in a fixed (alphabetical)
+/// order: `loss` always, every other numeric field that is present (so fields added to
+/// [`Record`] later are written too). `epoch`, `step` and `wall_s` are not scalars: `step` is
+/// the event's step and the event carries its own wall time.
+pub fn record_scalars(r: &Record) -> Vec<(String, f64)> {
+    let prefix = format!("{}/{}", r.model, r.split);
+    let mut out = vec![(format!("{prefix}/loss"), r.loss)];
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(r) {
+        let mut fields: Vec<(&String, f64)> = map
+            .iter()
+            .filter(|(k, _)| k.as_str() != "loss" && !NOT_SCALARS.contains(&k.as_str()))
+            .filter_map(|(k, v)| v.as_f64().map(|x| (k, x)))
+            .collect();
+        fields.sort_by(|a, b| a.0.cmp(b.0));
+        out.extend(fields.into_iter().map(|(k, x)| (format!("{prefix}/{k}"), x)));
+    }
+    out
+}
+
 /// Appends records to `metrics.jsonl` and, as scalars, to a TensorBoard event file in the same
 /// folder (see [`super::tensorboard`]); both are flushed after every record.
 pub struct MetricsWriter {
@@ -74,7 +96,8 @@ impl MetricsWriter {
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
         self.file.flush()?;
-        self.events.add_record(r)?;
+        let scalars: Vec<(String, f32)> = record_scalars(r).into_iter().map(|(t, v)| (t, v as f32)).collect();
+        self.events.add_scalars(i64::try_from(r.step).unwrap_or(i64::MAX), &scalars)?;
         Ok(())
     }
 }

@@ -13,7 +13,6 @@
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -92,7 +91,7 @@ pub fn plot_panels(path: &Path, panels: &[Panel]) -> Result<()> {
     let rgb = render_to_buffer(panels, w, h)
         .with_context(|| format!("rendering plot {}", path.display()))?;
     let png = encode_png(&rgb, w, h)?;
-    write_atomic(path, &png)
+    crate::fsio::write_atomic(path, &png)
 }
 
 /// Renders the panels into an RGB8 buffer of `w * h * 3` bytes (row-major, top row first).
@@ -444,34 +443,6 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `bytes` to a temporary file in `path`'s directory, then renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("plot path {} has no file name", path.display()))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp.{}.{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let res = (|| -> Result<()> {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all().ok();
-        drop(f);
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,7 +720,7 @@ mod tests {
     #[test]
     fn text_is_drawn_when_font_available() {
         if !ensure_font() {
-            eprintln!("skipping: no font on this machine");
+            crate::testing::skip("text_is_drawn_when_font_available", "no font on this machine");
             return;
         }
         let p = panel("title", vec![series("legend", curve(10, |x| x))]);

@@ -21,7 +21,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use super::metrics::Record;
 
 /// `file_version` of the first event of every file.
 pub const FILE_VERSION: &str = "brain.Event:2";
@@ -125,30 +124,6 @@ pub fn encode_event(wall_time: f64, step: i64, body: &EventBody<'_>) -> Vec<u8> 
     ev
 }
 
-// ---- the scalars of a metrics record ----
-
-/// Record fields that are coordinates or labels, not scalars to plot.
-const NOT_SCALARS: [&str; 5] = ["epoch", "step", "model", "split", "wall_s"];
-
-/// The scalars of a record as `(<model>/<split>/<field>, value)`, in a fixed (alphabetical)
-/// order: `loss` always, every other numeric field that is present (so fields added to
-/// [`Record`] later are written too). `epoch`, `step` and `wall_s` are not scalars: `step` is
-/// the event's step and the event carries its own wall time.
-pub fn record_scalars(r: &Record) -> Vec<(String, f64)> {
-    let prefix = format!("{}/{}", r.model, r.split);
-    let mut out = vec![(format!("{prefix}/loss"), r.loss)];
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(r) {
-        let mut fields: Vec<(&String, f64)> = map
-            .iter()
-            .filter(|(k, _)| k.as_str() != "loss" && !NOT_SCALARS.contains(&k.as_str()))
-            .filter_map(|(k, v)| v.as_f64().map(|x| (k, x)))
-            .collect();
-        fields.sort_by(|a, b| a.0.cmp(b.0));
-        out.extend(fields.into_iter().map(|(k, x)| (format!("{prefix}/{k}"), x)));
-    }
-    out
-}
-
 // ---- the writer ----
 
 fn unix_now() -> f64 {
@@ -223,12 +198,6 @@ impl EventWriter {
     pub fn add_scalar(&mut self, tag: &str, value: f32, step: i64) -> Result<()> {
         self.add_scalars(step, &[(tag.to_string(), value)])
     }
-
-    /// Every scalar of a metrics record, at `record.step`.
-    pub fn add_record(&mut self, r: &Record) -> Result<()> {
-        let scalars: Vec<(String, f32)> = record_scalars(r).into_iter().map(|(t, v)| (t, v as f32)).collect();
-        self.add_scalars(i64::try_from(r.step).unwrap_or(i64::MAX), &scalars)
-    }
 }
 
 #[cfg(test)]
@@ -236,6 +205,7 @@ mod tests {
     //! The file is read back by an independent reader: its own bitwise CRC32C, its own framing
     //! and a minimal protobuf field parser.
     use super::*;
+    use crate::track::metrics::{record_scalars, Record};
 
     /// Bitwise CRC32C (no table), independent of the writer's.
     fn crc32c_bitwise(data: &[u8]) -> u32 {
@@ -482,7 +452,7 @@ mod tests {
             std::process::Command::new(p).args(["-c", "import tensorboard"]).output().map(|o| o.status.success()).unwrap_or(false)
         });
         let Some(py) = py else {
-            eprintln!("skipped: python tensorboard not installed");
+            crate::testing::skip("tensorboard_reads_the_file_if_installed", "python tensorboard not installed");
             return;
         };
         let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
 
-use crate::config::EpochStyle;
+use super::config::EpochStyle;
 use crate::data::ImageDataset;
 
 pub const PAD: usize = 4;

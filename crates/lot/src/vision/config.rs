@@ -6,7 +6,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::bail_input;
-use crate::config::LotConfig;
+use crate::config::common::LotConfig;
+use crate::data::DatasetKind;
 use crate::error::input_err;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -20,8 +21,7 @@ pub struct VisionConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// mnist | fashion-mnist | cifar10 | cifar100
-    pub dataset: String,
+    pub dataset: DatasetKind,
     /// Folder holding the files; empty = `<data cache>/<dataset>` (see `lot data list`).
     pub dir: String,
     pub augment: bool,
@@ -35,7 +35,7 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dataset: "cifar100".into(), dir: String::new(), augment: true, train_limit: 0, test_limit: 0, valid_limit: 0 }
+        Self { dataset: DatasetKind::Cifar100, dir: String::new(), augment: true, train_limit: 0, test_limit: 0, valid_limit: 0 }
     }
 }
 
@@ -63,6 +63,15 @@ pub enum EpochStyle {
     FullPass,
 }
 
+/// The learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Cosine per epoch, from `lr` to 0 at the last epoch.
+    Cosine,
+    Constant,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -73,12 +82,11 @@ pub struct TrainConfig {
     pub momentum: f64,
     pub nesterov: bool,
     pub weight_decay: f64,
-    /// "cosine" (per epoch, to 0) or "constant".
-    pub schedule: String,
+    pub schedule: Schedule,
     pub epoch_style: EpochStyle,
     /// "fp32" (exact, default) or "bf16": bf16 convolutions and activations with fp32 master
     /// weights, classifier, logits and losses (see `resnet::ForwardOptions`).
-    pub precision: super::resnet::Precision,
+    pub precision: crate::precision::Precision,
     /// Channels-last memory format for conv inputs and weights (pair it with bf16 on CPU).
     pub channels_last: bool,
 }
@@ -93,9 +101,9 @@ impl Default for TrainConfig {
             momentum: 0.9,
             nesterov: true,
             weight_decay: 1e-4,
-            schedule: "cosine".into(),
+            schedule: Schedule::Cosine,
             epoch_style: EpochStyle::Reference,
-            precision: super::resnet::Precision::Fp32,
+            precision: crate::precision::Precision::Fp32,
             channels_last: false,
         }
     }
@@ -120,10 +128,6 @@ impl VisionConfig {
         if t.weight_decay < 0.0 {
             bail_input!("key 'train.weight_decay': must be >= 0, got {}", t.weight_decay);
         }
-        if !matches!(t.schedule.as_str(), "cosine" | "constant") {
-            bail_input!("key 'train.schedule': unknown schedule '{}' (expected cosine or constant)", t.schedule);
-        }
-        crate::data::DatasetKind::parse(&self.data.dataset).map_err(|e| input_err(format!("key 'data.dataset': {e}")))?;
         self.depths(lot.students)?;
         Ok(())
     }
@@ -158,15 +162,15 @@ impl VisionConfig {
         if !self.data.dir.is_empty() {
             return Ok(PathBuf::from(&self.data.dir));
         }
-        let kind = crate::data::DatasetKind::parse(&self.data.dataset)?;
-        Ok(crate::data::fetch::dataset_dir(&crate::data::fetch::default_data_dir(), kind))
+        Ok(crate::data::registry::dataset_dir(&crate::data::registry::default_data_dir(), self.data.dataset))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-    use crate::vision::resnet::{ForwardOptions, Precision};
+    use crate::precision::Precision;
+    use crate::vision::resnet::ForwardOptions;
 
     fn parse(sets: &[&str]) -> anyhow::Result<Config> {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();

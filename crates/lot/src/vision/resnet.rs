@@ -10,97 +10,10 @@
 //! final pooling on (classifier, logits, losses). The default options are exact fp32 and run the
 //! original code path unchanged.
 
-use serde::{Deserialize, Serialize};
 use tch::nn::{self, ConvConfig, Module, ModuleT};
 use tch::{Kind, Tensor};
 
-/// Numeric precision of the forward pass. Master weights and optimizer state are fp32 either way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Exact fp32 everywhere (the default, the reference's numerics).
-    #[default]
-    Fp32,
-    /// bf16 convolutions and activations, fp32 weights, classifier, logits and losses.
-    Bf16,
-}
-
-impl Precision {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "fp32" => Ok(Self::Fp32),
-            "bf16" => Ok(Self::Bf16),
-            _ => Err(format!("unknown precision '{s}' (expected fp32 or bf16)")),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Fp32 => "fp32",
-            Self::Bf16 => "bf16",
-        }
-    }
-    /// The kind activations and conv weights are computed in.
-    pub fn kind(self) -> Kind {
-        match self {
-            Self::Fp32 => Kind::Float,
-            Self::Bf16 => Kind::BFloat16,
-        }
-    }
-}
-
-/// How a [`PreActResNet`] runs its forward pass; chosen at construction (`train.precision`,
-/// `train.channels_last` in a config). `Default` = exact fp32, contiguous (NCHW).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ForwardOptions {
-    pub precision: Precision,
-    /// Channels-last (NHWC strides) activations and conv weights. With bf16 this is what makes the
-    /// CPU's oneDNN kernels fast; bf16 without it falls into a much slower path.
-    pub channels_last: bool,
-}
-
-impl ForwardOptions {
-    pub fn new(precision: Precision, channels_last: bool) -> Self {
-        Self { precision, channels_last }
-    }
-
-    /// True for the original fp32 NCHW path.
-    pub fn is_exact_fp32(&self) -> bool {
-        self.precision == Precision::Fp32 && !self.channels_last
-    }
-
-    /// A conv input or weight in the compute kind and memory format (a no-op where it already is).
-    pub fn prepare(&self, x: &Tensor) -> Tensor {
-        let x = if x.kind() == self.precision.kind() { x.shallow_clone() } else { x.to_kind(self.precision.kind()) };
-        if self.channels_last {
-            to_channels_last(&x)
-        } else {
-            x
-        }
-    }
-}
-
-/// The same 4-d tensor with NHWC strides (PyTorch's `channels_last` memory format): permute to
-/// NHWC, make that contiguous, permute the view back. Differentiable; a no-op view when `x`
-/// already has that layout.
-pub fn to_channels_last(x: &Tensor) -> Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-}
-
-/// Whether a 4-d tensor is laid out channels-last (stride 1 on C, then W, H, N), size-1 dims aside.
-pub fn is_channels_last(x: &Tensor) -> bool {
-    let (size, stride) = (x.size(), x.stride());
-    if size.len() != 4 {
-        return false;
-    }
-    let mut expect = 1i64;
-    for d in [1usize, 3, 2, 0] {
-        if size[d] != 1 && stride[d] != expect {
-            return false;
-        }
-        expect *= size[d];
-    }
-    true
-}
+pub use crate::precision::{is_channels_last, to_channels_last, ForwardOptions, Precision};
 
 /// Check a depth is valid and return (bottleneck?, blocks per stage).
 pub fn check_depth(depth: usize) -> Result<(bool, usize), String> {
@@ -285,9 +198,62 @@ impl ModuleT for PreActResNet {
     }
 }
 
+/// Our variables under the names PyTorch's `PreResNet` (the reference's model/preresnet.py) gives
+/// them, so `model.load_state_dict(..., strict=True)` takes a saved file: the shortcut conv is
+/// `downsample.0` there (an `nn.Sequential`), and every BatchNorm has a `num_batches_tracked`
+/// counter. lot does not count BatchNorm batches; the counter is written as 0 (PyTorch reads it
+/// only for `momentum=None`).
+pub fn to_reference_names(vars: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    let mut out = Vec::with_capacity(vars.len() * 5 / 4);
+    for (name, t) in vars {
+        if let Some(bn) = name.strip_suffix(".running_mean") {
+            out.push((format!("{bn}.num_batches_tracked"), Tensor::from(0i64)));
+        }
+        let name = match name.strip_suffix(".downsample.weight") {
+            Some(block) => format!("{block}.downsample.0.weight"),
+            None => name,
+        };
+        out.push((name, t));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The inverse of [`to_reference_names`]; our own names (files written before it) pass unchanged.
+pub fn from_reference_names(saved: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    saved
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with(".num_batches_tracked"))
+        .map(|(n, t)| match n.strip_suffix(".downsample.0.weight") {
+            Some(block) => (format!("{block}.downsample.weight"), t),
+            None => (n, t),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reference_names_round_trip_and_accept_old_names() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _m = PreActResNet::new(&vs.root(), 8, 3, 10).unwrap();
+        let ours = crate::checkpoint::store_tensors(&vs);
+        let theirs = to_reference_names(ours.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect());
+        let names: Vec<&str> = theirs.iter().map(|(n, _)| n.as_str()).collect();
+        // ResNet-8: one block per stage, stages 2 and 3 with a shortcut conv; 7 BatchNorms.
+        assert!(names.contains(&"layer2.0.downsample.0.weight") && names.contains(&"layer3.0.downsample.0.weight"), "{names:?}");
+        assert!(!names.iter().any(|n| n.ends_with(".downsample.weight")));
+        assert_eq!(names.iter().filter(|n| n.ends_with("num_batches_tracked")).count(), 7);
+        assert!(names.contains(&"bn.num_batches_tracked") && names.contains(&"layer1.0.bn1.num_batches_tracked"));
+        assert_eq!(theirs.len(), ours.len() + 7);
+        let back = from_reference_names(theirs);
+        assert_eq!(back.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), ours.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>());
+        // Files written with our own names load unchanged.
+        let old = from_reference_names(ours.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect());
+        assert_eq!(old.len(), ours.len());
+    }
     use tch::{Device, Kind};
 
     #[test]

@@ -11,14 +11,15 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use super::batches;
-use super::resnet::{ForwardOptions, PreActResNet};
-use crate::checkpoint;
-use crate::config::{Config, VisionConfig};
-use crate::data::{load_dataset, DatasetKind, ImageDataset, Split};
+use super::resnet::{self, ForwardOptions, PreActResNet};
+use super::config::{Schedule, VisionConfig};
+use crate::config::Config;
+use crate::data::{load_dataset, ImageDataset, Split};
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
+use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary};
-use crate::track::{plot, MetricsWriter, Progress, Record};
+use crate::track::{plot, Record};
 
 /// Teacher (index 0) and students, each with its own var store.
 pub struct VisionModels {
@@ -114,7 +115,7 @@ pub struct Splits {
 }
 
 pub fn load_data(cfg: &VisionConfig) -> Result<Splits> {
-    let kind = DatasetKind::parse(&cfg.data.dataset)?;
+    let kind = cfg.data.dataset;
     let dir = cfg.data_dir()?;
     let full = load_dataset(kind, &dir, Split::Train)?;
     let d = &cfg.data;
@@ -176,26 +177,15 @@ struct TrainState {
     elapsed_s: f64,
 }
 
-fn save_checkpoint(out: &Path, st: &TrainState, models: &VisionModels, engine: &Engine) -> Result<()> {
-    let mut tensors = Vec::new();
-    for (m, vs) in models.stores.iter().enumerate() {
-        tensors.extend(checkpoint::prefixed(&format!("model{m}."), checkpoint::store_tensors(vs)));
-        tensors.extend(checkpoint::prefixed(&format!("optim{m}."), engine.optims[m].state()));
+impl lifecycle::RunState for TrainState {
+    fn metrics_len(&self) -> u64 {
+        self.metrics_len
     }
-    checkpoint::save(&checkpoint::path(out), &serde_json::to_value(st)?, &tensors)
 }
 
 /// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
 pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
-    if cfg.run.threads > 0 {
-        tch::set_num_threads(cfg.run.threads as i32);
-    }
-    let device = cfg.device()?;
-    if let Device::Cuda(_) = device {
-        if !tch::Cuda::is_available() {
-            crate::bail_input!("key 'run.device': CUDA requested but not available to libtorch on this machine");
-        }
-    }
+    let device = lifecycle::device(cfg)?;
     let v = cfg.vision()?;
     let Splits { train: train_ds, valid: valid_ds, test: test_ds } = load_data(v)?;
     let (epochs, k, alpha) = mode_plan(cfg);
@@ -223,19 +213,11 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         metrics_len: 0,
         elapsed_s: 0.0,
     };
-    if resume {
-        let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
-        st = serde_json::from_value(meta).map_err(|e| crate::error::input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
-        let tensors = checkpoint::Tensors(tensors);
-        for m in 0..nm {
-            checkpoint::restore_store(&models.stores[m], &tensors.with_prefix(&format!("model{m}.")), &model_name(m))?;
-            engine.optims[m].load_state(&tensors.with_prefix(&format!("optim{m}.")), st.opt_steps[m]);
-        }
-        run::truncate_metrics(out, st.metrics_len)?;
+    // The data is good: only now open the run folder, so bad input leaves nothing behind.
+    if let Some((saved, tensors)) = lifecycle::open::<TrainState>(cfg, out, resume, device)? {
+        st = saved;
+        lifecycle::restore_models(&tensors, &models.stores, &mut engine.optims, &st.opt_steps)?;
         eprintln!("resuming {} at teacher step {}", out.display(), st.step);
-    } else {
-        // The data is good: only now create the run folder, so bad input leaves nothing behind.
-        run::prepare_run_dir(out, cfg)?;
     }
 
     let spe = batches::steps_per_epoch(t.epoch_style, train_ds.n, t.batch_size) as u64;
@@ -253,18 +235,13 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     );
     let mut student_batches = batches::student_stream(train_ds.clone(), t.batch_size, seed, v.data.augment, st.student_pos);
 
-    let metrics_path = out.join(run::METRICS_FILE);
-    let mut metrics = MetricsWriter::create(&metrics_path)?;
-    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed_s);
-    let mut bar = Progress::new(total_steps, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
-    bar.set_position(st.step);
+    let mut track = Tracker::new(cfg, out, total_steps, st.step, st.elapsed_s)?;
     let mut epoch_start = Instant::now();
-    let every = cfg.run.checkpoint_every as u64;
     while st.step < total_steps {
         let epoch = st.step / spe + 1;
-        let lr = match t.schedule.as_str() {
-            "cosine" => cosine_lr(t.lr, 0.0, epoch - 1, epochs as u64),
-            _ => t.lr,
+        let lr = match t.schedule {
+            Schedule::Cosine => cosine_lr(t.lr, 0.0, epoch - 1, epochs as u64),
+            Schedule::Constant => t.lr,
         };
         for m in 0..nm {
             engine.set_lr(m, lr);
@@ -277,14 +254,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             let (x, y) = student_batches.next()?.to_tensors(device);
             Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
         };
-        let outp = engine.lot_step(&mut models, &batch, &mut next_student).map_err(|e| {
-            anyhow::anyhow!(
-                "epoch {epoch}, teacher step {}: {e:#}; the last good checkpoint is {} (resume with `lot train --resume {}`)",
-                st.step + 1,
-                checkpoint::path(out).display(),
-                out.display()
-            )
-        })?;
+        let outp = engine
+            .lot_step(&mut models, &batch, &mut next_student)
+            .map_err(|e| track.step_failed(&format!("epoch {epoch}, teacher step {}", st.step + 1), e))?;
         st.step += 1;
         let n = b.y.len() as i64;
         let r = &mut st.run[0];
@@ -301,9 +273,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         }
         let tl = st.run[0].loss / st.run[0].steps as f64;
         if st.step % 10 == 0 || st.step == total_steps {
-            bar.set_message(format!("ep {epoch}/{epochs} loss {tl:.3}"));
+            track.bar.set_message(format!("ep {epoch}/{epochs} loss {tl:.3}"));
         }
-        bar.inc(|| format!("epoch {epoch}/{epochs} teacher loss {tl:.3}"));
+        track.bar.inc(|| format!("epoch {epoch}/{epochs} teacher loss {tl:.3}"));
 
         let epoch_end = st.step % spe == 0;
         if epoch_end {
@@ -313,7 +285,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             let mut line = format!("epoch {epoch}/{epochs} lr {lr:.4}");
             for m in 0..nm {
                 let r = &st.run[m];
-                metrics.write(&Record {
+                track.write(&Record {
                     epoch,
                     step: st.step,
                     model: model_name(m),
@@ -321,7 +293,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
                     loss: r.loss / r.steps.max(1) as f64,
                     accuracy: Some(100.0 * r.correct as f64 / r.seen.max(1) as f64),
                     lr: Some(lr),
-                    wall_s: start.elapsed().as_secs_f64(),
+                    wall_s: track.wall_s(),
                     samples_per_s: Some(rate),
                     ..Default::default()
                 })?;
@@ -336,39 +308,33 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
                 if ea > st.best[m].0 {
                     st.best[m] = (ea, epoch);
                 }
-                metrics.write(&Record {
+                track.write(&Record {
                     epoch,
                     step: st.step,
                     model: model_name(m),
                     split: split.into(),
                     loss: el,
                     accuracy: Some(ea),
-                    wall_s: start.elapsed().as_secs_f64(),
+                    wall_s: track.wall_s(),
                     ..Default::default()
                 })?;
                 line.push_str(&format!(" | {} {split} acc {ea:.2}%", model_name(m)));
             }
-            bar.println(&line);
+            track.bar.println(&line);
             st.run = vec![Running::default(); nm];
         }
-        let interrupted = checkpoint::interrupted();
-        if epoch_end || (every > 0 && st.step % every == 0) || interrupted {
+        let (save, interrupted) = track.checkpoint_due(st.step, epoch_end);
+        if save {
             st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
-            st.metrics_len = std::fs::metadata(&metrics_path).map(|m| m.len()).unwrap_or(0);
-            st.elapsed_s = start.elapsed().as_secs_f64();
-            save_checkpoint(out, &st, &models, &engine)?;
+            st.metrics_len = track.metrics_len();
+            st.elapsed_s = track.wall_s();
+            track.save_checkpoint(&st, &lifecycle::model_tensors(&models.stores, &engine.optims))?;
         }
         if interrupted {
-            bar.finish();
-            return Err(anyhow::Error::new(checkpoint::Interrupted(format!(
-                "interrupted at teacher step {}: checkpoint written; continue with `lot train --resume {}`",
-                st.step,
-                out.display()
-            ))));
+            return Err(track.interrupted(&format!("at teacher step {}", st.step), None));
         }
     }
-    bar.finish();
-    let wall_s = start.elapsed().as_secs_f64();
+    let wall_s = track.finish();
     drop(teacher_batches);
     drop(student_batches);
 
@@ -382,19 +348,19 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         models: BTreeMap::new(),
     };
     for m in 0..nm {
-        run::save_weights(&models.stores[m], &out.join(format!("{}.safetensors", model_name(m))))?;
+        lifecycle::save_weights(out, m, &models.stores[m], resnet::to_reference_names)?;
         let ms = ModelSummary { best_epoch: st.best[m].1, optimizer_steps: engine.optims[m].steps(), ..Default::default() };
         let ms = if valid_ds.is_some() {
             // The test set, read once: the final weights.
             let (tl, ta) = evaluate(&models, m, &test_ds, t.eval_batch_size);
-            metrics.write(&Record {
+            track.write(&Record {
                 epoch: epochs as u64,
                 step: st.step,
                 model: model_name(m),
                 split: "test".into(),
                 loss: tl,
                 accuracy: Some(ta),
-                wall_s: start.elapsed().as_secs_f64(),
+                wall_s: track.wall_s(),
                 ..Default::default()
             })?;
             ModelSummary {
@@ -421,21 +387,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
 
 /// `curves.png`: test accuracy and train loss per model against epochs.
 pub fn plot_run(dir: &Path) -> Result<()> {
-    let recs = crate::track::read_metrics(&dir.join(run::METRICS_FILE))?;
-    let mut names: Vec<String> = recs.iter().map(|r| r.model.clone()).collect();
-    names.sort();
-    names.dedup();
-    names.sort_by_key(|n| n != "teacher");
-    let series = |split: &str, f: &dyn Fn(&Record) -> Option<f64>| -> Vec<plot::Series> {
-        names
-            .iter()
-            .map(|n| plot::Series {
-                label: format!("{n} {split}"),
-                points: recs.iter().filter(|r| &r.model == n && r.split == split).filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect(),
-                band: None,
-            })
-            .collect()
-    };
+    let (recs, names) = lifecycle::read_records(dir)?;
+    let series = |split: &str, f: &dyn Fn(&Record) -> Option<f64>| lifecycle::curves(&recs, &names, split, |r| r.epoch as f64, f);
     // Per-epoch accuracy is on the validation set when the run has one.
     let per_epoch = if recs.iter().any(|r| r.split == "valid") { "valid" } else { "test" };
     let panels = [
@@ -458,16 +411,10 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
-    let mut models = VisionModels::build_with(&depths, test.c as i64, test.num_classes as i64, 0, cfg.device()?, v.forward_options())?;
+    let models = VisionModels::build_with(&depths, test.c as i64, test.num_classes as i64, 0, cfg.device()?, v.forward_options())?;
     let mut out = Vec::new();
     for m in 0..models.nets.len() {
-        let p = dir.join(format!("{}.safetensors", model_name(m)));
-        if !p.exists() {
-            crate::bail_input!("{}: missing; the run did not finish", p.display());
-        }
-        models.stores[m]
-            .load(&p)
-            .map_err(|e| crate::error::input_err(format!("{}: cannot load weights: {e}", p.display())))?;
+        lifecycle::load_weights(dir, m, &models.stores[m], resnet::from_reference_names)?;
         let (l, a) = evaluate(&models, m, &test, v.train.eval_batch_size);
         out.push(run::EvalRow { model: model_name(m), values: vec![("test loss".into(), l), ("test accuracy %".into(), a)] });
     }

@@ -1,4 +1,4 @@
-//! Atari 2600 games through ALE 0.12.1 with cleanRL's ppo_atari wrappers (docs/ATARI.md).
+//! Atari 2600 games through ALE 0.12.1 with cleanRL's ppo_atari wrappers (docs/atari.md).
 //!
 //! - [`wrappers::AtariEnv`]: NoopReset(30) → MaxAndSkip(4) → EpisodicLife → FireReset →
 //!   ClipReward → Resize 84x84 (INTER_AREA) → Gray → FrameStack(4), over any [`Emulator`];

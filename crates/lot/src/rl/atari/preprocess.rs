@@ -9,8 +9,8 @@
 //!   row in f32 in the same order as OpenCV, then `saturate_cast<uchar>` (round half to even).
 //! - RGB2GRAY on bytes is fixed-point with 15-bit coefficients:
 //!   `(R*9798 + G*19235 + B*3735 + 16384) >> 15` (OpenCV 4's RY15/GY15/BY15; checked equal to
-//!   cv2.cvtColor 4.10 on all 2^24 colours). docs/ATARI.md gives the 14-bit form
-//!   `(R*4899 + G*9617 + B*1868 + 8192) >> 14`, which is 1 lower on 0.26% of all colours (6 of the
+//!   cv2.cvtColor 4.10 on all 2^24 colours). The 14-bit form sometimes quoted for it,
+//!   `(R*4899 + G*9617 + B*1868 + 8192) >> 14`, is 1 lower on 0.26% of all colours (6 of the
 //!   7056 pixels of the noise golden frame). Neither is ALE's grayscale palette, so the RGB screen is
 //!   read and converted here.
 
@@ -262,7 +262,7 @@ impl Preprocess {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::data::fetch::sha256_hex;
+    use crate::data::registry::sha256_hex;
     use std::io::Read;
 
     /// The integer hash of scripts/make_atari_golden.py (h32).
@@ -352,7 +352,7 @@ pub(crate) mod tests {
         rgb_to_gray(&[255, 255, 255, 0, 0, 0, 255, 0, 0, 10, 200, 30, 5, 158, 90], &mut g);
         // 255*(9798+19235+3735) = 255*32768 -> 255; R only: (255*9798+16384)>>15 = 76;
         // (10*9798+200*19235+30*3735+16384)>>15 = 124. The last pixel is one of the 0.26% of
-        // colours where the 14-bit form of docs/ATARI.md (104) differs from OpenCV 4.10 (105).
+        // colours where the 14-bit form (104) differs from OpenCV 4.10 (105).
         assert_eq!(g, [255, 0, 76, 124, 105]);
         assert_eq!((5 * 4899 + 158 * 9617 + 90 * 1868 + 8192) >> 14, 104);
     }

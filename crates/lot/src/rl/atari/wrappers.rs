@@ -1,5 +1,6 @@
 //! The Atari wrapper stack of cleanRL's ppo_atari.py (gym 0.23 + SB3 atari_wrappers), as one
-//! `Env` whose private methods mirror the wrappers' call structure (docs/ATARI.md), innermost first:
+//! `Env` whose private methods mirror the wrappers' call structure (docs/atari.md, "Wrapper
+//! semantics"), innermost first:
 //!
 //! - base: `<Game>NoFrameskip-v4`: one frame per step, action `i` = minimal set `[i]`,
 //!   done = the emulator's game over, which includes its frame limit (ALE's

@@ -1,0 +1,106 @@
+//! Saved weights load into the PyTorch reference models with `load_state_dict(strict=True)` and
+//! give the same outputs: the vision PreResNet (BasicBlock and Bottleneck) and the LSTM LM, using
+//! the model classes of `benches/reference/`. The Python side reads the safetensors files with the
+//! standard library and torch only (the format is an 8-byte header length, a JSON header, the bytes).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lot::lifecycle;
+use lot::text::lstm::{LstmConfig, LstmLm};
+use lot::vision::resnet::{self, PreActResNet};
+use tch::nn::{self, ModuleT};
+use tch::{Device, Tensor};
+
+const LOAD: &str = r#"
+import json, struct, sys, torch
+def load(p):
+    b = open(p, 'rb').read()
+    n = struct.unpack('<Q', b[:8])[0]
+    h, base = json.loads(b[8:8 + n]), 8 + n
+    kinds = {'F32': torch.float32, 'I64': torch.int64}
+    out = {}
+    for k, v in h.items():
+        if k != '__metadata__':
+            s, e = v['data_offsets']
+            out[k] = torch.frombuffer(bytearray(b[base + s:base + e]), dtype=kinds[v['dtype']]).reshape(v['shape'])
+    return out
+"#;
+
+fn python_with_torch() -> Option<PathBuf> {
+    let py = lot_bench::default_python();
+    let ok = Command::new(&py).args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
+    ok.then_some(py)
+}
+
+fn reference_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/reference")
+}
+
+/// Run `body` (after LOAD) with sys.argv = [weights, io]; it prints the max |difference|.
+fn python_max_diff(py: &Path, body: &str, weights: &Path, io: &Path) -> f64 {
+    let script = format!("{LOAD}\nsys.path.insert(0, {:?})\n{body}", reference_dir().display().to_string());
+    let o = Command::new(py).arg("-c").arg(&script).arg(weights).arg(io).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "python failed: {}{}", out, String::from_utf8_lossy(&o.stderr));
+    out.trim().lines().last().unwrap().parse().unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn resnet_weights_load_into_the_reference_preresnet() {
+    let Some(py) = python_with_torch() else {
+        lot::testing::skip("resnet_weights_load_into_the_reference_preresnet", "no python with torch (run scripts/setup.sh)");
+        return;
+    };
+    for depth in [8, 47] {
+        let d = tempfile::tempdir().unwrap();
+        tch::manual_seed(depth as i64);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = PreActResNet::new(&vs.root(), depth, 3, 10).unwrap();
+        // A few training-mode forwards give the BatchNorms non-trivial running statistics.
+        for _ in 0..3 {
+            let _ = net.forward_t(&Tensor::randn([4, 3, 32, 32], (tch::Kind::Float, Device::Cpu)), true);
+        }
+        let x = Tensor::randn([2, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+        let logits = tch::no_grad(|| net.forward_t(&x, false));
+        lifecycle::save_weights(d.path(), 0, &vs, resnet::to_reference_names).unwrap();
+        let io = d.path().join("io.safetensors");
+        Tensor::write_safetensors(&[("x", &x), ("logits", &logits)], &io).unwrap();
+        let body = format!(
+            "from vision_lot import PreResNet\nm = PreResNet({depth}, num_classes=10, in_channels=3, input_size=32)\n\
+             m.load_state_dict(load(sys.argv[1]), strict=True)\nm.eval()\nio = load(sys.argv[2])\n\
+             with torch.no_grad():\n    y = m(io['x'])\nprint((y - io['logits']).abs().max().item())"
+        );
+        let diff = python_max_diff(&py, &body, &d.path().join("teacher.safetensors"), &io);
+        assert!(diff < 1e-4, "ResNet-{depth}: PyTorch's logits differ from ours by {diff}");
+        // And lot reads its own file back.
+        let again = nn::VarStore::new(Device::Cpu);
+        let net2 = PreActResNet::new(&again.root(), depth, 3, 10).unwrap();
+        lifecycle::load_weights(d.path(), 0, &again, resnet::from_reference_names).unwrap();
+        assert!(tch::no_grad(|| net2.forward_t(&x, false)).equal(&logits));
+    }
+}
+
+#[test]
+fn lstm_weights_load_into_the_reference_rnn_model() {
+    let Some(py) = python_with_torch() else {
+        lot::testing::skip("lstm_weights_load_into_the_reference_rnn_model", "no python with torch (run scripts/setup.sh)");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    tch::manual_seed(3);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = LstmConfig { n_token: 50, emsize: 12, nhid: 16, nlayers: 2, dropout: 0.2 };
+    let lm = LstmLm::new(&vs.root(), cfg);
+    let tokens = Tensor::randint(50, [7, 3], (tch::Kind::Int64, Device::Cpu));
+    let (logits, _) = tch::no_grad(|| lm.forward_t(&tokens, &lm.init_hidden(3), false));
+    lifecycle::save_weights(d.path(), 0, &vs, resnet::to_reference_names).unwrap();
+    let io = d.path().join("io.safetensors");
+    Tensor::write_safetensors(&[("tokens", &tokens), ("logits", &logits)], &io).unwrap();
+    let body = "from lstm_lot import RNNModel\nm = RNNModel(50, 12, 16, 2, dropout=0.2)\n\
+                m.load_state_dict(load(sys.argv[1]), strict=True)\nm.eval()\nio = load(sys.argv[2])\n\
+                with torch.no_grad():\n    y, _ = m(io['tokens'], m.init_hidden(3))\n\
+                print((y - io['logits'].reshape(-1, 50)).abs().max().item())";
+    let diff = python_max_diff(&py, body, &d.path().join("teacher.safetensors"), &io);
+    assert!(diff < 1e-4, "LSTM: PyTorch's logits differ from ours by {diff}");
+}

@@ -1,0 +1,106 @@
+//! The config sections every task shares, `[run]` and `[lot]`, and what each mode trains.
+//! A leaf: domain configs import it, it imports no domain.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::LossMode;
+
+/// What is trained: LoT, or one of the baselines the paper compares against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Teacher + students with feedback (α from the config).
+    Lot,
+    /// α = 0 everywhere, students still trained (what the reference's α = 0 run does).
+    TeacherOnly,
+    /// The teacher alone, task loss only.
+    NoStudent,
+    /// The teacher alone for as many optimizer steps as the LoT run takes in total (teacher + students).
+    ComputeMatched,
+}
+
+impl Mode {
+    /// Every mode, in the order the docs list them.
+    pub const ALL: [Mode; 4] = [Mode::Lot, Mode::TeacherOnly, Mode::NoStudent, Mode::ComputeMatched];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Lot => "lot",
+            Mode::TeacherOnly => "teacher_only",
+            Mode::NoStudent => "no_student",
+            Mode::ComputeMatched => "compute_matched",
+        }
+    }
+
+    /// What this mode trains under a LoT config: the one place every domain reads it from.
+    pub fn plan(self, lot: &LotConfig) -> Plan {
+        let (k, n) = (lot.students, lot.student_steps);
+        match self {
+            Mode::Lot => Plan { students: k, alpha: lot.alpha, budget_factor: 1 },
+            Mode::TeacherOnly => Plan { students: k, alpha: 0.0, budget_factor: 1 },
+            Mode::NoStudent => Plan { students: 0, alpha: 0.0, budget_factor: 1 },
+            // Each LoT teacher step comes with K·N student steps: the teacher alone takes them all.
+            Mode::ComputeMatched => Plan { students: 0, alpha: 0.0, budget_factor: 1 + k * n },
+        }
+    }
+}
+
+/// A mode's schedule (see [`Mode::plan`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// Students trained alongside the teacher.
+    pub students: usize,
+    /// The teacher's α.
+    pub alpha: f64,
+    /// Multiplies every teacher-step budget (epochs, `train.max_steps`): 1 + K·N for
+    /// `compute_matched`, so the teacher alone takes as many optimizer steps as LoT's models together.
+    pub budget_factor: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    pub name: String,
+    pub seed: u64,
+    /// "cpu", "cuda" or "cuda:N".
+    pub device: String,
+    /// libtorch intra-op threads; 0 keeps libtorch's default.
+    pub threads: usize,
+    /// Write a resume checkpoint every this many teacher steps (0 = only at epoch ends / evaluations);
+    /// for RL, every this many PPO updates (0 = only on Ctrl-C).
+    pub checkpoint_every: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LotConfig {
+    pub mode: Mode,
+    pub loss: LossMode,
+    pub alpha: f64,
+    pub temperature: f64,
+    /// N: student updates per teacher update (1 joint + N−1 on the student's own stream).
+    pub student_steps: usize,
+    /// K: number of students; the teacher's regulariser weights each by 1/K.
+    pub students: usize,
+    pub detach: bool,
+}
+
+impl Default for LotConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Lot,
+            loss: LossMode::KlCe,
+            alpha: 0.5,
+            temperature: 1.5,
+            student_steps: 2,
+            students: 1,
+            detach: true,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The life of a run, the same for every trainer: the device, opening the run folder (fresh, or
+//! resumed from its checkpoint with metrics.jsonl cut back to it), metrics and progress, the
+//! checkpoint cadence (evaluations, every `run.checkpoint_every` steps, Ctrl-C), the errors that
+//! point at the last good checkpoint, the saved weights, and the top of `curves.png`.
+//! A trainer keeps only its domain's logic: models, batches, its loop body, evaluation.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tch::{nn, Device, Tensor};
+
+use crate::checkpoint;
+use crate::config::Config;
+use crate::error::input_err;
+use crate::optim::Optimizer;
+use crate::run::{self, model_name};
+use crate::track::{plot, MetricsWriter, Progress, Record};
+
+/// The run's device, after `run.threads` is applied; CUDA must be there if asked for.
+pub fn device(cfg: &Config) -> Result<Device> {
+    if cfg.run.threads > 0 {
+        tch::set_num_threads(cfg.run.threads as i32);
+    }
+    let d = cfg.device()?;
+    if let Device::Cuda(_) = d {
+        if !tch::Cuda::is_available() {
+            crate::bail_input!("key 'run.device': CUDA requested but not available to libtorch on this machine");
+        }
+    }
+    Ok(d)
+}
+
+/// A trainer's resume state: everything besides tensors it needs to continue exactly, stored as
+/// the checkpoint's JSON meta.
+pub trait RunState: Serialize + DeserializeOwned {
+    /// Length of metrics.jsonl when the checkpoint was written.
+    fn metrics_len(&self) -> u64;
+}
+
+/// Open the run folder `out`. Fresh (`resume` false): create it (the caller has checked its
+/// inputs, so bad input leaves nothing behind) and return `None`. Resumed: the checkpoint's state
+/// (refused if another trainer wrote it) and tensors, with metrics.jsonl cut back to the checkpoint.
+pub fn open<S: RunState>(cfg: &Config, out: &Path, resume: bool, device: Device) -> Result<Option<(S, checkpoint::Tensors)>> {
+    if !resume {
+        run::prepare_run_dir(out, cfg)?;
+        return Ok(None);
+    }
+    let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
+    let st: S = serde_json::from_value(meta).map_err(|e| input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
+    run::truncate_metrics(out, st.metrics_len())?;
+    Ok(Some((st, checkpoint::Tensors(tensors))))
+}
+
+/// Metrics, progress and the wall clock of a run in progress, and its checkpoint cadence.
+pub struct Tracker {
+    out: PathBuf,
+    metrics_path: PathBuf,
+    metrics: MetricsWriter,
+    pub bar: Progress,
+    start: Instant,
+    every: u64,
+}
+
+impl Tracker {
+    /// `total` steps of which `done` are done (and `elapsed_s` spent) before this process.
+    pub fn new(cfg: &Config, out: &Path, total: u64, done: u64, elapsed_s: f64) -> Result<Self> {
+        let metrics_path = out.join(run::METRICS_FILE);
+        let metrics = MetricsWriter::create(&metrics_path)?;
+        let mut bar = Progress::new(total, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
+        bar.set_position(done);
+        let start = Instant::now() - Duration::from_secs_f64(elapsed_s);
+        Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: cfg.run.checkpoint_every as u64 })
+    }
+
+    /// Seconds since the run started, over every process that worked on it.
+    pub fn wall_s(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    pub fn write(&mut self, r: &Record) -> Result<()> {
+        self.metrics.write(r)
+    }
+
+    /// Whether to checkpoint after `step`, and whether Ctrl-C was pressed: after evaluations
+    /// (`evaluated`), every `run.checkpoint_every` steps, and on Ctrl-C.
+    pub fn checkpoint_due(&self, step: u64, evaluated: bool) -> (bool, bool) {
+        let interrupted = checkpoint::interrupted();
+        (evaluated || (self.every > 0 && step % self.every == 0) || interrupted, interrupted)
+    }
+
+    /// Length of metrics.jsonl now: where a resume from a checkpoint written now cuts it.
+    pub fn metrics_len(&self) -> u64 {
+        std::fs::metadata(&self.metrics_path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Write the checkpoint (atomically: the previous one survives a crash mid-write).
+    pub fn save_checkpoint(&self, state: &impl Serialize, tensors: &[(String, Tensor)]) -> Result<()> {
+        checkpoint::save(&checkpoint::path(&self.out), &serde_json::to_value(state)?, tensors)
+    }
+
+    /// A training step failed at `at` (e.g. "epoch 3, teacher step 120"): the error, and where
+    /// the run can continue from if a checkpoint exists.
+    pub fn step_failed(&self, at: &str, e: anyhow::Error) -> anyhow::Error {
+        let ckpt = checkpoint::path(&self.out);
+        if ckpt.is_file() {
+            anyhow::anyhow!(
+                "{at}: {e:#}; the last good checkpoint is {} (resume with `lot train --resume {}`)",
+                ckpt.display(),
+                self.out.display()
+            )
+        } else {
+            anyhow::anyhow!("{at}: {e:#}; no checkpoint was written yet")
+        }
+    }
+
+    /// The error to return after Ctrl-C (the CLI exits 130), once the checkpoint is written, or
+    /// with `not_saved` saying why there is none.
+    pub fn interrupted(&mut self, at: &str, not_saved: Option<&str>) -> anyhow::Error {
+        self.bar.finish();
+        let what = match not_saved {
+            None => format!("checkpoint written; continue with `lot train --resume {}`", self.out.display()),
+            Some(why) => format!("no checkpoint written ({why})"),
+        };
+        anyhow::Error::new(checkpoint::Interrupted(format!("interrupted {at}: {what}")))
+    }
+
+    /// Training is over: close the progress bar; the run's wall time.
+    pub fn finish(&mut self) -> f64 {
+        self.bar.finish();
+        self.wall_s()
+    }
+}
+
+/// Every model's weights and optimizer state, named `model<m>.*` and `optim<m>.*`.
+pub fn model_tensors(stores: &[nn::VarStore], optims: &[Box<dyn Optimizer>]) -> Vec<(String, Tensor)> {
+    let mut tensors = Vec::new();
+    for (m, (vs, opt)) in stores.iter().zip(optims).enumerate() {
+        tensors.extend(checkpoint::prefixed(&format!("model{m}."), checkpoint::store_tensors(vs)));
+        tensors.extend(checkpoint::prefixed(&format!("optim{m}."), opt.state()));
+    }
+    tensors
+}
+
+/// Restore what [`model_tensors`] saved; `opt_steps[m]` is model m's optimizer step count.
+pub fn restore_models(tensors: &checkpoint::Tensors, stores: &[nn::VarStore], optims: &mut [Box<dyn Optimizer>], opt_steps: &[u64]) -> Result<()> {
+    for (m, (vs, opt)) in stores.iter().zip(optims.iter_mut()).enumerate() {
+        checkpoint::restore_store(vs, &tensors.with_prefix(&format!("model{m}.")), &model_name(m))?;
+        opt.load_state(&tensors.with_prefix(&format!("optim{m}.")), opt_steps.get(m).copied().unwrap_or(0));
+    }
+    Ok(())
+}
+
+fn weights_path(dir: &Path, m: usize) -> PathBuf {
+    dir.join(format!("{}.safetensors", model_name(m)))
+}
+
+/// Renames a model's variables between our names and the names a saved file uses (the PyTorch
+/// reference model's state_dict names, where they differ).
+pub type Rename = fn(Vec<(String, Tensor)>) -> Vec<(String, Tensor)>;
+
+/// For models whose variable names already are the reference's.
+pub fn same_names(v: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    v
+}
+
+/// Model m's final weights, `<run>/teacher.safetensors`, `student0.safetensors`, …, under the
+/// names `rename` gives them; written to a temporary file and renamed into place.
+pub fn save_weights(dir: &Path, m: usize, vs: &nn::VarStore, rename: Rename) -> Result<()> {
+    let path = weights_path(dir, m);
+    let tmp = path.with_extension("tmp.safetensors");
+    let named = rename(checkpoint::store_tensors(vs));
+    Tensor::write_safetensors(&named, &tmp).map_err(|e| anyhow::anyhow!("saving {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| anyhow::anyhow!("cannot rename {} to {}: {e}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// `lot eval`: load model m's saved weights into `vs`; `rename` maps the file's names back to ours.
+pub fn load_weights(dir: &Path, m: usize, vs: &nn::VarStore, rename: Rename) -> Result<()> {
+    let p = weights_path(dir, m);
+    if !p.exists() {
+        crate::bail_input!("{}: missing; the run did not finish", p.display());
+    }
+    let saved = Tensor::read_safetensors(&p).map_err(|e| input_err(format!("{}: cannot load weights: {e}", p.display())))?;
+    checkpoint::restore_store(vs, &rename(saved), &p.display().to_string())
+}
+
+/// A finished run's metric records, and its model names with the teacher first.
+pub fn read_records(dir: &Path) -> Result<(Vec<Record>, Vec<String>)> {
+    let recs = crate::track::read_metrics(&dir.join(run::METRICS_FILE))?;
+    let mut names: Vec<String> = recs.iter().map(|r| r.model.clone()).collect();
+    names.sort();
+    names.dedup();
+    names.sort_by_key(|n| n != "teacher");
+    Ok((recs, names))
+}
+
+/// One curve per model of `split`: `y` against `x` over the records that have a `y`.
+pub fn curves(
+    recs: &[Record],
+    names: &[String],
+    split: &str,
+    x: impl Fn(&Record) -> f64,
+    y: impl Fn(&Record) -> Option<f64>,
+) -> Vec<plot::Series> {
+    names
+        .iter()
+        .map(|n| plot::Series {
+            label: format!("{n} {split}"),
+            points: recs.iter().filter(|r| &r.model == n && r.split == split).filter_map(|r| y(r).map(|v| (x(r), v))).collect(),
+            band: None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct St {
+        step: u64,
+        metrics_len: u64,
+    }
+    impl RunState for St {
+        fn metrics_len(&self) -> u64 {
+            self.metrics_len
+        }
+    }
+
+    fn config() -> Config {
+        Config::from_toml("task = \"vision\"\n[data]\ndataset = \"fashion-mnist\"\n", &[], "t.toml").unwrap()
+    }
+
+    /// Fresh: the folder is created. Resumed: the state comes back and metrics.jsonl is cut to the
+    /// checkpoint's length; a checkpoint of another trainer is refused with one clear error.
+    #[test]
+    fn open_creates_or_resumes_and_cuts_metrics_back() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("run");
+        let cfg = config();
+        assert!(open::<St>(&cfg, &out, false, Device::Cpu).unwrap().is_none());
+        assert!(out.join(run::CONFIG_FILE).is_file());
+        let mut t = Tracker::new(&cfg, &out, 10, 0, 0.0).unwrap();
+        t.write(&Record { step: 1, model: "teacher".into(), split: "train".into(), ..Default::default() }).unwrap();
+        let len = t.metrics_len();
+        t.save_checkpoint(&St { step: 1, metrics_len: len }, &[("x".into(), Tensor::from_slice(&[1.0f32, 2.0]))]).unwrap();
+        t.write(&Record { step: 2, model: "teacher".into(), split: "train".into(), ..Default::default() }).unwrap();
+        assert!(t.metrics_len() > len);
+        let (st, tensors) = open::<St>(&cfg, &out, true, Device::Cpu).unwrap().unwrap();
+        assert_eq!(st, St { step: 1, metrics_len: len });
+        assert!(tensors.get("x").unwrap().equal(&Tensor::from_slice(&[1.0f32, 2.0])));
+        assert_eq!(std::fs::metadata(out.join(run::METRICS_FILE)).unwrap().len(), len);
+
+        #[derive(Serialize, serde::Deserialize)]
+        struct Other {
+            update: u64,
+            metrics_len: u64,
+        }
+        impl RunState for Other {
+            fn metrics_len(&self) -> u64 {
+                self.metrics_len
+            }
+        }
+        let e = open::<Other>(&cfg, &out, true, Device::Cpu).err().unwrap();
+        assert!(crate::error::is_input_error(&e) && e.to_string().contains("does not match this trainer"), "{e}");
+    }
+
+    #[test]
+    fn step_errors_name_the_checkpoint_only_when_there_is_one() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("run");
+        let cfg = config();
+        open::<St>(&cfg, &out, false, Device::Cpu).unwrap();
+        let mut t = Tracker::new(&cfg, &out, 10, 0, 0.0).unwrap();
+        let e = t.step_failed("epoch 1, teacher step 3", anyhow::anyhow!("loss is NaN")).to_string();
+        assert!(e.starts_with("epoch 1, teacher step 3: loss is NaN") && e.contains("no checkpoint"), "{e}");
+        t.save_checkpoint(&St { step: 1, metrics_len: 0 }, &[]).unwrap();
+        let e = t.step_failed("epoch 1, teacher step 3", anyhow::anyhow!("loss is NaN")).to_string();
+        assert!(e.contains("last good checkpoint") && e.contains("--resume"), "{e}");
+        let e = t.interrupted("at teacher step 3", None);
+        assert!(e.downcast_ref::<checkpoint::Interrupted>().is_some());
+        assert!(e.to_string().starts_with("interrupted at teacher step 3: checkpoint written"), "{e}");
+        let e = t.interrupted("after update 2", Some("Atari runs cannot be resumed"));
+        assert!(e.to_string().contains("no checkpoint written (Atari"), "{e}");
+    }
+
+    #[test]
+    fn weights_round_trip_and_missing_weights_are_an_input_error() {
+        let d = tempfile::tempdir().unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let w = vs.root().var("w", &[3], nn::Init::Const(2.5));
+        save_weights(d.path(), 1, &vs, same_names).unwrap();
+        assert!(d.path().join("student0.safetensors").is_file());
+        let other = nn::VarStore::new(Device::Cpu);
+        let w2 = other.root().var("w", &[3], nn::Init::Const(0.0));
+        load_weights(d.path(), 1, &other, same_names).unwrap();
+        assert!(w2.equal(&w));
+        let e = load_weights(d.path(), 0, &other, same_names).unwrap_err();
+        assert!(crate::error::is_input_error(&e) && e.to_string().contains("teacher.safetensors: missing"), "{e}");
+    }
+}
