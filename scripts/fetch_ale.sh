@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch what `cargo build --features atari` needs (see docs/ATARI.md, route A):
+# Fetch what `cargo build --features atari` needs (see docs/atari.md, "Building"):
 #   1. cmake, into the cached lot venv ($LOT_VENV, put on PATH by scripts/env.sh) with pip,
 #      or with apt-get when pip cannot install it;
 #   2. the ALE 0.12.1 C++ sources, from the ale-py 0.12.1 sdist on PyPI (fetched with pip), into

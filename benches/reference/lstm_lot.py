@@ -1,6 +1,7 @@
 """LoT LSTM language model, the reference trainer's inner loop in PyTorch (our re-implementation).
 
-What it reproduces of trainer/lstm_ptb.py + model/rnn.py (jincan333/LoT, docs LOT_SPEC §2.2):
+What it reproduces of trainer/lstm_ptb.py + model/rnn.py (jincan333/LoT; docs/algorithm.md,
+"Language models"):
   * Zaremba-style LSTM LM (embedding → dropout → nn.LSTM with dropout between layers → dropout →
     linear decoder, no tying, uniform(±0.05) embedding/decoder init), teacher seeded `seed`, student `seed + 1`;
   * batchify into `batch` columns; `get_batch` slices `bptt` rows with `.clone().detach()`;

@@ -1,7 +1,7 @@
 """PPO + LoT on CartPole or an Atari game, the reference trainer's loop in PyTorch (our re-implementation).
 
-What it reproduces of trainer/atari_games.py (jincan333/LoT, docs LOT_SPEC §2.4) — cleanRL PPO with
-LoT — at the CartPole size of configs/cartpole_lot.toml:
+What it reproduces of trainer/atari_games.py (jincan333/LoT; docs/algorithm.md, "Reinforcement
+learning (PPO)") — cleanRL PPO with LoT — at the CartPole size of configs/cartpole_lot.toml:
   * 8 CartPole-v1 envs stepped one after the other in Python (gym's SyncVectorEnv, autoreset;
     the dynamics written out as gymnasium's, 500-step time limit), 128 steps per rollout, the
     teacher acting under no_grad, GAE (γ 0.99, λ 0.95);

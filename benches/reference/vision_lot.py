@@ -1,7 +1,7 @@
 """LoT image classification, the reference trainer's inner loop in PyTorch (our re-implementation).
 
 What it reproduces of trainer/image_classification.py + utils/data.py + model/preresnet.py
-(jincan333/LoT, see docs LOT_SPEC §2.1):
+(jincan333/LoT; see docs/algorithm.md, "Image classification"):
   * PreAct ResNet (bearpaw) teacher and student, seeded `seed` and `seed + 1`;
   * the data path: a torch Dataset whose __getitem__ applies the train transform per sample
     (RandomCrop(32, padding=4) → RandomHorizontalFlip → ToTensor → Normalize(0.5, 0.5)), a shuffled
