@@ -35,8 +35,8 @@ setting() {
     fm2k-n5)      echo "fm2k-n5|$FM2K|lot|0,1,2|lot.student_steps=5" ;;
     fm20k)        echo "fm20k|configs/evidence/fm20k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     acrobot)      echo "acrobot|configs/evidence/acrobot.toml|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
-    ptb-lstm)     echo "ptb-lstm|configs/evidence/ptb_lstm_small.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
-    ptb-txl)      echo "ptb-txl|configs/evidence/ptb_txl_small.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    ptb100k-lstm) echo "ptb100k-lstm|configs/evidence/ptb100k_lstm.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    ptb100k-txl)  echo "ptb100k-txl|configs/evidence/ptb100k_txl.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     *) return 1 ;;
   esac
 }
@@ -48,8 +48,8 @@ part_settings() {
     acrobot) echo acrobot ;;
     ablation) echo fm2k fm2k-alpha0.1 fm2k-alpha1 fm2k-n1 fm2k-n5 ;;
     fm20k) echo fm20k ;;
-    ptb-lstm) echo ptb-lstm ;;
-    ptb-txl) echo ptb-txl ;;
+    ptb-lstm) echo ptb100k-lstm ;;
+    ptb-txl) echo ptb100k-txl ;;
     *) return 1 ;;
   esac
 }
@@ -89,7 +89,9 @@ run_setting() {
   fi
   echo "evidence: $name: ${#todo[@]} runs to do (${todo[*]})" >&2
   local t0=$SECONDS
-  # One sweep per mode over its missing seeds, JOBS at a time.
+  # One sweep per set of missing seeds, over every mode missing exactly those (seed-major, JOBS at
+  # a time): a fresh setting is one sweep, so no core idles between modes.
+  local -A by_seeds=()
   for mode in ${modes//,/ }; do
     local want=()
     for seed in ${seeds//,/ }; do
@@ -98,15 +100,20 @@ run_setting() {
     [ ${#want[@]} -eq 0 ] && continue
     local ss
     ss=$(IFS=,; echo "${want[*]}")
-    "$LOT" sweep "$cfg" --seeds "$ss" --modes "$mode" --jobs "$JOBS" --out "$WORK/$name" \
-      "${set_args[@]}" "${threads[@]}" >/dev/null || echo "evidence: $name $mode: some runs failed (logs in $WORK/$name/logs)" >&2
-    for seed in "${want[@]}"; do
-      local src="$WORK/$name/$mode-s$seed" dst="$RESULTS/$name/$mode-s$seed"
-      if [ -f "$src/summary.json" ]; then
-        mkdir -p "$dst"
-        cp "$src/config.toml" "$src/metrics.jsonl" "$src/summary.json" "$dst/"
-        [ -f "$src/curves.png" ] && cp "$src/curves.png" "$dst/"
-      fi
+    by_seeds[$ss]="${by_seeds[$ss]:+${by_seeds[$ss]},}$mode"
+  done
+  for ss in "${!by_seeds[@]}"; do
+    "$LOT" sweep "$cfg" --seeds "$ss" --modes "${by_seeds[$ss]}" --jobs "$JOBS" --out "$WORK/$name" \
+      "${set_args[@]}" "${threads[@]}" >/dev/null || echo "evidence: $name ${by_seeds[$ss]}: some runs failed (logs in $WORK/$name/logs)" >&2
+    for seed in ${ss//,/ }; do
+      for mode in ${by_seeds[$ss]//,/ }; do
+        local src="$WORK/$name/$mode-s$seed" dst="$RESULTS/$name/$mode-s$seed"
+        if [ -f "$src/summary.json" ]; then
+          mkdir -p "$dst"
+          cp "$src/config.toml" "$src/metrics.jsonl" "$src/summary.json" "$dst/"
+          [ -f "$src/curves.png" ] && cp "$src/curves.png" "$dst/"
+        fi
+      done
     done
   done
   echo "evidence: $name: done in $((SECONDS - t0)) s" >&2
