@@ -7,6 +7,8 @@
 //! batch streams and optimizers the trainers use; only the data is synthetic (CIFAR-shaped uint8
 //! images, a PTB-sized token stream) and nothing is evaluated, logged or checkpointed.
 
+pub mod roofline;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -538,6 +540,7 @@ fn lstm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     t.model.dropout = spec.dropout;
     t.train.bptt = spec.bptt;
     t.train.batch_size = spec.batch_size;
+    t.train.precision = spec.precision;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let ids: Vec<u32> = (0..spec.tokens).map(|_| rng.gen_range(0..spec.vocab as u32)).collect();
     let train_data = batchify(&ids, spec.batch_size, device);
@@ -1024,6 +1027,7 @@ pub fn report_table(rep: &Value) -> String {
         fmt(num(&rep["speedup"], "end_to_end"), 2),
         fmt(num(&rep["speedup"], "per_teacher_step"), 2)
     ));
+    s.push_str(&roofline::roofline_line(rep));
     s
 }
 
@@ -1078,7 +1082,14 @@ pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)
         }).collect::<Vec<_>>().join(" ")
     };
     let commands = json!({"ours": quote(&ours_cmd()), "reference": quote(&ref_cmd())});
-    Ok(build_report(spec, &ours, &reference, env, commands))
+    let mut rep = build_report(spec, &ours, &reference, env, commands);
+    // The machine's peak, measured after the runs with the bench's thread count.
+    if spec.threads > 0 {
+        tch::set_num_threads(spec.threads as i32);
+    }
+    let (p32, p16) = (roofline::matmul_gflops(Kind::Float, 2048), roofline::matmul_gflops(Kind::BFloat16, 2048));
+    rep["roofline"] = roofline::roofline(spec, &rep, p32, p16);
+    Ok(rep)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1213,17 +1224,7 @@ pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<
             ]);
             let cfg = Config::from_toml(text, &sets, &o.config_name)?;
             let dir = o.out.join(format!("{}-s{seed}", prec.name()));
-            let summary_path = dir.join(lot::run::SUMMARY_FILE);
-            let summary: lot::run::Summary = if summary_path.exists() {
-                log(&format!("{}: finished run found, reusing it", dir.display()));
-                serde_json::from_str(&std::fs::read_to_string(&summary_path)?)?
-            } else if lot::checkpoint::path(&dir).exists() {
-                log(&format!("{}: resuming", dir.display()));
-                lot::resume(&dir)?
-            } else {
-                log(&format!("{}: training {} seed {seed}", dir.display(), prec.name()));
-                lot::train(&cfg, &dir)?
-            };
+            let summary = train_or_reuse(&cfg, &dir, &mut log)?;
             for (model, ms) in &summary.models {
                 rows.push(json!({
                     "precision": prec.name(),
@@ -1271,6 +1272,137 @@ pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<
         "tolerance_points": o.tolerance,
         "within_tolerance": teacher_diff.abs() <= o.tolerance,
     }))
+}
+
+/// A guard's run: the finished run in `dir` if there is one, else resumed or trained.
+fn train_or_reuse(cfg: &Config, dir: &Path, log: &mut impl FnMut(&str)) -> Result<lot::run::Summary> {
+    if dir.join(lot::run::SUMMARY_FILE).exists() {
+        log(&format!("{}: finished run found, reusing it", dir.display()));
+        lot::run::read_summary(dir)
+    } else if lot::checkpoint::path(dir).exists() {
+        log(&format!("{}: resuming", dir.display()));
+        lot::resume(dir)
+    } else {
+        log(&format!("{}: training {} seed {}", dir.display(), cfg.lot.mode.name(), cfg.run.seed));
+        lot::train(cfg, dir)
+    }
+}
+
+/// Mean and sample std (NaN when undefined).
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = v.iter().sum::<f64>() / n;
+    let s = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { f64::NAN };
+    (m, s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Perplexity guard: the language models' bf16 fast path against fp32.
+
+#[derive(Clone, Debug)]
+pub struct PerplexityOptions {
+    /// A language-model config (`task = "text"`): its name and TOML text.
+    pub config_name: String,
+    pub config_text: String,
+    pub seeds: Vec<u64>,
+    /// The fixed budget: teacher steps of every run (`train.max_steps`), validated at the end.
+    pub steps: usize,
+    pub sets: Vec<String>,
+    pub out: PathBuf,
+    /// Bound on |mean bf16 − mean fp32| / mean fp32 of the teacher's validation perplexity, %.
+    pub tolerance_pct: f64,
+}
+
+/// Train the config in fp32 and bf16 with the same seeds for `steps` teacher steps (finished runs
+/// in `out` are reused) and compare each model's validation perplexity at the end.
+pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+    let mut rows = Vec::new();
+    for &seed in &o.seeds {
+        for prec in [Precision::Fp32, Precision::Bf16] {
+            let mut sets = o.sets.clone();
+            sets.extend([
+                format!("run.seed={seed}"),
+                format!("train.precision={}", prec.name()),
+                format!("train.max_steps={}", o.steps),
+                format!("train.eval_interval={}", o.steps),
+            ]);
+            let cfg = Config::from_toml(&o.config_text, &sets, &o.config_name)?;
+            cfg.text()?;
+            let dir = o.out.join(format!("{}-s{seed}", prec.name()));
+            let summary = train_or_reuse(&cfg, &dir, &mut log)?;
+            for (model, ms) in &summary.models {
+                rows.push(json!({
+                    "precision": prec.name(),
+                    "seed": seed,
+                    "model": model,
+                    "valid_perplexity": ms.best_valid_perplexity,
+                    "test_perplexity": ms.final_test_perplexity,
+                    "wall_s": summary.wall_s,
+                }));
+            }
+        }
+    }
+    let column = |prec: &str, model: &str, key: &str| -> Vec<f64> {
+        rows.iter().filter(|r| r["precision"] == prec && r["model"] == model).filter_map(|r| r[key].as_f64()).collect()
+    };
+    let mut models: Vec<String> = rows.iter().filter_map(|r| r["model"].as_str().map(String::from)).collect();
+    models.sort();
+    models.dedup();
+    models.sort_by_key(|m| m != "teacher");
+    let per_model: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            let (fm, fs) = mean_std(&column("fp32", m, "valid_perplexity"));
+            let (bm, bs) = mean_std(&column("bf16", m, "valid_perplexity"));
+            let (ft, bt) = (column("fp32", m, "wall_s"), column("bf16", m, "wall_s"));
+            json!({
+                "model": m,
+                "fp32_mean": fm, "fp32_std": fs, "bf16_mean": bm, "bf16_std": bs,
+                "difference_pct": 100.0 * (bm - fm) / fm,
+                "fp32_wall_s": mean_std(&ft).0, "bf16_wall_s": mean_std(&bt).0,
+            })
+        })
+        .collect();
+    let teacher = per_model.iter().find(|p| p["model"] == "teacher").and_then(|p| p["difference_pct"].as_f64()).unwrap_or(f64::NAN);
+    Ok(json!({
+        "config": o.config_name,
+        "seeds": o.seeds,
+        "steps": o.steps,
+        "sets": o.sets,
+        "runs": rows,
+        "per_model": per_model,
+        "teacher_difference_pct": teacher,
+        "tolerance_pct": o.tolerance_pct,
+        "within_tolerance": teacher.abs() <= o.tolerance_pct,
+    }))
+}
+
+/// Markdown table of a perplexity-guard report.
+pub fn perplexity_table(rep: &Value) -> String {
+    let mut s = String::from("| model | fp32 valid ppl (mean ± std) | bf16 valid ppl (mean ± std) | bf16 − fp32 | wall s fp32 / bf16 |\n|---|---|---|---|---|\n");
+    for p in rep["per_model"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "| {} | {} ± {} | {} ± {} | {} % | {} / {} |\n",
+            p["model"].as_str().unwrap_or("?"),
+            fmt(num(p, "fp32_mean"), 2),
+            fmt(num(p, "fp32_std"), 2),
+            fmt(num(p, "bf16_mean"), 2),
+            fmt(num(p, "bf16_std"), 2),
+            fmt(num(p, "difference_pct"), 2),
+            fmt(num(p, "fp32_wall_s"), 0),
+            fmt(num(p, "bf16_wall_s"), 0),
+        ));
+    }
+    s.push_str(&format!(
+        "teacher: |difference| {} %, tolerance {} % → {}\n",
+        fmt(num(rep, "teacher_difference_pct").abs(), 2),
+        fmt(num(rep, "tolerance_pct"), 2),
+        if rep["within_tolerance"].as_bool() == Some(true) { "within" } else { "NOT within" }
+    ));
+    s
 }
 
 /// Markdown table of an accuracy-guard report.
@@ -1487,5 +1619,59 @@ mod tests {
         assert_eq!((a.n, a.c, a.h, a.w, a.images.len()), (10, 3, 32, 32, 10 * 3072));
         assert!(a.labels.iter().all(|&l| (0..100).contains(&l)));
         assert_eq!(a.images, synthetic_images(10, 100, 1).images);
+    }
+
+    /// The LM guard on a tiny synthetic corpus: both precisions per seed, the report's means and
+    /// relative difference recomputed from its own rows, and finished runs reused.
+    #[test]
+    fn perplexity_guard_trains_both_precisions_and_reports_the_difference() {
+        let d = tempfile::tempdir().unwrap();
+        let words: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
+        let (mut text, mut w) = (String::new(), 0usize);
+        for line in 0..300 {
+            for _ in 0..(5 + line % 4) {
+                text.push_str(&words[w]);
+                text.push(' ');
+                w = (w * 5 + 1) % 12;
+            }
+            text.push('\n');
+        }
+        for split in ["train", "valid", "test"] {
+            std::fs::write(d.path().join(format!("ptb.{split}.txt")), &text).unwrap();
+        }
+        let config_text = format!(
+            "task = \"text\"\n[run]\nname = \"g\"\nthreads = 1\n[lot]\nalpha = 1.0\nstudent_steps = 2\n[data]\ncorpus = \"ptb\"\ndir = \"{}\"\n\
+             [model]\nemsize = 16\nnhid = 16\nnlayers = 1\ndropout = 0.0\n[train]\nepochs = 1\nbatch_size = 4\neval_batch_size = 2\nbptt = 8\n\
+             lr = 5.0\nclip = 1.0\nschedule = \"constant\"\nstudent_schedule = \"same\"\n",
+            d.path().display()
+        );
+        let o = PerplexityOptions {
+            config_name: "tiny".into(),
+            config_text,
+            seeds: vec![0, 1],
+            steps: 6,
+            sets: vec![],
+            out: d.path().join("guard"),
+            tolerance_pct: 1.0,
+        };
+        let rep = perplexity_guard(&o, |_| {}).unwrap();
+        let rows = rep["runs"].as_array().unwrap();
+        assert_eq!(rows.len(), 2 * 2 * 2, "2 seeds x 2 precisions x teacher + student");
+        let mean = |prec: &str| {
+            let v: Vec<f64> = rows.iter().filter(|r| r["precision"] == prec && r["model"] == "teacher").map(|r| r["valid_perplexity"].as_f64().unwrap()).collect();
+            assert_eq!(v.len(), 2);
+            (v[0] + v[1]) / 2.0
+        };
+        let (f, b) = (mean("fp32"), mean("bf16"));
+        let t = &rep["per_model"][0];
+        assert_eq!(t["model"], "teacher");
+        assert!((t["fp32_mean"].as_f64().unwrap() - f).abs() < 1e-9 && (t["bf16_mean"].as_f64().unwrap() - b).abs() < 1e-9);
+        let diff = 100.0 * (b - f) / f;
+        assert!((rep["teacher_difference_pct"].as_f64().unwrap() - diff).abs() < 1e-9);
+        assert_eq!(rep["within_tolerance"], diff.abs() <= 1.0);
+        assert!(f > 1.0 && b > 1.0 && f < 20.0, "perplexities {f} {b}");
+        let again = perplexity_guard(&o, |_| {}).unwrap();
+        assert_eq!(again["runs"], rep["runs"], "finished runs are reused");
+        assert!(perplexity_table(&rep).contains("| teacher |"));
     }
 }

@@ -16,6 +16,7 @@ mod sweep;
 const QUICK_CONFIG: &str = include_str!("../../../configs/quick_fashion_mnist_lot.toml");
 /// The accuracy guard's default config.
 const FM_RESNET20_CONFIG: &str = include_str!("../../../configs/fashion_mnist_resnet20_lot.toml");
+const LSTM_PTB_SMALL_CONFIG: &str = include_str!("../../../configs/lstm_ptb_small_lot.toml");
 
 #[derive(Parser)]
 #[command(name = "lot", version, about = "Learning-from-Teaching regularization: train, evaluate, compare")]
@@ -191,6 +192,10 @@ enum BenchCmd {
         /// Hidden and embedding size (200: the CPU-sized model; 650: the reference's)
         #[arg(long, default_value_t = 200)]
         nhid: i64,
+        /// fp32 (exact) or bf16 (our side: the LM fast path, train.precision; the reference is
+        /// always fp32)
+        #[arg(long, default_value = "fp32", value_parser = parse_precision)]
+        precision: lot::precision::Precision,
     },
     /// LoT's cost over no_student on the vision loop (ours only): measured against what its extra
     /// forward/backward passes predict from the no_student step and the teacher's no-grad forward.
@@ -252,6 +257,30 @@ enum BenchCmd {
         out: PathBuf,
         /// Allowed |bf16 − fp32| of the teacher's mean test accuracy, points
         #[arg(long, default_value_t = 0.3)]
+        tolerance: f64,
+    },
+    /// Train a language-model config (default: the CPU-sized PTB LSTM, LoT) in fp32 and in bf16
+    /// with the same seeds for a fixed number of teacher steps, and compare the mean validation
+    /// perplexities (the bound: within 1 %).
+    #[command(args_override_self = true)]
+    Perplexity {
+        /// Language-model config (default: configs/lstm_ptb_small_lot.toml, built in; e.g.
+        /// configs/txl_ptb_small_lot.toml for the Transformer-XL)
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "0,1,2", value_name = "S,S,...")]
+        seeds: String,
+        /// Teacher steps per run (train.max_steps); validation once, at the end
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Further overrides for every run
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Folder for the runs, perplexity.json and perplexity.md
+        #[arg(long, default_value = "runs/perplexity-guard")]
+        out: PathBuf,
+        /// Allowed |bf16 − fp32| / fp32 of the teacher's mean validation perplexity, %
+        #[arg(long, default_value_t = 1.0)]
         tolerance: f64,
     },
     /// Env steps per second of the vector env stepping 8 CartPoles inline and on 2 and 4 threads
@@ -425,6 +454,28 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             }
             Ok(())
         }
+        BenchCmd::Perplexity { config, seeds, steps, sets, out, tolerance } => {
+            lot_bench::tune_malloc();
+            let (config_name, config_text) = match &config {
+                Some(p) => (
+                    p.display().to_string(),
+                    std::fs::read_to_string(p).map_err(|e| lot::error::input_err(format!("config {}: cannot read: {e}", p.display())))?,
+                ),
+                None => ("lstm_ptb_small_lot.toml".to_string(), LSTM_PTB_SMALL_CONFIG.to_string()),
+            };
+            let seeds = sweep::parse_seeds(&seeds)?;
+            if steps < 1 {
+                lot::bail_input!("--steps: must be >= 1");
+            }
+            let o = lot_bench::PerplexityOptions { config_name, config_text, seeds, steps, sets, out: out.clone(), tolerance_pct: tolerance };
+            let rep = lot_bench::perplexity_guard(&o, |line| eprintln!("{line}"))?;
+            let table = lot_bench::perplexity_table(&rep);
+            println!("{table}");
+            lot_bench::write_json(&out.join("perplexity.json"), &rep)?;
+            std::fs::write(out.join("perplexity.md"), &table)?;
+            println!("report: {}", out.join("perplexity.json").display());
+            Ok(())
+        }
         BenchCmd::VecEnv { steps } => {
             if steps < 1 {
                 lot::bail_input!("--steps: must be >= 1");
@@ -436,10 +487,11 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             }
             Ok(())
         }
-        BenchCmd::Lstm { common, nhid } => {
+        BenchCmd::Lstm { common, nhid, precision } => {
             let mut spec = bench_spec(BenchTask::Lstm, &common);
             spec.nhid = nhid;
             spec.emsize = nhid;
+            spec.precision = precision;
             run_bench(&spec, &common)
         }
         BenchCmd::Ppo { common, env, precision, channels_last } => {

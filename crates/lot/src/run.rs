@@ -14,10 +14,15 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 
-/// Final and best test metrics of one model.
+/// Final and best metrics of one model; each domain fills its own fields.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
-    pub final_test_loss: f64,
+    /// Image classification and language models: the loss on the test set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_test_loss: Option<f64>,
+    /// Reinforcement learning (no test set): the training loss of the last update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_train_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_test_accuracy: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,8 +35,6 @@ pub struct ModelSummary {
     pub best_valid_accuracy: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_test_perplexity: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub best_test_perplexity: Option<f64>,
     /// Language models: validation perplexity of the checkpoint that was tested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_valid_perplexity: Option<f64>,

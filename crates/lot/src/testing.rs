@@ -14,3 +14,10 @@ pub fn skip(test: &str, why: &str) {
     }
     let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
 }
+
+/// The full text of an error a test expects to be an input error (the CLI's one clear line and
+/// exit code 2); panics if it is another kind of error.
+pub fn input_error_text(e: anyhow::Error) -> String {
+    assert!(crate::error::is_input_error(&e), "not an input error: {e:#}");
+    format!("{e:#}")
+}

@@ -262,13 +262,7 @@ fn check_atari_roms(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 mod tests {
     use super::*;
 
-    fn msg(e: anyhow::Error) -> String {
-        assert!(
-            crate::error::is_input_error(&e),
-            "not an input error: {e:#}"
-        );
-        format!("{e:#}")
-    }
+    use crate::testing::input_error_text as msg;
 
     #[test]
     fn table_is_sorted_and_holds_the_paper_games() {

@@ -107,13 +107,7 @@ fn text_statuses(root: &Path) -> Vec<DataStatus> {
 mod tests {
     use super::*;
 
-    fn msg(e: anyhow::Error) -> String {
-        assert!(
-            crate::error::is_input_error(&e),
-            "not an input error: {e:#}"
-        );
-        format!("{e:#}")
-    }
+    use crate::testing::input_error_text as msg;
 
     #[test]
     fn fetch_rejects_unknown_and_cifar() {

@@ -432,13 +432,7 @@ mod tests {
         (0..n).map(|i| (i * 7 % 256) as u8).collect()
     }
 
-    fn msg(e: anyhow::Error) -> String {
-        assert!(
-            crate::error::is_input_error(&e),
-            "not an input error: {e:#}"
-        );
-        format!("{e:#}")
-    }
+    use crate::testing::input_error_text as msg;
 
     #[test]
     fn idx_plain_and_gz_round_trip() {

@@ -148,13 +148,7 @@ mod tests {
     use std::io::Write;
     use std::time::Instant;
 
-    fn msg(e: anyhow::Error) -> String {
-        assert!(
-            crate::error::is_input_error(&e),
-            "not an input error: {e:#}"
-        );
-        format!("{e:#}")
-    }
+    use crate::testing::input_error_text as msg;
 
     #[test]
     fn install_is_atomic_and_verifiable() {

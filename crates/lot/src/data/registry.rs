@@ -193,13 +193,7 @@ impl Drop for TempDir {
 mod tests {
     use super::*;
 
-    fn msg(e: anyhow::Error) -> String {
-        assert!(
-            crate::error::is_input_error(&e),
-            "not an input error: {e:#}"
-        );
-        format!("{e:#}")
-    }
+    use crate::testing::input_error_text as msg;
 
     #[test]
     fn hashes_of_known_vectors() {

@@ -5,7 +5,7 @@ pub mod loss;
 pub mod schedule;
 
 pub use loss::{kl_div_logits, LossMode, LotLoss};
-pub use schedule::{Engine, JointOut, LotModels, Stream};
+pub use schedule::{Engine, GradSync, JointOut, LotModels, Stream};
 
 #[cfg(test)]
 mod tests;

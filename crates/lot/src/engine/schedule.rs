@@ -34,6 +34,13 @@ pub trait LotModels {
     }
 }
 
+/// Data parallelism: averages one model's gradients over the ranks before its optimizer steps
+/// (and before clipping, as PyTorch DDP), so every rank takes the same step.
+pub trait GradSync {
+    /// Replace each (defined) gradient by its mean over the ranks.
+    fn average(&mut self, grads: &[Tensor]) -> Result<()>;
+}
+
 /// Logits (detached) and loss values of a joint step, for metrics.
 #[derive(Debug)]
 pub struct JointOut {
@@ -56,11 +63,13 @@ pub struct Engine {
     pub optims: Vec<Box<dyn Optimizer>>,
     /// Per-model gradient-norm clip.
     pub clip: Option<f64>,
+    /// Gradient averaging over data-parallel ranks (None: one process).
+    pub sync: Option<Box<dyn GradSync>>,
 }
 
 impl Engine {
     pub fn new(loss: LotLoss, student_steps: usize, optims: Vec<Box<dyn Optimizer>>, clip: Option<f64>) -> Self {
-        Self { teacher_alpha: loss.alpha, loss, student_steps, optims, clip }
+        Self { teacher_alpha: loss.alpha, loss, student_steps, optims, clip, sync: None }
     }
 
     pub fn num_students(&self) -> usize {
@@ -71,13 +80,18 @@ impl Engine {
         self.optims[m].set_lr(lr);
     }
 
-    fn clip_and_step(&mut self, models: impl Iterator<Item = usize>) {
+    fn clip_and_step(&mut self, models: impl Iterator<Item = usize>) -> Result<()> {
         for m in models {
+            if let Some(sync) = self.sync.as_mut() {
+                let grads: Vec<Tensor> = self.optims[m].params().iter().map(|(_, p)| p.grad()).collect();
+                sync.average(&grads)?;
+            }
             if let Some(max) = self.clip {
                 clip_grad_norm(self.optims[m].params(), max);
             }
             self.optims[m].step();
         }
+        Ok(())
     }
 
     /// One teacher update: forward all models on `batch`, backward the sum of their losses (with
@@ -128,7 +142,7 @@ impl Engine {
             check_finite(&format!("student{i}"), "imitation loss (KL to the teacher)", *v)?;
         }
         total.backward();
-        self.clip_and_step(0..=k);
+        self.clip_and_step(0..=k)?;
         Ok(JointOut {
             teacher_logits: t_logits.detach(),
             student_logits: s_logits.iter().map(|l| l.detach()).collect(),
@@ -189,7 +203,7 @@ impl Engine {
         }
         if let Some(total) = total {
             total.backward();
-            self.clip_and_step(1..=k);
+            self.clip_and_step(1..=k)?;
         }
         Ok(values)
     }

@@ -422,3 +422,41 @@ fn non_finite_loss_stops_with_the_model_named() {
     assert!(err.to_string().contains("non-finite loss") && err.to_string().contains("teacher's task loss"), "{err}");
     assert_eq!(engine.optims[0].steps(), 0);
 }
+
+/// The data-parallel hook: called once per model and optimizer step, before clipping, with that
+/// model's gradients; what it writes into them is what the optimizer applies (a hook that zeroes
+/// them leaves the weights to weight decay and momentum alone, which start at zero: no change
+/// beyond decay), and an error from it stops the step.
+#[test]
+fn grad_sync_sees_every_models_gradients_before_the_step() {
+    use std::sync::{Arc, Mutex};
+    struct Zero(Arc<Mutex<Vec<usize>>>, bool);
+    impl GradSync for Zero {
+        fn average(&mut self, grads: &[Tensor]) -> anyhow::Result<()> {
+            if self.1 {
+                anyhow::bail!("peer gone");
+            }
+            self.0.lock().unwrap().push(grads.len());
+            for g in grads {
+                let _ = g.shallow_clone().zero_();
+            }
+            Ok(())
+        }
+    }
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let (mut toy, mut engine, stores) = toy_engine(1, 2);
+    engine.sync = Some(Box::new(Zero(calls.clone(), false)));
+    let before: Vec<Tensor> = stores.iter().map(|vs| vs.root().get("weight").unwrap().copy()).collect();
+    engine.lot_step(&mut toy, &toy_batch(), || Ok(toy_batch())).unwrap();
+    // Joint step: teacher and student; then the student's extra step. Weight and bias each.
+    assert_eq!(*calls.lock().unwrap(), vec![2, 2, 2]);
+    for (vs, b) in stores.iter().zip(&before) {
+        let after = vs.root().get("weight").unwrap();
+        // Only weight decay moved them: w · (1 − lr·wd) per step (momentum of a decay-only grad).
+        let d = (&after - b).abs().max().double_value(&[]);
+        assert!(d < 1e-3 * b.abs().max().double_value(&[]), "weights moved by {d} with zeroed gradients");
+    }
+    engine.sync = Some(Box::new(Zero(calls, true)));
+    let e = engine.lot_step(&mut toy, &toy_batch(), || Ok(toy_batch())).unwrap_err();
+    assert!(e.to_string().contains("peer gone"), "{e}");
+}

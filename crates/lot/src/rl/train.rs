@@ -115,7 +115,7 @@ struct TrainState {
     returns_window: Vec<u64>,
     best_return: Option<u64>,
     episodes: u64,
-    /// Bits of each model's loss in the last update (the summary's final_test_loss).
+    /// Bits of each model's loss in the last update (the summary's final_train_loss).
     last_losses: Vec<u64>,
     /// The rollout buffer's carried `next_done`.
     next_done: Vec<bool>,
@@ -331,8 +331,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         summary.models.insert(
             model_name(m),
             ModelSummary {
-                // RL has no test set: this is the loss of the last update.
-                final_test_loss: last_loss,
+                final_train_loss: Some(last_loss),
                 best_epoch: num_updates,
                 optimizer_steps: learner.engine.optims[m].steps(),
                 final_return: if teacher { returns.mean() } else { None },

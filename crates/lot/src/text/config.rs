@@ -143,6 +143,10 @@ pub struct LmTrain {
     /// Validate every this many teacher steps (0 = at each epoch end).
     pub eval_interval: usize,
     pub checkpoint: Checkpoint,
+    /// `fp32` (exact, the default) or `bf16`: embeddings, LSTM gates, attention, feed-forward and
+    /// decoder matmuls in bf16 on fp32 master weights; logits, losses, KL, LayerNorm statistics,
+    /// memories and perplexity in fp32 (see `lstm.rs`, `txl.rs`).
+    pub precision: crate::precision::Precision,
 }
 
 impl Default for LmTrain {
@@ -164,6 +168,7 @@ impl Default for LmTrain {
             plateau_gamma: 0.25,
             eval_interval: 0,
             checkpoint: Checkpoint::PerModel,
+            precision: crate::precision::Precision::Fp32,
         }
     }
 }

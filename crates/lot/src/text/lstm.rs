@@ -2,6 +2,11 @@
 //! multi-layer LSTM (dropout between layers) → dropout → linear decoder, no weight tying.
 //! Embedding and decoder weights uniform(±0.05), decoder bias 0; LSTM weights torch's default
 //! uniform(±1/√hidden). The LSTM runs as libtorch's fused `lstm` op.
+//!
+//! bf16 fast path ([`LstmLm::set_precision`]): the embedding, the LSTM op (gates, states) and the
+//! decoder run in bf16 on bf16 casts of the fp32 master weights (autograd returns fp32 gradients
+//! through the casts); the logits come back as fp32, so losses, KL and perplexity are fp32, and
+//! the hidden state carried between windows is stored in fp32.
 
 use tch::nn;
 use tch::{Kind, Tensor};
@@ -17,6 +22,8 @@ pub struct LstmConfig {
 
 pub struct LstmLm {
     pub cfg: LstmConfig,
+    /// The kind the forward computes in (Float = the exact fp32 path).
+    compute: Kind,
     encoder: Tensor,
     weights: Vec<Tensor>,
     decoder_w: Tensor,
@@ -44,7 +51,12 @@ impl LstmLm {
         let dec = vs.sub("decoder");
         let decoder_w = dec.var("weight", &[cfg.n_token, cfg.nhid], init);
         let decoder_b = dec.var("bias", &[cfg.n_token], nn::Init::Const(0.0));
-        Self { cfg, encoder, weights, decoder_w, decoder_b }
+        Self { cfg, compute: Kind::Float, encoder, weights, decoder_w, decoder_b }
+    }
+
+    /// Run the forward in `p` (fp32 exact, or bf16 with fp32 master weights and fp32 logits).
+    pub fn set_precision(&mut self, p: crate::precision::Precision) {
+        self.compute = p.kind();
     }
 
     pub fn init_hidden(&self, bsz: i64) -> Hidden {
@@ -54,6 +66,9 @@ impl LstmLm {
 
     /// tokens `[len, bsz]` → logits `[len, bsz, n_token]` and the final hidden state.
     pub fn forward_t(&self, tokens: &Tensor, hidden: &Hidden, train: bool) -> (Tensor, Hidden) {
+        if self.compute != Kind::Float {
+            return self.forward_cast(tokens, hidden, train);
+        }
         let emb = Tensor::embedding(&self.encoder, tokens, -1, false, false).dropout(self.cfg.dropout, train);
         let (out, h, c) = emb.lstm(
             &[&hidden.0, &hidden.1],
@@ -67,6 +82,26 @@ impl LstmLm {
         );
         let out = out.dropout(self.cfg.dropout, train);
         (out.linear(&self.decoder_w, Some(&self.decoder_b)), (h, c))
+    }
+
+    /// [`Self::forward_t`] in `self.compute` (bf16): same ops on cast weights and states.
+    fn forward_cast(&self, tokens: &Tensor, hidden: &Hidden, train: bool) -> (Tensor, Hidden) {
+        let k = self.compute;
+        let emb = Tensor::embedding(&self.encoder.to_kind(k), tokens, -1, false, false).dropout(self.cfg.dropout, train);
+        let weights: Vec<Tensor> = self.weights.iter().map(|w| w.to_kind(k)).collect();
+        let (out, h, c) = emb.lstm(
+            &[&hidden.0.to_kind(k), &hidden.1.to_kind(k)],
+            &weights.iter().collect::<Vec<_>>(),
+            true,
+            self.cfg.nlayers,
+            self.cfg.dropout,
+            train,
+            false,
+            false,
+        );
+        let out = out.dropout(self.cfg.dropout, train);
+        let logits = out.linear(&self.decoder_w.to_kind(k), Some(&self.decoder_b.to_kind(k))).to_kind(Kind::Float);
+        (logits, (h.to_kind(Kind::Float), c.to_kind(Kind::Float)))
     }
 }
 
@@ -124,5 +159,30 @@ mod tests {
         let manual = Tensor::stack(&outs, 0);
         assert!(logits.allclose(&manual, 1e-5, 1e-6, false));
         assert!(h.get(1).allclose(&hs[1], 1e-5, 1e-6, false));
+    }
+
+    /// bf16: logits and the carried state come back as fp32 and stay close to the fp32 forward;
+    /// gradients reach the fp32 master weights as fp32. The exact path is untouched.
+    #[test]
+    fn bf16_forward_is_close_and_trains_fp32_master_weights() {
+        let (vs, mut m) = model(2);
+        let tokens = Tensor::from_slice(&[1i64, 4, 2, 7, 3, 0, 9, 10]).view([4, 2]);
+        let (exact, _) = m.forward_t(&tokens, &m.init_hidden(2), false);
+        m.set_precision(crate::precision::Precision::Bf16);
+        let (logits, (h, c)) = m.forward_t(&tokens, &m.init_hidden(2), false);
+        assert_eq!((logits.kind(), h.kind(), c.kind()), (Kind::Float, Kind::Float, Kind::Float));
+        let err = (&logits - &exact).abs().max().double_value(&[]);
+        let scale = exact.abs().max().double_value(&[]);
+        assert!(err > 0.0 && err < 0.02 * scale.max(0.1), "bf16 logits off by {err} (scale {scale})");
+        let (logits, _) = m.forward_t(&tokens, &m.init_hidden(2), true);
+        logits.view([-1, 11]).cross_entropy_for_logits(&tokens.view([-1])).backward();
+        for (name, v) in vs.variables() {
+            let g = v.grad();
+            assert!(g.defined() && g.kind() == Kind::Float && v.kind() == Kind::Float, "{name}");
+            assert!(g.abs().sum(Kind::Float).double_value(&[]) > 0.0, "{name}: no gradient");
+        }
+        m.set_precision(crate::precision::Precision::Fp32);
+        let (again, _) = m.forward_t(&tokens, &m.init_hidden(2), false);
+        assert!(again.equal(&exact), "the fp32 path must be exactly the original");
     }
 }

@@ -61,6 +61,13 @@ pub enum State {
 }
 
 impl Net {
+    fn set_precision(&mut self, p: crate::precision::Precision) {
+        match self {
+            Net::Lstm(m) => m.set_precision(p),
+            Net::Txl(m) => m.set_precision(p),
+        }
+    }
+
     fn init_state(&self, bsz: i64, device: Device) -> State {
         match self {
             Net::Lstm(m) => State::Lstm(m.init_hidden(bsz)),
@@ -104,7 +111,7 @@ impl LmModels {
             // The reference seeds model k with seed + k.
             tch::manual_seed((seed + k as u64) as i64);
             let vs = nn::VarStore::new(device);
-            let net = match m.arch {
+            let mut net = match m.arch {
                 Arch::Lstm => Net::Lstm(LstmLm::new(
                     &vs.root(),
                     LstmConfig { n_token, emsize: m.emsize, nhid: m.nhid, nlayers: m.nlayers, dropout: m.dropout },
@@ -128,6 +135,7 @@ impl LmModels {
                     },
                 )),
             };
+            net.set_precision(t.train.precision);
             nets.push(net);
             stores.push(vs);
         }
@@ -510,7 +518,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         summary.models.insert(
             model_name(m),
             ModelSummary {
-                final_test_loss: test,
+                final_test_loss: Some(test),
                 final_test_perplexity: Some(test.exp()),
                 best_valid_perplexity: st.best_val[m].map(f64::exp),
                 best_epoch: st.best_epoch[m],
@@ -743,6 +751,33 @@ student_schedule = "same"
         let ppl = s.models["teacher"].final_test_perplexity.unwrap();
         assert!(ppl < 6.0, "teacher test perplexity {ppl}");
         assert_eq!(s.models["student0"].optimizer_steps, 2 * s.teacher_steps);
+    }
+
+    /// `train.precision = "bf16"`: both architectures learn the tiny corpus as fp32 does, keep
+    /// fp32 weights, and `lot eval` (which runs the same bf16 forward) reproduces the summary.
+    #[test]
+    fn bf16_language_models_learn_and_keep_fp32_weights() {
+        let d = tempfile::tempdir().unwrap();
+        write_corpus(d.path());
+        for arch in [Arch::Lstm, Arch::TransformerXl] {
+            let mut cfg = config(d.path(), "precision = \"bf16\"");
+            if let crate::config::Domain::Text(t) = &mut cfg.domain {
+                t.model.arch = arch;
+                if arch == Arch::TransformerXl {
+                    (t.model.n_layer, t.model.d_model, t.model.n_head, t.model.d_head, t.model.d_inner, t.model.mem_len) = (1, 16, 2, 8, 32, 8);
+                    t.train.optimizer = OptimizerKind::Adam;
+                    t.train.lr = 0.01;
+                }
+            }
+            let out = d.path().join(format!("{arch:?}"));
+            let s = train(&cfg, &out, false).unwrap();
+            let ppl = s.models["teacher"].final_test_perplexity.unwrap();
+            assert!(ppl < 6.0, "{arch:?} bf16 teacher test perplexity {ppl}");
+            let saved = Tensor::read_safetensors(out.join("teacher.safetensors")).unwrap();
+            assert!(saved.iter().all(|(_, t)| t.kind() == tch::Kind::Float));
+            let rows = evaluate_run(&out, &Config::load(&out.join(run::CONFIG_FILE), &[]).unwrap()).unwrap();
+            assert!((rows[0].values[1].1 - ppl).abs() < 1e-6 * ppl, "{arch:?}: eval {} vs {ppl}", rows[0].values[1].1);
+        }
     }
 
     /// Under `train.max_steps` every mode keeps its optimizer-step accounting: the compute-matched

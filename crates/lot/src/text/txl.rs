@@ -17,6 +17,11 @@
 //! Internally attention scores are laid out `[bsz, n_head, qlen, klen]` (batched matmuls,
 //! softmax over the contiguous last axis) rather than the reference's `[qlen, klen, bsz, n_head]`
 //! einsums; the arithmetic is the same.
+//!
+//! bf16 fast path ([`TransformerXl::set_precision`]): every matmul (q/k/v, positions, attention
+//! scores and values, output projection, feed-forward, the tied decoder) runs on bf16 casts of
+//! its inputs and of the fp32 master weights; the residual stream, LayerNorms, the attention
+//! softmax, the memories and the logits stay fp32.
 
 use tch::nn::{self, Init, Module};
 use tch::{Device, Kind, Tensor};
@@ -57,6 +62,24 @@ fn linear(vs: nn::Path, d_in: i64, d_out: i64, bias: bool) -> nn::Linear {
     // weights_init: Linear weight N(0, 0.02), bias 0.
     let cfg = nn::LinearConfig { ws_init: normal(), bs_init: Some(Init::Const(0.0)), bias };
     nn::linear(vs, d_in, d_out, cfg)
+}
+
+/// `l(x)` computed in `k`: the plain fp32 call, or the matmul on casts (the result stays in `k`).
+fn lin(l: &nn::Linear, x: &Tensor, k: Kind) -> Tensor {
+    if k == Kind::Float {
+        l.forward(x)
+    } else {
+        x.to_kind(k).linear(&l.ws.to_kind(k), l.bs.as_ref().map(|b| b.to_kind(k)).as_ref())
+    }
+}
+
+/// Back to fp32 after a reduced-precision matmul (nothing on the fp32 path).
+fn f32(x: Tensor, k: Kind) -> Tensor {
+    if k == Kind::Float {
+        x
+    } else {
+        x.to_kind(Kind::Float)
+    }
 }
 
 fn layer_norm(vs: nn::Path, d: i64) -> nn::LayerNorm {
@@ -114,6 +137,8 @@ struct Ctx<'a> {
     r_w_bias: &'a Tensor,
     r_r_bias: &'a Tensor,
     train: bool,
+    /// The matmuls' kind (Float = the exact fp32 path); the biases above are already in it.
+    compute: Kind,
 }
 
 impl Layer {
@@ -142,25 +167,28 @@ impl Layer {
             _ => w.shallow_clone(),
         };
         let klen = cat.size()[0];
-        let heads = self.qkv_net.forward(&cat).chunk(3, -1);
+        let ck = cx.compute;
+        let heads = lin(&self.qkv_net, &cat, ck).chunk(3, -1);
         let q = heads[0].narrow(0, klen - qlen, qlen).view([qlen, bsz, nh, dh]);
         let k = heads[1].view([klen, bsz, nh, dh]).permute([1, 2, 3, 0]); // [b, n, d, klen]
         let v = heads[2].view([klen, bsz, nh, dh]).permute([1, 2, 0, 3]); // [b, n, klen, d]
-        let r_k = self.r_net.forward(cx.pos_emb).view([klen, nh, dh]).permute([1, 2, 0]); // [n, d, klen]
+        let r_k = lin(&self.r_net, cx.pos_emb, ck).view([klen, nh, dh]).permute([1, 2, 0]); // [n, d, klen]
 
         // Content term (a)+(c) and position term (b)+(d), each with its learned global bias.
         let ac = (&q + cx.r_w_bias).permute([1, 2, 0, 3]).matmul(&k); // [b, n, qlen, klen]
         let bd = rel_shift(&(&q + cx.r_r_bias).permute([1, 2, 0, 3]).matmul(&r_k));
-        let score = ((ac + bd) * (1.0 / (dh as f64).sqrt())).masked_fill(cx.mask, f64::NEG_INFINITY);
+        // Scores, mask and softmax in fp32.
+        let score = (f32(ac + bd, ck) * (1.0 / (dh as f64).sqrt())).masked_fill(cx.mask, f64::NEG_INFINITY);
         let prob = score.softmax(-1, score.kind()).dropout(cfg.dropatt, cx.train);
+        let prob = if ck == Kind::Float { prob } else { prob.to_kind(ck) };
 
         let vec = prob.matmul(&v).permute([2, 0, 1, 3]).reshape([qlen, bsz, nh * dh]);
-        let attn_out = self.o_net.forward(&vec).dropout(cfg.dropout, cx.train);
+        let attn_out = f32(lin(&self.o_net, &vec, ck), ck).dropout(cfg.dropout, cx.train);
         let out = self.attn_norm.forward(&(w + attn_out));
 
         // CoreNet: Linear, ReLU, Dropout, Linear, Dropout.
-        let core = self.ff1.forward(&out).relu().dropout(cfg.dropout, cx.train);
-        let core = self.ff2.forward(&core).dropout(cfg.dropout, cx.train);
+        let core = lin(&self.ff1, &out, ck).relu().dropout(cfg.dropout, cx.train);
+        let core = f32(lin(&self.ff2, &core, ck), ck).dropout(cfg.dropout, cx.train);
         self.ff_norm.forward(&(out + core))
     }
 }
@@ -169,6 +197,8 @@ impl Layer {
 #[derive(Debug)]
 pub struct TransformerXl {
     cfg: TxlConfig,
+    /// The matmuls' kind (Float = the exact fp32 path).
+    compute: Kind,
     /// [n_token, d_model]: the input embedding and the output layer's weight (one tensor).
     emb: Tensor,
     /// [n_token]: the output layer's bias.
@@ -203,7 +233,12 @@ impl TransformerXl {
         let inv_freq = (Tensor::arange_start_step(0.0, cfg.d_model as f64, 2.0, (Kind::Float, vs.device()))
             * (-(10000f64).ln() / cfg.d_model as f64))
             .exp();
-        TransformerXl { cfg: cfg.clone(), emb, out_bias, r_biases, layers, inv_freq }
+        TransformerXl { cfg: cfg.clone(), compute: Kind::Float, emb, out_bias, r_biases, layers, inv_freq }
+    }
+
+    /// Run the matmuls in `p` (fp32 exact, or bf16 with fp32 master weights, norms and logits).
+    pub fn set_precision(&mut self, p: crate::precision::Precision) {
+        self.compute = p.kind();
     }
 
     pub fn config(&self) -> &TxlConfig {
@@ -247,7 +282,13 @@ impl TransformerXl {
     pub fn forward_t(&self, tokens: &Tensor, mems: &[Tensor], train: bool) -> (Tensor, Vec<Tensor>) {
         let (hidden, new_mems) = self.hidden_t(tokens, mems, train);
         // The output layer: the embedding matrix (tied) plus its own bias, full softmax.
-        (hidden.linear(&self.emb, Some(&self.out_bias)), new_mems)
+        let k = self.compute;
+        let logits = if k == Kind::Float {
+            hidden.linear(&self.emb, Some(&self.out_bias))
+        } else {
+            hidden.to_kind(k).linear(&self.emb.to_kind(k), Some(&self.out_bias.to_kind(k))).to_kind(Kind::Float)
+        };
+        (logits, new_mems)
     }
 
     /// The final hidden states [len, bsz, d_model] (after the last dropout) and the new memories.
@@ -277,9 +318,15 @@ impl TransformerXl {
         // hids[l] is the input of layer l (hids[0] the dropped-out embedding), kept for memory.
         let mut hids = Vec::with_capacity(self.layers.len() + 1);
         hids.push(core.shallow_clone());
+        let k = self.compute;
+        let r_biases: Vec<(Tensor, Tensor)> = if k == Kind::Float {
+            self.r_biases.iter().map(|(a, b)| (a.shallow_clone(), b.shallow_clone())).collect()
+        } else {
+            self.r_biases.iter().map(|(a, b)| (a.to_kind(k), b.to_kind(k))).collect()
+        };
         for (l, layer) in self.layers.iter().enumerate() {
-            let (rw, rr) = &self.r_biases[if cfg.untie_r { l } else { 0 }];
-            let cx = Ctx { pos_emb: &pos_emb, mask: &mask, r_w_bias: rw, r_r_bias: rr, train };
+            let (rw, rr) = &r_biases[if cfg.untie_r { l } else { 0 }];
+            let cx = Ctx { pos_emb: &pos_emb, mask: &mask, r_w_bias: rw, r_r_bias: rr, train, compute: k };
             core = layer.forward(&core, mems.get(l), &cx, cfg);
             hids.push(core.shallow_clone());
         }
@@ -598,5 +645,34 @@ mod tests {
         assert!((first - (8f64).ln()).abs() < 0.5, "initial loss {first} should be near ln 8");
         eprintln!("loss {first} → {last}");
         assert!(last < first / 10.0, "loss {first} → {last}");
+    }
+
+    /// bf16: logits and memories come back as fp32 and stay close to the fp32 forward; gradients
+    /// reach the fp32 master weights as fp32; switching back gives the exact fp32 logits.
+    #[test]
+    fn bf16_forward_is_close_and_trains_fp32_master_weights() {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut m = TransformerXl::new(&vs.root(), &small(13, 4));
+        let tokens = Tensor::from_slice(&[1i64, 4, 2, 7, 3, 0, 9, 10, 12, 5]).view([5, 2]);
+        let mems = m.init_mems(2, Device::Cpu);
+        let (exact, _) = m.forward_t(&tokens, &mems, false);
+        m.set_precision(crate::precision::Precision::Bf16);
+        let (logits, new_mems) = m.forward_t(&tokens, &mems, false);
+        assert_eq!(logits.kind(), Kind::Float);
+        assert!(new_mems.iter().all(|t| t.kind() == Kind::Float));
+        let err = (&logits - &exact).abs().max().double_value(&[]);
+        let scale = exact.abs().max().double_value(&[]);
+        assert!(err > 0.0 && err < 0.05 * scale.max(0.1), "bf16 logits off by {err} (scale {scale})");
+        // A second segment through the bf16 memories.
+        let (logits, _) = m.forward_t(&tokens, &new_mems, true);
+        logits.view([-1, 13]).cross_entropy_for_logits(&tokens.view([-1])).backward();
+        for (name, v) in vs.variables() {
+            let g = v.grad();
+            assert!(g.defined() && g.kind() == Kind::Float && v.kind() == Kind::Float, "{name}");
+        }
+        m.set_precision(crate::precision::Precision::Fp32);
+        let (again, _) = m.forward_t(&tokens, &mems, false);
+        assert!(again.equal(&exact), "the fp32 path must be exactly the original");
     }
 }

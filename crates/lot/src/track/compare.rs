@@ -206,13 +206,12 @@ pub struct MetricDef {
 }
 
 /// Table columns, in order; a column is shown when any model of any run has the field.
-pub const METRICS: [MetricDef; 10] = [
+pub const METRICS: [MetricDef; 9] = [
     MetricDef { key: "final_test_accuracy", header: "final test acc %", get: |m| m.final_test_accuracy, higher_is_better: true },
     MetricDef { key: "best_test_accuracy", header: "best test acc %", get: |m| m.best_test_accuracy, higher_is_better: true },
     MetricDef { key: "final_valid_accuracy", header: "final valid acc %", get: |m| m.final_valid_accuracy, higher_is_better: true },
     MetricDef { key: "best_valid_accuracy", header: "best valid acc %", get: |m| m.best_valid_accuracy, higher_is_better: true },
     MetricDef { key: "final_test_perplexity", header: "test ppl", get: |m| m.final_test_perplexity, higher_is_better: false },
-    MetricDef { key: "best_test_perplexity", header: "best test ppl", get: |m| m.best_test_perplexity, higher_is_better: false },
     MetricDef { key: "best_valid_perplexity", header: "best valid ppl", get: |m| m.best_valid_perplexity, higher_is_better: false },
     MetricDef { key: "final_return", header: "final return", get: |m| m.final_return, higher_is_better: true },
     MetricDef { key: "best_return", header: "best return", get: |m| m.best_return, higher_is_better: true },
@@ -1000,7 +999,7 @@ mod tests {
             s.models.insert(
                 m.to_string(),
                 ModelSummary {
-                    final_test_loss: 0.5,
+                    final_test_loss: Some(0.5),
                     final_test_accuracy: accs.last().copied(),
                     best_test_accuracy: accs.iter().copied().reduce(f64::max),
                     best_epoch: 1,

@@ -6,11 +6,10 @@
 //! paths. When no font is found the plot is still drawn (lines, bands, grid, axes frame) without
 //! any text, and a single warning is printed to stderr.
 //!
-//! The image is rendered into an in-memory RGB buffer ([`render_to_buffer`]), encoded as PNG by a
-//! small built-in encoder (zlib via `flate2`), written to a temporary file next to the target and
-//! renamed over it, so readers never see a half-written file.
+//! The image is rendered into an in-memory RGB buffer ([`render_to_buffer`]), encoded as PNG by the
+//! `image` crate (plotters' own encoder) and written atomically (`fsio::write_atomic`), so readers
+//! never see a half-written file.
 
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -379,74 +378,20 @@ where
     Ok(())
 }
 
-/// CRC-32 (IEEE, as used by PNG).
-fn crc32(chunks: &[&[u8]]) -> u32 {
-    static TABLE: OnceLock<[u32; 256]> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (n, e) in t.iter_mut().enumerate() {
-            let mut c = n as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            *e = c;
-        }
-        t
-    });
-    let mut c = 0xFFFF_FFFFu32;
-    for b in chunks.iter().flat_map(|c| c.iter()) {
-        c = table[((c ^ *b as u32) & 0xFF) as usize] ^ (c >> 8);
-    }
-    c ^ 0xFFFF_FFFF
-}
-
-fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) -> Result<()> {
-    let len = u32::try_from(data.len()).context("PNG chunk too large")?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    out.extend_from_slice(&crc32(&[kind, data]).to_be_bytes());
-    Ok(())
-}
-
-const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-
-/// Encodes an RGB8 buffer as a PNG (8-bit truecolor, filter 0 on every row).
+/// Encodes an RGB8 buffer as a PNG (with the `image` crate that plotters' bitmap encoder uses).
 fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
-    let row = w as usize * 3;
-    if rgb.len() != row * h as usize {
+    use image::ImageEncoder;
+    if rgb.len() != w as usize * h as usize * 3 {
         bail!("RGB buffer has {} bytes, expected {}x{}x3", rgb.len(), w, h);
     }
-    let mut raw = Vec::with_capacity((row + 1) * h as usize);
-    for line in rgb.chunks_exact(row.max(1)).take(h as usize) {
-        raw.push(0u8); // filter type: None
-        raw.extend_from_slice(line);
-    }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(&raw)?;
-    let idat = z.finish()?;
-
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // depth 8, RGB, deflate, filter 0, no interlace
-
-    let mut out = Vec::with_capacity(idat.len() + 64);
-    out.extend_from_slice(&PNG_SIGNATURE);
-    push_chunk(&mut out, b"IHDR", &ihdr)?;
-    push_chunk(&mut out, b"IDAT", &idat)?;
-    push_chunk(&mut out, b"IEND", &[])?;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out).write_image(rgb, w, h, image::ColorType::Rgb8).context("encoding PNG")?;
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     fn series(label: &str, points: Vec<(f64, f64)>) -> Series {
         Series {
@@ -479,6 +424,33 @@ mod tests {
         buf.chunks_exact(3)
             .filter(|p| p != &[255, 255, 255])
             .count()
+    }
+
+    const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// CRC-32 (IEEE, as used by PNG).
+    fn crc32(chunks: &[&[u8]]) -> u32 {
+        static TABLE: OnceLock<[u32; 256]> = OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            let mut t = [0u32; 256];
+            for (n, e) in t.iter_mut().enumerate() {
+                let mut c = n as u32;
+                for _ in 0..8 {
+                    c = if c & 1 != 0 {
+                        0xEDB8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
+                }
+                *e = c;
+            }
+            t
+        });
+        let mut c = 0xFFFF_FFFFu32;
+        for b in chunks.iter().flat_map(|c| c.iter()) {
+            c = table[((c ^ *b as u32) & 0xFF) as usize] ^ (c >> 8);
+        }
+        c ^ 0xFFFF_FFFF
     }
 
     /// Parses chunks (checking every CRC); returns (width, height, concatenated IDAT data).
@@ -515,21 +487,13 @@ mod tests {
         (w, h, idat)
     }
 
-    /// Decodes our PNG back to RGB (only filter type 0 is produced by the encoder).
+    /// Checks the chunk structure (our own CRC), then decodes the pixels.
     fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
         let (w, h, idat) = parse_png(bytes);
-        let mut raw = Vec::new();
-        flate2::read::ZlibDecoder::new(&idat[..])
-            .read_to_end(&mut raw)
-            .unwrap();
-        let row = w as usize * 3;
-        assert_eq!(raw.len(), (row + 1) * h as usize);
-        let mut rgb = Vec::with_capacity(row * h as usize);
-        for line in raw.chunks_exact(row + 1) {
-            assert_eq!(line[0], 0, "unexpected filter type");
-            rgb.extend_from_slice(&line[1..]);
-        }
-        (w, h, rgb)
+        assert!(!idat.is_empty());
+        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (w, h));
+        (w, h, img.into_raw())
     }
 
     #[test]

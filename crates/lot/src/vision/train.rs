@@ -364,7 +364,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
                 ..Default::default()
             })?;
             ModelSummary {
-                final_test_loss: tl,
+                final_test_loss: Some(tl),
                 final_test_accuracy: Some(ta),
                 final_valid_accuracy: Some(st.last_eval[m].1),
                 best_valid_accuracy: Some(st.best[m].0),
@@ -372,7 +372,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             }
         } else {
             ModelSummary {
-                final_test_loss: st.last_eval[m].0,
+                final_test_loss: Some(st.last_eval[m].0),
                 final_test_accuracy: Some(st.last_eval[m].1),
                 best_test_accuracy: Some(st.best[m].0),
                 ..ms

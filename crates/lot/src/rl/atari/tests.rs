@@ -311,6 +311,32 @@ fn episodic_life_ends_the_episode_on_a_life_loss_and_resets_with_one_noop_step()
     );
 }
 
+/// SB3 2.x: when the noop step that a reset after a life loss takes ends the game, the reset
+/// resets the game for real (SB3 1.x returned the finished game's screen).
+#[test]
+fn a_game_that_ends_in_the_noop_step_after_a_life_loss_is_reset_for_real() {
+    let fake = Fake::new(&BREAKOUT, 3)
+        .at(2, Ev { lose_life: true, ..Ev::default() })
+        .at(6, Ev { over: true, ..Ev::default() }); // during the reset's noop step
+    let mut env = AtariEnv::new(fake, cfg(0, false), 0).unwrap();
+    let mut obs = obs_buf();
+    env.reset(&mut obs);
+    assert_eq!(take_log(&mut env), "R");
+    let s = env.step(3, &mut obs); // acts 1..=4: a life lost, the frame skip goes on
+    assert_eq!(take_log(&mut env), "4*4");
+    assert!(s.terminated && s.episode.is_none());
+    assert_eq!(env.emulator().lives, 2);
+    env.reset(&mut obs); // noop step: acts 5, 6 (game over stops the skip), then a real reset
+    assert_eq!(take_log(&mut env), "0*2 R");
+    assert_eq!(env.emulator().lives, 3);
+    assert!(!env.emulator().over);
+    assert_flat_rgb(&env, colour(env.emulator().frame)); // the fresh game's screen
+    // The next step plays the new game: 4 frames, nothing ends.
+    let s = env.step(0, &mut obs);
+    assert_eq!(take_log(&mut env), "0*4");
+    assert!(!s.done());
+}
+
 #[test]
 fn game_over_reports_the_raw_full_game_score_and_the_next_reset_is_real() {
     let fake = Fake::new(&BREAKOUT, 2)

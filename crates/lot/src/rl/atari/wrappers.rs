@@ -16,7 +16,8 @@
 //!   Its reset passes through (obs = the screen).
 //! - EpisodicLife: a step that loses a life (0 < lives < previous lives) is done (`terminated`);
 //!   the following reset takes one noop step through MaxAndSkip (4 frames, no noop randomisation)
-//!   instead of resetting the game, unless the game really ended.
+//!   instead of resetting the game, unless the game really ended; if that noop step ends the game,
+//!   the reset is a real one after all (SB3 2.x's `EpisodicLifeEnv.reset`).
 //! - FireReset (when the minimal set has FIRE; it must be action 1 and there must be ≥ 3 actions):
 //!   every reset, real or after a life loss, is followed by step(1) and step(2) (4 frames each),
 //!   resetting if either ends the episode; the obs is that of step(2) even then (as SB3).
@@ -308,9 +309,12 @@ impl<E: Emulator> AtariEnv<E> {
         let at = if self.was_real_done {
             self.noop_reset();
             ObsAt::Screen
+        } else if self.skip_step(0).done {
+            // SB3 2.x: the noop step (through MaxAndSkip, not this layer, so was_real_done stays)
+            // ended the game, so reset for real rather than hand back a finished game.
+            self.noop_reset();
+            ObsAt::Screen
         } else {
-            // through MaxAndSkip, not this layer: was_real_done stays
-            self.skip_step(0);
             ObsAt::MaxBuf
         };
         self.lives = self.emu.lives();
