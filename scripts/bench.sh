@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every speed benchmark, one after the other, reports into benches/results/ (what BENCHMARKS.md
 # quotes). Run it on a quiet machine: anything else running skews the ratios.
-#   bash scripts/bench.sh                 # all: vision fp32, vision bf16+channels-last, lstm, ppo, overhead
+#   bash scripts/bench.sh                 # all: vision fp32 / bf16+channels-last, lstm 200 and 650
+#                                         # fp32 / bf16, Transformer-XL fp32 / bf16, ppo, overhead
 #   bash scripts/bench.sh --repeats 5     # extra options go to every `lot bench` call
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,10 @@ echo "bench: start $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >&
 $L bench vision --out "$R/vision_fp32.json" "$@"
 $L bench vision --precision bf16 --channels-last --out "$R/vision_bf16_cl.json" "$@"
 $L bench lstm --out "$R/lstm.json" "$@"
+$L bench lstm --nhid 650 --steps 8 --warmup 2 --out "$R/lstm650_fp32.json" "$@"
+$L bench lstm --nhid 650 --steps 8 --warmup 2 --precision bf16 --out "$R/lstm650_bf16.json" "$@"
+$L bench txl --out "$R/txl_fp32.json" "$@"
+$L bench txl --precision bf16 --out "$R/txl_bf16.json" "$@"
 $L bench ppo --steps 50 --out "$R/ppo.json" "$@"
 $L bench overhead --out "$R/overhead_fp32.json" "$@"
 $L bench overhead --precision bf16 --channels-last --out "$R/overhead_bf16_cl.json" "$@"

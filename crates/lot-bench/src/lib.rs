@@ -39,6 +39,8 @@ pub enum BenchTask {
     Lstm,
     /// PPO + LoT on CartPole or an Atari game.
     Ppo,
+    /// Transformer-XL LM (the reference's PTB recipe).
+    Txl,
 }
 
 impl BenchTask {
@@ -47,6 +49,7 @@ impl BenchTask {
             BenchTask::Vision => "vision",
             BenchTask::Lstm => "lstm",
             BenchTask::Ppo => "ppo",
+            BenchTask::Txl => "txl",
         }
     }
     /// The reference program in `benches/reference/`.
@@ -55,6 +58,7 @@ impl BenchTask {
             BenchTask::Vision => "vision_lot.py",
             BenchTask::Lstm => "lstm_lot.py",
             BenchTask::Ppo => "ppo_lot.py",
+            BenchTask::Txl => "txl_lot.py",
         }
     }
 }
@@ -109,6 +113,19 @@ pub struct BenchSpec {
     /// no-grad forward (what each extra student step adds on the teacher side).
     #[serde(default = "one")]
     pub students: usize,
+    // Transformer-XL (with `dropout`, `vocab`, `tokens`, `bptt` = tgt_len, `clip`).
+    #[serde(default)]
+    pub n_layer: i64,
+    #[serde(default)]
+    pub d_model: i64,
+    #[serde(default)]
+    pub n_head: i64,
+    #[serde(default)]
+    pub d_head: i64,
+    #[serde(default)]
+    pub d_inner: i64,
+    #[serde(default)]
+    pub mem_len: i64,
 }
 
 fn one() -> usize {
@@ -156,6 +173,12 @@ impl BenchSpec {
             obs_cache: 0,
             env: cartpole(),
             students: 1,
+            n_layer: 0,
+            d_model: 0,
+            n_head: 0,
+            d_head: 0,
+            d_inner: 0,
+            mem_len: 0,
         }
     }
 
@@ -195,6 +218,12 @@ impl BenchSpec {
             obs_cache: 0,
             env: cartpole(),
             students: 1,
+            n_layer: 0,
+            d_model: 0,
+            n_head: 0,
+            d_head: 0,
+            d_inner: 0,
+            mem_len: 0,
         }
     }
 
@@ -234,6 +263,12 @@ impl BenchSpec {
             obs_cache: 10,
             env: cartpole(),
             students: 1,
+            n_layer: 0,
+            d_model: 0,
+            n_head: 0,
+            d_head: 0,
+            d_inner: 0,
+            mem_len: 0,
         }
     }
 
@@ -275,6 +310,43 @@ impl BenchSpec {
             BenchTask::Vision => Self::vision(),
             BenchTask::Lstm => Self::lstm(),
             BenchTask::Ppo => Self::ppo(),
+            BenchTask::Txl => Self::txl(),
+        }
+    }
+
+    /// The reference's Transformer-XL PTB recipe (`configs/txl_ptb_lot.toml`): 4 layers, d_model
+    /// 200, 8 heads of 20, d_inner 1000, dropout 0.25, batch 60, tgt_len = mem_len = 70, Adam 1e-3,
+    /// clip 0.35, N 5, α 0.5, T 1.5, on a PTB-sized synthetic token stream.
+    pub fn txl() -> Self {
+        Self {
+            task: BenchTask::Txl,
+            steps: 5,
+            warmup: 1,
+            batch_size: 60,
+            student_steps: 5,
+            alpha: 0.5,
+            temperature: 1.5,
+            lr: 1e-3,
+            depth: String::new(),
+            samples: 0,
+            classes: 0,
+            workers: 0,
+            emsize: 0,
+            nhid: 0,
+            nlayers: 0,
+            dropout: 0.25,
+            vocab: 10_000,
+            tokens: 929_589,
+            bptt: 70,
+            momentum: 0.0,
+            clip: 0.35,
+            n_layer: 4,
+            d_model: 200,
+            n_head: 8,
+            d_head: 20,
+            d_inner: 1000,
+            mem_len: 70,
+            ..Self::lstm()
         }
     }
 
@@ -330,6 +402,19 @@ impl BenchSpec {
                 ("--tokens", self.tokens.to_string()),
                 ("--bptt", self.bptt.to_string()),
                 ("--momentum", self.momentum.to_string()),
+                ("--clip", self.clip.to_string()),
+            ]),
+            BenchTask::Txl => a.extend([
+                ("--n-layer", self.n_layer.to_string()),
+                ("--d-model", self.d_model.to_string()),
+                ("--n-head", self.n_head.to_string()),
+                ("--d-head", self.d_head.to_string()),
+                ("--d-inner", self.d_inner.to_string()),
+                ("--mem-len", self.mem_len.to_string()),
+                ("--dropout", self.dropout.to_string()),
+                ("--vocab", self.vocab.to_string()),
+                ("--tokens", self.tokens.to_string()),
+                ("--bptt", self.bptt.to_string()),
                 ("--clip", self.clip.to_string()),
             ]),
             BenchTask::Ppo => a.extend([
@@ -427,8 +512,9 @@ pub fn run_worker(spec: &BenchSpec) -> Result<Value> {
     }
     let (train_s, extra) = match spec.task {
         BenchTask::Vision => vision_loop(spec, device)?,
-        BenchTask::Lstm => lstm_loop(spec, device)?,
+        BenchTask::Lstm => lm_loop(spec, device)?,
         BenchTask::Ppo => ppo_loop(spec)?,
+        BenchTask::Txl => lm_loop(spec, device)?,
     };
     let mut out = json!({
         "program": "lot bench-worker",
@@ -529,15 +615,25 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
 /// The language-model trainer's loop body (text/train.rs) for the LSTM on a synthetic token stream:
 /// `LmModels` (teacher- and student-stream hidden states), windows and the student cursor, SGD with
 /// per-model clipping, per-step reseeding, `Engine::lot_step`, the per-step student loss for metrics.
-fn lstm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
+/// The language-model trainer's step (LSTM with SGD, or Transformer-XL with Adam) on synthetic tokens.
+fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
+    use lot::optim::{Adam, AdamConfig};
     use lot::text::config::{Arch, TextConfig};
     use lot::text::train::{advance_cursor, batchify, epoch_windows, window, LmModels};
     let mut t = TextConfig::default();
-    t.model.arch = Arch::Lstm;
-    t.model.emsize = spec.emsize;
-    t.model.nhid = spec.nhid;
-    t.model.nlayers = spec.nlayers;
+    let txl = spec.task == BenchTask::Txl;
     t.model.dropout = spec.dropout;
+    if txl {
+        t.model.arch = Arch::TransformerXl;
+        (t.model.n_layer, t.model.d_model, t.model.n_head, t.model.d_head, t.model.d_inner, t.model.mem_len) =
+            (spec.n_layer, spec.d_model, spec.n_head, spec.d_head, spec.d_inner, spec.mem_len);
+        t.model.dropatt = 0.0;
+    } else {
+        t.model.arch = Arch::Lstm;
+        t.model.emsize = spec.emsize;
+        t.model.nhid = spec.nhid;
+        t.model.nlayers = spec.nlayers;
+    }
     t.train.bptt = spec.bptt;
     t.train.batch_size = spec.batch_size;
     t.train.precision = spec.precision;
@@ -546,8 +642,18 @@ fn lstm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     let train_data = batchify(&ids, spec.batch_size, device);
     let mut models = LmModels::build(&t, spec.vocab as i64, 2, spec.seed, device, spec.batch_size as i64);
     let sgd = SgdConfig { lr: spec.lr, momentum: spec.momentum, nesterov: false, weight_decay: 0.0 };
-    let optims: Vec<Box<dyn Optimizer>> =
-        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
+    let adam = AdamConfig { lr: spec.lr, ..Default::default() };
+    let optims: Vec<Box<dyn Optimizer>> = models
+        .stores
+        .iter()
+        .map(|vs| {
+            if txl {
+                Box::new(Adam::new(named_trainable(vs), adam)) as Box<dyn Optimizer>
+            } else {
+                Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>
+            }
+        })
+        .collect();
     let loss = LotLoss { mode: LossMode::KlCe, alpha: spec.alpha, temperature: spec.temperature, detach: true };
     let clip = (spec.clip > 0.0).then_some(spec.clip);
     let mut engine = Engine::new(loss, spec.student_steps, optims, clip);

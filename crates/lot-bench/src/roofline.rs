@@ -54,6 +54,18 @@ pub fn lstm_forward_flops(emsize: i64, nhid: i64, nlayers: i64, vocab: i64) -> f
     (gates + 2 * nhid * vocab) as f64
 }
 
+/// Forward FLOPs of one Transformer-XL step over a whole `[bptt, batch]` window with a full
+/// memory (klen = bptt + mem_len): per layer the q/k/v projection of all klen positions, the
+/// position projection, the content and position scores and the attention-weighted values, the
+/// output projection and the feed-forward; then the tied decoder.
+pub fn txl_forward_flops(spec: &BenchSpec) -> f64 {
+    let (b, q) = (spec.batch_size as f64, spec.bptt as f64);
+    let k = q + spec.mem_len as f64;
+    let (d, h, di, v) = (spec.d_model as f64, (spec.n_head * spec.d_head) as f64, spec.d_inner as f64, spec.vocab as f64);
+    let layer = 2.0 * b * k * d * 3.0 * h + 2.0 * k * d * h + 3.0 * 2.0 * b * q * k * h + 2.0 * b * q * h * d + 2.0 * 2.0 * b * q * d * di;
+    spec.n_layer as f64 * layer + 2.0 * b * q * d * v
+}
+
 /// FLOPs of one LoT teacher step of `spec` (see the module comment); `None` for PPO.
 pub fn flops_per_teacher_step(spec: &BenchSpec) -> Option<f64> {
     let (ft, fs, samples) = match spec.task {
@@ -67,6 +79,10 @@ pub fn flops_per_teacher_step(spec: &BenchSpec) -> Option<f64> {
         BenchTask::Lstm => {
             let f = lstm_forward_flops(spec.emsize, spec.nhid, spec.nlayers, spec.vocab as i64);
             (f, f, (spec.batch_size * spec.bptt) as f64)
+        }
+        BenchTask::Txl => {
+            let f = txl_forward_flops(spec);
+            (f, f, 1.0)
         }
         BenchTask::Ppo => return None,
     };
@@ -168,6 +184,12 @@ mod tests {
         let ft = resnet_forward_flops(20, 3, 32, 100);
         assert_eq!(flops_per_teacher_step(&ns), Some(256.0 * 3.0 * ft));
         assert_eq!(flops_per_teacher_step(&BenchSpec::ppo()), None);
+        // Transformer-XL, 1 layer, d 2, 1 head of 2, d_inner 4, vocab 3, batch 1, bptt 1, mem 1
+        // (klen 2): qkv 2·2·2·6 = 48, r 2·2·2·2 = 16, scores+values 3·2·1·2·2 = 24, o 2·2·2 = 8,
+        // FF 2·2·2·4 = 32; decoder 2·2·3 = 12.
+        let mut t = BenchSpec::txl();
+        (t.n_layer, t.d_model, t.n_head, t.d_head, t.d_inner, t.vocab, t.batch_size, t.bptt, t.mem_len) = (1, 2, 1, 2, 4, 3, 1, 1, 1);
+        assert_eq!(txl_forward_flops(&t), 48.0 + 16.0 + 24.0 + 8.0 + 32.0 + 12.0);
     }
 
     #[test]

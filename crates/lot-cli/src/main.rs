@@ -197,6 +197,15 @@ enum BenchCmd {
         #[arg(long, default_value = "fp32", value_parser = parse_precision)]
         precision: lot::precision::Precision,
     },
+    /// LoT Transformer-XL LM, the reference's PTB recipe: 4 layers, d_model 200, 8×20 heads,
+    /// d_inner 1000, batch 60, tgt_len = mem_len = 70, Adam, N = 5, PTB-sized synthetic tokens.
+    Txl {
+        #[command(flatten)]
+        common: BenchCommon,
+        /// fp32 (exact) or bf16 (our side: the LM fast path; the reference is always fp32)
+        #[arg(long, default_value = "fp32", value_parser = parse_precision)]
+        precision: lot::precision::Precision,
+    },
     /// LoT's cost over no_student on the vision loop (ours only): measured against what its extra
     /// forward/backward passes predict from the no_student step and the teacher's no-grad forward.
     Overhead {
@@ -475,6 +484,11 @@ fn bench(cmd: BenchCmd) -> Result<()> {
             std::fs::write(out.join("perplexity.md"), &table)?;
             println!("report: {}", out.join("perplexity.json").display());
             Ok(())
+        }
+        BenchCmd::Txl { common, precision } => {
+            let mut spec = bench_spec(BenchTask::Txl, &common);
+            spec.precision = precision;
+            run_bench(&spec, &common)
         }
         BenchCmd::VecEnv { steps } => {
             if steps < 1 {

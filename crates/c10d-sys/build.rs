@@ -1,0 +1,53 @@
+//! Compiles `src/shim.cpp` against the headers of the libtorch tch links (the torch 2.11.0 wheel:
+//! `LIBTORCH`, or the `torch` package of `$PYTHON`/`python3`, as torch-sys with
+//! LIBTORCH_USE_PYTORCH=1), with the wheel's C++ ABI, and links it to libtorch_cpu.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn torch_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("LIBTORCH") {
+        return PathBuf::from(d);
+    }
+    let out = Command::new(python())
+        .args(["-c", "import os, torch; print(os.path.dirname(torch.__file__))"])
+        .output()
+        .expect("c10d-sys: cannot run python to find torch (set LIBTORCH or PYTHON)");
+    assert!(out.status.success(), "c10d-sys: python cannot import torch: {}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+fn cxx11_abi() -> &'static str {
+    let out = Command::new(python()).args(["-c", "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"]).output();
+    match out {
+        Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0" => "0",
+        _ => "1",
+    }
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/shim.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=PYTHON");
+    let torch = torch_dir();
+    cc::Build::new()
+        .cpp(true)
+        .file("src/shim.cpp")
+        // gloo-stub first: declarations of the gloo names c10d's headers mention (see its files).
+        .include(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gloo-stub"))
+        .include(torch.join("include"))
+        .include(torch.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", cxx11_abi())
+        .define("USE_C10D_GLOO", None)
+        .define("USE_DISTRIBUTED", None)
+        .warnings(false)
+        .compile("lot_c10d_shim");
+    println!("cargo:rustc-link-search=native={}", torch.join("lib").display());
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
+}

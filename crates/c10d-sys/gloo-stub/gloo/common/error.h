@@ -1,0 +1,2 @@
+// See ../context.h: nothing of gloo's error types is used by lot's shim.
+#pragma once

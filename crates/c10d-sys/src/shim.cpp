@@ -1,0 +1,101 @@
+// A C ABI over c10d for lot: a TCPStore rendezvous and a Gloo process group, and in-place
+// all-reduce (sum), broadcast and barrier on the at::Tensor objects tch holds. Every C++
+// exception becomes an error string (never an abort across the FFI boundary).
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+struct lot_c10d_group {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::chrono::milliseconds timeout;
+};
+
+static void set_err(char** err, const char* what) {
+  if (err) {
+    *err = strdup(what);
+  }
+}
+
+template <typename F>
+static int guarded(char** err, F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception& e) {
+    set_err(err, e.what());
+  } catch (...) {
+    set_err(err, "unknown C++ exception");
+  }
+  return 1;
+}
+
+extern "C" {
+
+lot_c10d_group* lot_c10d_gloo_new(const char* host, uint16_t port, int32_t rank, int32_t world,
+                                  int64_t timeout_ms, char** err) {
+  lot_c10d_group* out = nullptr;
+  guarded(err, [&] {
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10d::TCPStoreOptions o;
+    o.port = port;
+    o.isServer = rank == 0;
+    o.numWorkers = static_cast<std::size_t>(world);
+    o.waitWorkers = true;
+    o.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), o);
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(std::string(host)));
+    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
+    out = new lot_c10d_group{store, pg, timeout};
+  });
+  return out;
+}
+
+void lot_c10d_free(lot_c10d_group* g) {
+  try {
+    delete g;
+  } catch (...) {
+  }
+}
+
+void lot_c10d_free_string(char* s) { free(s); }
+
+int32_t lot_c10d_allreduce_sum(lot_c10d_group* g, void* tensor, char** err) {
+  return guarded(err, [&] {
+    std::vector<at::Tensor> ts{*static_cast<at::Tensor*>(tensor)};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    o.timeout = g->timeout;
+    auto work = g->pg->allreduce(ts, o);
+    work->wait(g->timeout);
+  });
+}
+
+int32_t lot_c10d_broadcast(lot_c10d_group* g, void* tensor, int32_t root, char** err) {
+  return guarded(err, [&] {
+    std::vector<at::Tensor> ts{*static_cast<at::Tensor*>(tensor)};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    o.timeout = g->timeout;
+    auto work = g->pg->broadcast(ts, o);
+    work->wait(g->timeout);
+  });
+}
+
+int32_t lot_c10d_barrier(lot_c10d_group* g, char** err) {
+  return guarded(err, [&] {
+    c10d::BarrierOptions o;
+    o.timeout = g->timeout;
+    auto work = g->pg->barrier(o);
+    work->wait(g->timeout);
+  });
+}
+
+}  // extern "C"

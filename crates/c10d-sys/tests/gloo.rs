@@ -1,0 +1,102 @@
+//! Gloo over loopback with 2 and 3 ranks (one thread per rank, each its own process group):
+//! all-reduce and broadcast values, barrier, and failures that come back as errors.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use c10d_sys::{free_port, ProcessGroup};
+use tch::Tensor;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One test at a time: each picks a free port and then binds it, and tests running side by side
+/// could pick the same one in between.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run_ranks<T: Send + 'static>(world: usize, f: impl Fn(ProcessGroup) -> T + Send + Sync + Clone + 'static) -> Vec<T> {
+    let port = free_port().unwrap();
+    let handles: Vec<_> = (0..world)
+        .map(|rank| {
+            let f = f.clone();
+            thread::spawn(move || f(ProcessGroup::gloo("127.0.0.1", port, rank, world, TIMEOUT).unwrap()))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn all_reduce_broadcast_and_barrier_with_2_and_3_ranks() {
+    let _serial = serial();
+    for world in [2usize, 3] {
+        let out = run_ranks(world, move |pg| {
+            let r = pg.rank() as f32;
+            // rank r holds [r+1, 2(r+1), 10]: the sum is [Σ(r+1), 2Σ(r+1), 10·world].
+            let mut t = Tensor::from_slice(&[r + 1.0, 2.0 * (r + 1.0), 10.0]);
+            pg.all_reduce_sum(&mut t).unwrap();
+            let mut m = Tensor::from_slice(&[r, 1.0]);
+            pg.all_reduce_mean(&mut m).unwrap();
+            // broadcast from the last rank: everyone ends with its values.
+            let mut b = Tensor::from_slice(&[r * 100.0, r]).view([1, 2]);
+            pg.broadcast(&mut b, pg.world_size() - 1).unwrap();
+            pg.barrier().unwrap();
+            (Vec::<f32>::try_from(t).unwrap(), Vec::<f32>::try_from(m).unwrap(), Vec::<f32>::try_from(b.view([-1])).unwrap())
+        });
+        let s: f32 = (1..=world).map(|x| x as f32).sum();
+        let last = (world - 1) as f32;
+        let mean_rank = (0..world).map(|x| x as f32).sum::<f32>() / world as f32;
+        for (sum, mean, b) in out {
+            assert_eq!(sum, vec![s, 2.0 * s, 10.0 * world as f32], "world {world}");
+            assert_eq!(mean, vec![mean_rank, 1.0], "world {world}");
+            assert_eq!(b, vec![last * 100.0, last], "world {world}");
+        }
+    }
+}
+
+#[test]
+fn mismatched_sizes_are_an_error_on_every_rank() {
+    let _serial = serial();
+    let out = run_ranks(2, |pg| {
+        let mut t = Tensor::zeros([3 + pg.rank() as i64], (tch::Kind::Float, tch::Device::Cpu));
+        pg.all_reduce_sum(&mut t).map_err(|e| e.to_string())
+    });
+    for r in out {
+        let e = r.unwrap_err();
+        assert!(e.contains("different sizes"), "{e}");
+    }
+}
+
+#[test]
+fn a_missing_rank_times_out_with_an_error() {
+    let _serial = serial();
+    let port = free_port().unwrap();
+    let t0 = Instant::now();
+    // World of 2, only rank 0 comes: the rendezvous fails after the timeout, as a value.
+    let e = ProcessGroup::gloo("127.0.0.1", port, 0, 2, Duration::from_secs(2)).err().expect("must fail");
+    assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
+    assert!(!e.0.is_empty(), "{e}");
+    let e = ProcessGroup::gloo("127.0.0.1", port, 2, 2, TIMEOUT).err().unwrap();
+    assert!(e.0.contains("not in a world of 2"), "{e}");
+}
+
+#[test]
+fn a_peer_that_leaves_makes_the_next_collective_fail() {
+    let _serial = serial();
+    let port = free_port().unwrap();
+    let peer = thread::spawn(move || {
+        let pg = ProcessGroup::gloo("127.0.0.1", port, 1, 2, Duration::from_secs(5)).unwrap();
+        pg.barrier().unwrap();
+        drop(pg); // leaves
+    });
+    let pg = ProcessGroup::gloo("127.0.0.1", port, 0, 2, Duration::from_secs(5)).unwrap();
+    pg.barrier().unwrap();
+    peer.join().unwrap();
+    let t0 = Instant::now();
+    let mut t = Tensor::from_slice(&[1.0f32]);
+    let e = pg.all_reduce_sum(&mut t).unwrap_err();
+    assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
+    assert!(!e.0.is_empty(), "{e}");
+}
