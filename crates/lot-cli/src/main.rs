@@ -431,6 +431,17 @@ fn run_bench(spec: &lot_bench::BenchSpec, c: &BenchCommon) -> Result<()> {
     Ok(())
 }
 
+/// A guard's config: the file given (its name and text), or the built-in one.
+fn config_or_builtin(path: Option<&Path>, name: &str, text: &str) -> Result<(String, String)> {
+    Ok(match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| lot::error::input_err(format!("config {}: cannot read: {e}", p.display())))?,
+        ),
+        None => (name.to_string(), text.to_string()),
+    })
+}
+
 fn bench(cmd: BenchCmd) -> Result<()> {
     use lot_bench::BenchTask;
     match cmd {
@@ -465,13 +476,7 @@ fn bench(cmd: BenchCmd) -> Result<()> {
         }
         BenchCmd::Perplexity { config, seeds, steps, sets, out, tolerance } => {
             lot_bench::tune_malloc();
-            let (config_name, config_text) = match &config {
-                Some(p) => (
-                    p.display().to_string(),
-                    std::fs::read_to_string(p).map_err(|e| lot::error::input_err(format!("config {}: cannot read: {e}", p.display())))?,
-                ),
-                None => ("lstm_ptb_small_lot.toml".to_string(), LSTM_PTB_SMALL_CONFIG.to_string()),
-            };
+            let (config_name, config_text) = config_or_builtin(config.as_deref(), "lstm_ptb_small_lot.toml", LSTM_PTB_SMALL_CONFIG)?;
             let seeds = sweep::parse_seeds(&seeds)?;
             if steps < 1 {
                 lot::bail_input!("--steps: must be >= 1");
@@ -522,13 +527,7 @@ fn bench(cmd: BenchCmd) -> Result<()> {
         }
         BenchCmd::Accuracy { config, seeds, epochs, train_limit, test_limit, sets, out, tolerance } => {
             lot_bench::tune_malloc();
-            let (config_name, config_text) = match &config {
-                Some(p) => (
-                    p.display().to_string(),
-                    std::fs::read_to_string(p).map_err(|e| lot::error::input_err(format!("config {}: cannot read: {e}", p.display())))?,
-                ),
-                None => ("fashion_mnist_resnet20_lot.toml".to_string(), FM_RESNET20_CONFIG.to_string()),
-            };
+            let (config_name, config_text) = config_or_builtin(config.as_deref(), "fashion_mnist_resnet20_lot.toml", FM_RESNET20_CONFIG)?;
             let seeds: Vec<u64> = seeds
                 .split(',')
                 .filter(|s| !s.trim().is_empty())

@@ -66,31 +66,14 @@ impl LstmLm {
 
     /// tokens `[len, bsz]` → logits `[len, bsz, n_token]` and the final hidden state.
     pub fn forward_t(&self, tokens: &Tensor, hidden: &Hidden, train: bool) -> (Tensor, Hidden) {
-        if self.compute != Kind::Float {
-            return self.forward_cast(tokens, hidden, train);
-        }
-        let emb = Tensor::embedding(&self.encoder, tokens, -1, false, false).dropout(self.cfg.dropout, train);
-        let (out, h, c) = emb.lstm(
-            &[&hidden.0, &hidden.1],
-            &self.weights.iter().collect::<Vec<_>>(),
-            true,
-            self.cfg.nlayers,
-            self.cfg.dropout,
-            train,
-            false,
-            false,
-        );
-        let out = out.dropout(self.cfg.dropout, train);
-        (out.linear(&self.decoder_w, Some(&self.decoder_b)), (h, c))
-    }
-
-    /// [`Self::forward_t`] in `self.compute` (bf16): same ops on cast weights and states.
-    fn forward_cast(&self, tokens: &Tensor, hidden: &Hidden, train: bool) -> (Tensor, Hidden) {
+        // The compute kind: no casts at all on the exact fp32 path, bf16 casts otherwise.
         let k = self.compute;
-        let emb = Tensor::embedding(&self.encoder.to_kind(k), tokens, -1, false, false).dropout(self.cfg.dropout, train);
-        let weights: Vec<Tensor> = self.weights.iter().map(|w| w.to_kind(k)).collect();
+        let cast = |t: &Tensor| if k == Kind::Float { t.shallow_clone() } else { t.to_kind(k) };
+        let to_f32 = |t: Tensor| if k == Kind::Float { t } else { t.to_kind(Kind::Float) };
+        let emb = Tensor::embedding(&cast(&self.encoder), tokens, -1, false, false).dropout(self.cfg.dropout, train);
+        let weights: Vec<Tensor> = self.weights.iter().map(cast).collect();
         let (out, h, c) = emb.lstm(
-            &[&hidden.0.to_kind(k), &hidden.1.to_kind(k)],
+            &[&cast(&hidden.0), &cast(&hidden.1)],
             &weights.iter().collect::<Vec<_>>(),
             true,
             self.cfg.nlayers,
@@ -100,8 +83,8 @@ impl LstmLm {
             false,
         );
         let out = out.dropout(self.cfg.dropout, train);
-        let logits = out.linear(&self.decoder_w.to_kind(k), Some(&self.decoder_b.to_kind(k))).to_kind(Kind::Float);
-        (logits, (h.to_kind(Kind::Float), c.to_kind(Kind::Float)))
+        let logits = out.linear(&cast(&self.decoder_w), Some(&cast(&self.decoder_b)));
+        (to_f32(logits), (to_f32(h), to_f32(c)))
     }
 }
 
