@@ -87,11 +87,11 @@ fn a_peer_that_leaves_makes_the_next_collective_fail() {
     let _serial = serial();
     let port = free_port().unwrap();
     let peer = thread::spawn(move || {
-        let pg = ProcessGroup::gloo("127.0.0.1", port, 1, 2, Duration::from_secs(5)).unwrap();
+        let pg = ProcessGroup::gloo("127.0.0.1", port, 1, 2, TIMEOUT).unwrap();
         pg.barrier().unwrap();
         drop(pg); // leaves
     });
-    let pg = ProcessGroup::gloo("127.0.0.1", port, 0, 2, Duration::from_secs(5)).unwrap();
+    let pg = ProcessGroup::gloo("127.0.0.1", port, 0, 2, TIMEOUT).unwrap();
     pg.barrier().unwrap();
     peer.join().unwrap();
     let t0 = Instant::now();
