@@ -19,7 +19,9 @@ SEEDS="${SEEDS:-}"
 JOBS="${JOBS:-1}"
 WORK="${LOT_EVIDENCE_WORK:-runs/evidence}"
 RESULTS=results
-LOT=./target/release/lot
+# LOT_BIN: the lot binary to run (e.g. a copy, so that rebuilding target/ during a long suite
+# does not change the binary mid-setting).
+LOT="${LOT_BIN:-./target/release/lot}"
 
 # Settings: name|config|modes|default seeds|--set overrides (space-separated).
 # CPU time per run on a 2-core AMD EPYC (AVX-512-BF16), measured: see RESULTS.md.
@@ -57,7 +59,11 @@ PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k"
 
 # Set up and build, unless LOT_EVIDENCE_NO_BUILD is set and the binary exists (e.g. while a suite runs).
 ensure_built() {
-  if [ -z "${LOT_EVIDENCE_NO_BUILD:-}" ] || [ ! -x "$LOT" ]; then
+  if [ -n "${LOT_BIN:-}" ]; then
+    [ -x "$LOT" ] || { echo "error: LOT_BIN=$LOT is not an executable" >&2; exit 2; }
+    # shellcheck disable=SC1091
+    source scripts/env.sh
+  elif [ -z "${LOT_EVIDENCE_NO_BUILD:-}" ] || [ ! -x "$LOT" ]; then
     bash scripts/setup.sh
     # shellcheck disable=SC1091
     source scripts/env.sh
