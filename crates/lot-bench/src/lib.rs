@@ -559,8 +559,8 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     let bs = spec.batch_size;
     // The no_student run draws `steps` more teacher batches for its forward timing.
     let extra = if spec.students == 0 { spec.steps as u64 } else { 0 };
-    let mut teacher_batches = batches::teacher_stream(ds.clone(), EpochStyle::Reference, bs, spec.seed, true, 0, total + extra);
-    let mut student_batches = batches::student_stream(ds.clone(), bs, spec.seed, true, 0);
+    let mut teacher_batches = batches::teacher_stream(ds.clone(), EpochStyle::Reference, bs, spec.seed, true, 0, total + extra, batches::Shard::WHOLE);
+    let mut student_batches = batches::student_stream(ds.clone(), bs, spec.seed, true, 0, batches::Shard::WHOLE);
     let spe = batches::steps_per_epoch(EpochStyle::Reference, ds.n, bs) as u64;
     let mut timed = Instant::now();
     let (mut correct, mut seen) = (0i64, 0i64);

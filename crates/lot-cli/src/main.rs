@@ -10,6 +10,8 @@ use lot::config::Config;
 use lot::error::is_input_error;
 use lot::run::{self, Summary};
 
+mod launch;
+mod slurm;
 mod sweep;
 
 /// The config the README's main job trains (also `configs/quick_fashion_mnist_lot.toml`).
@@ -41,6 +43,30 @@ enum Cmd {
         /// Run folder (default runs/<name>-<mode>-s<seed>)
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Data-parallel training as torchrun does it: start this node's ranks of `lot train` with
+    /// RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set (image classification).
+    #[command(after_help = "Example: lot launch --nproc-per-node 2 -- train configs/quick_fashion_mnist_lot.toml --set run.threads=1\n\
+        train.batch_size is per rank: the global batch is nproc-per-node × nnodes × batch_size.")]
+    Launch {
+        /// Ranks on this machine
+        #[arg(long, default_value_t = 1)]
+        nproc_per_node: usize,
+        /// Machines in the run
+        #[arg(long, default_value_t = 1)]
+        nnodes: usize,
+        /// This machine's index among them (0 hosts the rendezvous)
+        #[arg(long, default_value_t = 0)]
+        node_rank: usize,
+        /// Address of node 0, where the rendezvous listens
+        #[arg(long, default_value = "127.0.0.1")]
+        master_addr: String,
+        /// Rendezvous port (default: a free port on one node, 29500 on several)
+        #[arg(long)]
+        master_port: Option<u16>,
+        /// The command every rank runs: train CONFIG [--set ...] [--out DIR], or train --resume DIR
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
     /// Evaluate the saved models of a finished run on its test set.
     Eval { run_dir: PathBuf },
@@ -93,6 +119,20 @@ enum Cmd {
         /// Modes to difference the others against in the final comparison (as lot compare --baseline)
         #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
         baseline: Vec<String>,
+        /// local: run the grid here; slurm: write <out>/sweep.slurm, a job array with one
+        /// (seed, mode) per task
+        #[arg(long, value_enum, default_value_t = Launcher::Local)]
+        launcher: Launcher,
+        /// With --launcher slurm: also submit it with sbatch
+        #[arg(long)]
+        submit: bool,
+        /// With --launcher slurm: an #SBATCH option for every task, e.g. --sbatch=--partition=gpu
+        /// --sbatch=--gres=gpu:1 --sbatch=--time=04:00:00
+        #[arg(long, allow_hyphen_values = true, value_name = "OPTION")]
+        sbatch: Vec<String>,
+        /// With --launcher slurm: ranks per task (more than 1 runs `lot launch`)
+        #[arg(long, default_value_t = 1)]
+        nproc_per_task: usize,
     },
     /// Speed against the PyTorch reference loops (benches/reference/), and the bf16 accuracy guard.
     Bench {
@@ -114,6 +154,12 @@ enum Cmd {
         #[arg(long, global = true)]
         root: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Launcher {
+    Local,
+    Slurm,
 }
 
 /// Options every speed bench takes.
@@ -320,6 +366,16 @@ enum DataCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Launch { nproc_per_node, nnodes, node_rank, master_addr, master_port, command } = cli.cmd {
+        let a = launch::LaunchArgs { nproc_per_node, nnodes, node_rank, master_addr, master_port, command };
+        return match std::env::current_exe().map_err(anyhow::Error::from).and_then(|exe| launch::launch(&exe, &a)) {
+            Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(if is_input_error(&e) { 2 } else { 1 })
+            }
+        };
+    }
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<lot::checkpoint::Interrupted>().is_some() => {
@@ -339,15 +395,22 @@ fn dispatch(cli: Cli) -> Result<()> {
             // Processes that train keep freed tensor memory for reuse (see lot_bench::tune_malloc).
             lot_bench::tune_malloc();
             lot::checkpoint::install_interrupt_handler();
+            // A data-parallel rank (RANK/WORLD_SIZE set): only rank 0 reports, and every rank
+            // must agree on the default folder, so it is not numbered away from an existing one.
+            let rank = lot::dist::LaunchEnv::from_env()?.map(|e| e.rank);
             if let Some(dir) = resume {
                 let s = lot::resume(&dir)?;
-                print_summary(&s, &dir);
+                if rank.unwrap_or(0) == 0 {
+                    print_summary(&s, &dir);
+                }
                 return Ok(());
             }
             let cfg = Config::load(config.as_deref().expect("clap requires CONFIG"), &sets)?;
-            let out = out.unwrap_or_else(|| run::default_run_dir(&cfg));
+            let out = out.unwrap_or_else(|| if rank.is_some() { run::base_run_dir(&cfg) } else { run::default_run_dir(&cfg) });
             let s = train(&cfg, &out)?;
-            print_summary(&s, &out);
+            if rank.unwrap_or(0) == 0 {
+                print_summary(&s, &out);
+            }
         }
         Cmd::Eval { run_dir } => {
             let rows = lot::evaluate(&run_dir)?;
@@ -362,8 +425,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Cmd::Demo { out, seeds, jobs, sets } => demo(&out, &seeds, jobs, &sets)?,
         Cmd::Compare { run_dirs, out, baseline } => print_compare(&lot::track::compare::compare(&run_dirs, &out, &baseline)?),
-        Cmd::Sweep { config, seeds, modes, sets, jobs, out, baseline } => {
-            sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out, baselines: baseline })?;
+        Cmd::Sweep { config, seeds, modes, sets, jobs, out, baseline, launcher, submit, sbatch, nproc_per_task } => {
+            if launcher == Launcher::Local && (submit || !sbatch.is_empty() || nproc_per_task != 1) {
+                lot::bail_input!("--submit, --sbatch and --nproc-per-task go with --launcher slurm");
+            }
+            let slurm = (launcher == Launcher::Slurm).then_some(sweep::SlurmArgs { submit, sbatch, nproc_per_task });
+            sweep::sweep(&sweep::SweepArgs { config, seeds, modes, sets, jobs, out, baselines: baseline, slurm })?;
         }
         Cmd::Bench { cmd } => bench(cmd)?,
         Cmd::BenchWorker { spec } => {
@@ -371,6 +438,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let spec = lot_bench::parse_spec(&spec)?;
             println!("{}", lot_bench::run_worker(&spec)?);
         }
+        Cmd::Launch { .. } => unreachable!("handled in main"),
         Cmd::Data { cmd, root } => {
             let root = root.unwrap_or_else(lot::data::fetch::default_data_dir);
             match cmd {
@@ -623,6 +691,7 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
         jobs,
         out: Some(out.to_path_buf()),
         baselines: vec!["teacher_only".into()],
+        slurm: None,
     })?
     .ok_or_else(|| anyhow::anyhow!("the demo's sweep finished no runs"))?;
     let metric = "final_test_accuracy";

@@ -104,6 +104,15 @@ pub struct SweepArgs {
     pub out: Option<PathBuf>,
     /// Modes to difference every group against in the final comparison (`lot compare --baseline`).
     pub baselines: Vec<String>,
+    /// Write (and with `submit`, submit) a Slurm job array instead of running the grid here.
+    pub slurm: Option<SlurmArgs>,
+}
+
+/// `--launcher slurm` and its options.
+pub struct SlurmArgs {
+    pub submit: bool,
+    pub sbatch: Vec<String>,
+    pub nproc_per_task: usize,
 }
 
 enum Outcome {
@@ -209,6 +218,9 @@ pub fn sweep(a: &SweepArgs) -> Result<Option<lot::track::compare::Report>> {
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-sweep", base.run.name)));
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| input_err(format!("output folder {}: cannot create: {e}", out.display())))?;
+    if let Some(sl) = &a.slurm {
+        return write_slurm(a, sl, &base, &seeds, &modes, &out).map(|_| None);
+    }
     let grid = expand_grid(&seeds, &modes, &out);
     let jobs = a.jobs.min(grid.len());
     // Several libtorch processes on the CPU: share the cores instead of each taking them all.
@@ -300,6 +312,34 @@ pub fn sweep(a: &SweepArgs) -> Result<Option<lot::track::compare::Report>> {
         return Err(anyhow!("sweep: {} of {total} runs failed (see above; logs in {})", failed.len(), logs.display()));
     }
     Ok(report)
+}
+
+/// `--launcher slurm`: `<out>/sweep.slurm` with absolute paths (tasks may start anywhere).
+fn write_slurm(a: &SweepArgs, sl: &SlurmArgs, base: &Config, seeds: &[u64], modes: &[Mode], out: &Path) -> Result<()> {
+    if sl.nproc_per_task == 0 {
+        return Err(input_err("--nproc-per-task must be at least 1"));
+    }
+    let cwd = std::env::current_dir()?;
+    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let out = abs(out);
+    let grid = expand_grid(seeds, modes, &out);
+    let o = crate::slurm::SlurmOptions {
+        exe: std::env::current_exe().map_err(|e| anyhow!("cannot find the lot binary: {e}"))?,
+        workdir: cwd.clone(),
+        nproc_per_task: sl.nproc_per_task,
+        sbatch: sl.sbatch.clone(),
+        job_name: format!("{}-sweep", base.run.name),
+        baselines: a.baselines.clone(),
+    };
+    let text = crate::slurm::script(&abs(&a.config), &a.sets, &grid, &out, &o);
+    let path = out.join("sweep.slurm");
+    let answer = crate::slurm::write_and_submit(&path, &text, sl.submit)?;
+    println!("{}", path.display());
+    match answer {
+        Some(a) => eprintln!("sweep: {} runs as a Slurm job array: {a}", grid.len()),
+        None => eprintln!("sweep: {} runs as a Slurm job array; submit with `sbatch {}`", grid.len(), path.display()),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -136,3 +136,49 @@ fn bad_sweep_and_compare_flags_give_one_line_and_exit_2() {
     }
     assert!(!out.join("logs").exists(), "a rejected sweep must not create its folder");
 }
+
+/// `--launcher slurm` writes a job array of 3 seeds × 2 modes; one array task run by hand (as
+/// Slurm would, with SLURM_ARRAY_TASK_ID) trains its run into the sweep folder, a second time it
+/// is skipped; `--submit` hands the script to sbatch (a stand-in here) and prints its answer.
+#[test]
+fn slurm_launcher_writes_a_job_array_whose_tasks_train_the_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 96, 50);
+    let cfg = write_config(tmp.path(), &data);
+    let out = tmp.path().join("sw");
+    let args = ["sweep", cfg.to_str().unwrap(), "--seeds", "0,1,2", "--modes", "lot,teacher_only", "--set", "train.epochs=1", "--out", out.to_str().unwrap(), "--launcher", "slurm", "--sbatch=--time=00:10:00"];
+    let o = lot(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = out.join("sweep.slurm");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), script.to_str().unwrap());
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("#SBATCH --array=0-5\n") && text.contains("#SBATCH --time=00:10:00\n"), "{text}");
+    assert!(!out.join("lot-s0").exists(), "writing the script trains nothing");
+    let syntax = Command::new("bash").args(["-n", script.to_str().unwrap()]).output().unwrap();
+    assert!(syntax.status.success(), "{}", stderr(&syntax));
+    // Task 3 = seed 1, teacher_only.
+    let task = |id: &str| Command::new("bash").arg(&script).env("SLURM_ARRAY_TASK_ID", id).output().unwrap();
+    let o = task("3");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("teacher_only-s1/summary.json")).unwrap()).unwrap();
+    assert_eq!((s["seed"].as_u64(), s["mode"].as_str()), (Some(1), Some("teacher_only")));
+    let o = task("3");
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("finished earlier"), "{}", stderr(&o));
+    assert_eq!(task("6").status.code(), Some(2));
+    // --submit with an sbatch on PATH.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("sbatch"), "#!/bin/sh\necho \"Submitted batch job 4242 ($1)\"\n").unwrap();
+    std::process::Command::new("chmod").args(["+x", bin.join("sbatch").to_str().unwrap()]).status().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut submit: Vec<&str> = args.to_vec();
+    submit.push("--submit");
+    let o = Command::new(env!("CARGO_BIN_EXE_lot")).args(&submit).env("PATH", &path).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Submitted batch job 4242") && stderr(&o).contains("sweep.slurm"), "{}", stderr(&o));
+    // Slurm options without the Slurm launcher are a mistake, said once.
+    let o = lot(&["sweep", cfg.to_str().unwrap(), "--seeds", "0", "--modes", "lot", "--submit"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: ") && stderr(&o).contains("--launcher slurm"), "{}", stderr(&o));
+}

@@ -2,6 +2,10 @@
 //! variables, a Gloo process group, gradient averaging for the engine ([`GradSync`]) in one flat
 //! bucket per model, and the start-of-run broadcast of every rank's weights from rank 0.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result};
 use c10d_sys::ProcessGroup;
 use tch::{nn, Kind, Tensor};
@@ -44,27 +48,99 @@ impl LaunchEnv {
         Ok(Some(Self { rank, world_size, master_addr, master_port }))
     }
 
-    /// Join the Gloo group these variables describe.
-    pub fn join(&self, timeout: std::time::Duration) -> Result<ProcessGroup> {
-        ProcessGroup::gloo(&self.master_addr, self.master_port, self.rank, self.world_size, timeout)
-            .with_context(|| format!("rank {} of {} joining {}:{}", self.rank, self.world_size, self.master_addr, self.master_port))
+    /// Join the Gloo group these variables describe. Failing to (the master unreachable, a rank
+    /// missing) within `timeout` is an input error: the launch variables are wrong.
+    pub fn join(&self, timeout: Duration) -> Result<ProcessGroup> {
+        ProcessGroup::gloo(&self.master_addr, self.master_port, self.rank, self.world_size, timeout).map_err(|e| {
+            crate::error::input_err(format!(
+                "rank {} of {}: cannot join the process group at {}:{} within {} s (MASTER_ADDR/MASTER_PORT, and are all ranks started?): {e}",
+                self.rank,
+                self.world_size,
+                self.master_addr,
+                self.master_port,
+                timeout.as_secs()
+            ))
+        })
     }
+}
+
+/// A data-parallel run's process group as a trainer sees it: who it is, the collectives it needs
+/// beyond gradient averaging, and the seconds spent in gradient all-reduces.
+pub struct Dist {
+    pub pg: Arc<ProcessGroup>,
+    pub rank: usize,
+    pub world: usize,
+    sync_ns: Arc<AtomicU64>,
+}
+
+impl Dist {
+    /// Join the group the launch variables describe; `None` for a single process.
+    pub fn from_env(timeout: Duration) -> Result<Option<Self>> {
+        let Some(env) = LaunchEnv::from_env()? else { return Ok(None) };
+        let pg = env.join(timeout)?;
+        Ok(Some(Self { pg: Arc::new(pg), rank: env.rank, world: env.world_size, sync_ns: Arc::default() }))
+    }
+
+    /// Rank 0 writes the run folder; the others only compute.
+    pub fn is_main(&self) -> bool {
+        self.rank == 0
+    }
+
+    /// The engine's gradient averaging over this group (its time is counted in [`Self::sync_s`]).
+    pub fn grad_sync(&self) -> Box<dyn GradSync> {
+        Box::new(DataParallel { pg: self.pg.clone(), ns: self.sync_ns.clone() })
+    }
+
+    /// Seconds this rank spent averaging gradients.
+    pub fn sync_s(&self) -> f64 {
+        self.sync_ns.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Element-wise sums over ranks (metric counters), in f64.
+    pub fn sum(&self, values: &[f64]) -> Result<Vec<f64>> {
+        let mut t = Tensor::from_slice(values);
+        self.pg.all_reduce_sum(&mut t)?;
+        Ok(Vec::<f64>::try_from(t)?)
+    }
+
+    /// Whether any rank says yes (e.g. saw Ctrl-C), so all stop at the same step.
+    pub fn any(&self, flag: bool) -> Result<bool> {
+        Ok(self.sum(&[flag as u8 as f64])?[0] > 0.0)
+    }
+}
+
+/// Rank `rank`'s part of a global batch of `len` samples among `world` ranks: `per` positions
+/// starting at `start`, where positions ≥ `len` wrap to the batch's start (DistributedSampler's
+/// padding, so every rank has the same number of rows and none is empty).
+pub fn shard(len: usize, rank: usize, world: usize) -> (usize, usize) {
+    let per = len.div_ceil(world).max(1);
+    (rank * per, per)
 }
 
 /// The engine's gradient averaging over a process group: each model's gradients are flattened into
 /// one bucket, averaged with one all-reduce, and copied back.
 pub struct DataParallel {
-    pg: std::sync::Arc<ProcessGroup>,
+    pg: Arc<ProcessGroup>,
+    ns: Arc<AtomicU64>,
 }
 
 impl DataParallel {
-    pub fn new(pg: std::sync::Arc<ProcessGroup>) -> Self {
-        Self { pg }
+    pub fn new(pg: Arc<ProcessGroup>) -> Self {
+        Self { pg, ns: Arc::default() }
     }
 }
 
 impl GradSync for DataParallel {
     fn average(&mut self, grads: &[Tensor]) -> Result<()> {
+        let t0 = Instant::now();
+        let r = self.average_now(grads);
+        self.ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+}
+
+impl DataParallel {
+    fn average_now(&mut self, grads: &[Tensor]) -> Result<()> {
         let _g = tch::no_grad_guard();
         let defined: Vec<&Tensor> = grads.iter().filter(|g| g.defined()).collect();
         if defined.is_empty() {
@@ -101,6 +177,15 @@ pub fn broadcast_weights(pg: &ProcessGroup, stores: &[nn::VarStore]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_cover_the_batch_with_equal_parts() {
+        // 10 over 3 ranks: 4 each, positions 0..12, the last two wrapping to samples 0 and 1.
+        assert_eq!([shard(10, 0, 3), shard(10, 1, 3), shard(10, 2, 3)], [(0, 4), (4, 4), (8, 4)]);
+        assert_eq!(shard(8, 1, 2), (4, 4));
+        assert_eq!(shard(1, 1, 2), (1, 1)); // a 1-sample batch: rank 1 repeats it
+        assert_eq!(shard(7, 0, 1), (0, 7));
+    }
 
     #[test]
     fn launch_variables() {

@@ -3,8 +3,10 @@
 //! checkpoint cadence (evaluations, every `run.checkpoint_every` steps, Ctrl-C), the errors that
 //! point at the last good checkpoint, the saved weights, and the top of `curves.png`.
 //! A trainer keeps only its domain's logic: models, batches, its loop body, evaluation.
+//! In a data-parallel run only rank 0 writes the folder; every rank stops at the same step.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -14,6 +16,7 @@ use tch::{nn, Device, Tensor};
 
 use crate::checkpoint;
 use crate::config::Config;
+use crate::dist::Dist;
 use crate::error::input_err;
 use crate::optim::Optimizer;
 use crate::run::{self, model_name};
@@ -44,13 +47,24 @@ pub trait RunState: Serialize + DeserializeOwned {
 /// inputs, so bad input leaves nothing behind) and return `None`. Resumed: the checkpoint's state
 /// (refused if another trainer wrote it) and tensors, with metrics.jsonl cut back to the checkpoint.
 pub fn open<S: RunState>(cfg: &Config, out: &Path, resume: bool, device: Device) -> Result<Option<(S, checkpoint::Tensors)>> {
+    open_rank(cfg, out, resume, device, true)
+}
+
+/// [`open`] for one rank of a data-parallel run: only the main rank (`main`) creates the folder
+/// or cuts metrics.jsonl back; every rank reads the checkpoint (the folder is shared: one
+/// machine, or a shared filesystem).
+pub fn open_rank<S: RunState>(cfg: &Config, out: &Path, resume: bool, device: Device, main: bool) -> Result<Option<(S, checkpoint::Tensors)>> {
     if !resume {
-        run::prepare_run_dir(out, cfg)?;
+        if main {
+            run::prepare_run_dir(out, cfg)?;
+        }
         return Ok(None);
     }
     let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
     let st: S = serde_json::from_value(meta).map_err(|e| input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
-    run::truncate_metrics(out, st.metrics_len())?;
+    if main {
+        run::truncate_metrics(out, st.metrics_len())?;
+    }
     Ok(Some((st, checkpoint::Tensors(tensors))))
 }
 
@@ -58,21 +72,35 @@ pub fn open<S: RunState>(cfg: &Config, out: &Path, resume: bool, device: Device)
 pub struct Tracker {
     out: PathBuf,
     metrics_path: PathBuf,
-    metrics: MetricsWriter,
+    /// None on the ranks of a data-parallel run other than 0: they write nothing.
+    metrics: Option<MetricsWriter>,
     pub bar: Progress,
     start: Instant,
     every: u64,
+    dist: Option<Arc<Dist>>,
 }
 
 impl Tracker {
     /// `total` steps of which `done` are done (and `elapsed_s` spent) before this process.
     pub fn new(cfg: &Config, out: &Path, total: u64, done: u64, elapsed_s: f64) -> Result<Self> {
+        Self::for_rank(cfg, out, total, done, elapsed_s, None)
+    }
+
+    /// [`Self::new`] for one rank of a data-parallel run (`dist`): ranks other than 0 show and
+    /// write nothing, and Ctrl-C seen by any rank stops all of them at the same step.
+    pub fn for_rank(cfg: &Config, out: &Path, total: u64, done: u64, elapsed_s: f64, dist: Option<Arc<Dist>>) -> Result<Self> {
+        let main = dist.as_ref().map_or(true, |d| d.is_main());
         let metrics_path = out.join(run::METRICS_FILE);
-        let metrics = MetricsWriter::create(&metrics_path)?;
-        let mut bar = Progress::new(total, &format!("{} {}", cfg.run.name, cfg.lot.mode.name()));
+        let metrics = if main { Some(MetricsWriter::create(&metrics_path)?) } else { None };
+        let label = format!("{} {}", cfg.run.name, cfg.lot.mode.name());
+        let mut bar = if main { Progress::new(total, &label) } else { Progress::silent(total) };
         bar.set_position(done);
         let start = Instant::now() - Duration::from_secs_f64(elapsed_s);
-        Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: cfg.run.checkpoint_every as u64 })
+        Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: cfg.run.checkpoint_every as u64, dist })
+    }
+
+    fn is_main(&self) -> bool {
+        self.metrics.is_some()
     }
 
     /// Seconds since the run started, over every process that worked on it.
@@ -81,14 +109,20 @@ impl Tracker {
     }
 
     pub fn write(&mut self, r: &Record) -> Result<()> {
-        self.metrics.write(r)
+        match &mut self.metrics {
+            Some(m) => m.write(r),
+            None => Ok(()),
+        }
     }
 
-    /// Whether to checkpoint after `step`, and whether Ctrl-C was pressed: after evaluations
-    /// (`evaluated`), every `run.checkpoint_every` steps, and on Ctrl-C.
-    pub fn checkpoint_due(&self, step: u64, evaluated: bool) -> (bool, bool) {
-        let interrupted = checkpoint::interrupted();
-        (evaluated || (self.every > 0 && step % self.every == 0) || interrupted, interrupted)
+    /// Whether to checkpoint after `step`, and whether Ctrl-C was pressed (on any rank): after
+    /// evaluations (`evaluated`), every `run.checkpoint_every` steps, and on Ctrl-C.
+    pub fn checkpoint_due(&self, step: u64, evaluated: bool) -> Result<(bool, bool)> {
+        let mut interrupted = checkpoint::interrupted();
+        if let Some(d) = &self.dist {
+            interrupted = d.any(interrupted)?;
+        }
+        Ok((evaluated || (self.every > 0 && step % self.every == 0) || interrupted, interrupted))
     }
 
     /// Length of metrics.jsonl now: where a resume from a checkpoint written now cuts it.
@@ -96,8 +130,12 @@ impl Tracker {
         std::fs::metadata(&self.metrics_path).map(|m| m.len()).unwrap_or(0)
     }
 
-    /// Write the checkpoint (atomically: the previous one survives a crash mid-write).
+    /// Write the checkpoint (atomically: the previous one survives a crash mid-write); rank 0's
+    /// alone in a data-parallel run (the ranks' models are the same).
     pub fn save_checkpoint(&self, state: &impl Serialize, tensors: &[(String, Tensor)]) -> Result<()> {
+        if !self.is_main() {
+            return Ok(());
+        }
         checkpoint::save(&checkpoint::path(&self.out), &serde_json::to_value(state)?, tensors)
     }
 

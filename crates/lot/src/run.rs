@@ -74,9 +74,14 @@ pub struct EvalRow {
     pub values: Vec<(String, f64)>,
 }
 
-/// Default folder for a run: `runs/<name>-<mode>-s<seed>`, with a numeric suffix if taken.
+/// `runs/<name>-<mode>-s<seed>`.
+pub fn base_run_dir(cfg: &Config) -> PathBuf {
+    PathBuf::from("runs").join(format!("{}-{}-s{}", cfg.run.name, cfg.lot.mode.name(), cfg.run.seed))
+}
+
+/// Default folder for a run: [`base_run_dir`], with a numeric suffix if taken.
 pub fn default_run_dir(cfg: &Config) -> PathBuf {
-    let base = PathBuf::from("runs").join(format!("{}-{}-s{}", cfg.run.name, cfg.lot.mode.name(), cfg.run.seed));
+    let base = base_run_dir(cfg);
     let mut p = base.clone();
     let mut i = 1;
     while p.exists() {

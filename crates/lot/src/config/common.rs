@@ -69,11 +69,14 @@ pub struct RunConfig {
     /// Write a resume checkpoint every this many teacher steps (0 = only at epoch ends / evaluations);
     /// for RL, every this many PPO updates (0 = only on Ctrl-C).
     pub checkpoint_every: usize,
+    /// Data-parallel runs (RANK/WORLD_SIZE set): seconds to wait for the other ranks, at the
+    /// rendezvous and in every collective, before failing with an error.
+    pub dist_timeout_s: u64,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500 }
+        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500, dist_timeout_s: 300 }
     }
 }
 

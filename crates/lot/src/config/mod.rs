@@ -159,6 +159,9 @@ impl Config {
             bail_input!("key 'lot.students': K must be between 1 and 256, got {}", l.students);
         }
         self.device()?;
+        if self.run.dist_timeout_s == 0 {
+            bail_input!("key 'run.dist_timeout_s': must be >= 1 second");
+        }
         match &self.domain {
             Domain::Vision(v) => v.validate(&self.lot),
             Domain::Text(t) => t.validate(&self.lot),

@@ -282,7 +282,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         track.bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
         track.bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
 
-        let (save, interrupted) = track.checkpoint_due(update, false);
+        let (save, interrupted) = track.checkpoint_due(update, false)?;
         if saveable && save {
             let Some(env_states) = envs.save_state()? else { anyhow::bail!("the envs can no longer be saved") };
             st.update = update;

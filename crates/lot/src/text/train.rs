@@ -466,7 +466,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             st.run_n = 0;
             window_start = Instant::now();
         }
-        let (save, interrupted) = track.checkpoint_due(st.step, evaluated);
+        let (save, interrupted) = track.checkpoint_due(st.step, evaluated)?;
         if save {
             st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
             st.metrics_len = track.metrics_len();

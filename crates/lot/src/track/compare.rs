@@ -797,7 +797,7 @@ mod tests {
 
     #[test]
     fn ignored_keys() {
-        for k in ["run.seed", "run.name", "run.device", "run.threads", "run.checkpoint_every", "lot.mode", "data.dir", "env.rom_dir", "model.init_path"] {
+        for k in ["run.seed", "run.name", "run.device", "run.threads", "run.checkpoint_every", "run.dist_timeout_s", "lot.mode", "data.dir", "env.rom_dir", "model.init_path"] {
             assert!(is_ignored_key(k), "{k}");
         }
         for k in ["lot.alpha", "train.epochs", "data.dataset", "model.depth", "lot.students"] {

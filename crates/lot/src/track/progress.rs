@@ -7,6 +7,8 @@ use std::io::IsTerminal;
 pub struct Progress {
     bar: ProgressBar,
     plain: bool,
+    /// Prints nothing at all (the ranks of a data-parallel run other than 0).
+    silent: bool,
     total: u64,
     last_pct: u64,
     start: std::time::Instant,
@@ -28,7 +30,13 @@ impl Progress {
             b.set_prefix(label.to_string());
             b
         };
-        Self { bar, plain, total, last_pct: 0, start: std::time::Instant::now(), label: label.into() }
+        Self { bar, plain, silent: false, total, last_pct: 0, start: std::time::Instant::now(), label: label.into() }
+    }
+
+    /// A progress that shows nothing.
+    pub fn silent(total: u64) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+        Self { bar, plain: false, silent: true, total, last_pct: 0, start: std::time::Instant::now(), label: String::new() }
     }
 
     /// Start from `pos` (a resumed run).
@@ -57,6 +65,9 @@ impl Progress {
     }
 
     pub fn println(&self, line: &str) {
+        if self.silent {
+            return;
+        }
         if self.plain {
             eprintln!("{line}");
         } else {

@@ -73,6 +73,40 @@ pub fn crop_flip_into(ds: &ImageDataset, i: usize, dy: usize, dx: usize, flip: b
     }
 }
 
+/// One sample's random crop offsets and flip.
+fn draw_augmentation(r: &mut ChaCha8Rng) -> (usize, usize, bool) {
+    (r.gen_range(0..=2 * PAD), r.gen_range(0..=2 * PAD), r.gen_bool(0.5))
+}
+
+/// Which part of every global batch this process takes (data parallelism); `Shard::WHOLE` for a
+/// single process.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { rank: 0, world: 1 };
+}
+
+/// This rank's rows of the global batch `idx` (see [`crate::dist::shard`]), augmented with the
+/// same draws a single process makes for those rows: the ranks' batches together are the single
+/// process's batch, sample for sample.
+pub fn make_shard(ds: &ImageDataset, idx: &[usize], shard: Shard, mut rng: Option<&mut ChaCha8Rng>) -> Batch {
+    if shard.world == 1 {
+        return make_batch(ds, idx, rng);
+    }
+    let (start, per) = crate::dist::shard(idx.len(), shard.rank, shard.world);
+    let mine: Vec<usize> = (start..start + per).map(|p| idx[p % idx.len()]).collect();
+    if let Some(r) = rng.as_deref_mut() {
+        for _ in 0..start {
+            draw_augmentation(r); // the rows of lower ranks
+        }
+    }
+    make_batch(ds, &mine, rng)
+}
+
 /// Build a batch of the given sample indices; `rng` drives augmentation (None = no augmentation).
 pub fn make_batch(ds: &ImageDataset, idx: &[usize], mut rng: Option<&mut ChaCha8Rng>) -> Batch {
     let per = ds.c * ds.h * ds.w;
@@ -82,8 +116,7 @@ pub fn make_batch(ds: &ImageDataset, idx: &[usize], mut rng: Option<&mut ChaCha8
         let out = &mut x[k * per..(k + 1) * per];
         match rng.as_deref_mut() {
             Some(r) => {
-                let (dy, dx) = (r.gen_range(0..=2 * PAD), r.gen_range(0..=2 * PAD));
-                let flip = r.gen_bool(0.5);
+                let (dy, dx, flip) = draw_augmentation(r);
                 crop_flip_into(ds, i, dy, dx, flip, out);
             }
             None => {
@@ -182,8 +215,19 @@ impl Drop for Prefetch {
     }
 }
 
-/// The teacher's batches from global step `start` on: epoch plans flattened, augmented.
-pub fn teacher_stream(ds: Arc<ImageDataset>, style: EpochStyle, batch: usize, seed: u64, augment: bool, start: u64, count: u64) -> Prefetch {
+/// The teacher's batches from global step `start` on: epoch plans flattened, augmented. `batch`
+/// is the global batch; `shard` says which rows of each this process takes.
+#[allow(clippy::too_many_arguments)]
+pub fn teacher_stream(
+    ds: Arc<ImageDataset>,
+    style: EpochStyle,
+    batch: usize,
+    seed: u64,
+    augment: bool,
+    start: u64,
+    count: u64,
+    shard: Shard,
+) -> Prefetch {
     let spe = steps_per_epoch(style, ds.n, batch) as u64;
     let mut plan: Option<(u64, Vec<Vec<usize>>)> = None;
     Prefetch::spawn(start, Some(count), 4, move |k| {
@@ -193,23 +237,29 @@ pub fn teacher_stream(ds: Arc<ImageDataset>, style: EpochStyle, batch: usize, se
         }
         let idx = &plan.as_ref().unwrap().1[pos];
         let mut rng = rng_for(seed, 2, k);
-        make_batch(&ds, idx, augment.then_some(&mut rng))
+        make_shard(&ds, idx, shard, augment.then_some(&mut rng))
     })
 }
 
-/// The student's independent stream from position `start` on.
-pub fn student_stream(ds: Arc<ImageDataset>, batch: usize, seed: u64, augment: bool, start: u64) -> Prefetch {
+/// The student's independent stream from position `start` on (`batch` global, as the teacher's).
+pub fn student_stream(ds: Arc<ImageDataset>, batch: usize, seed: u64, augment: bool, start: u64, shard: Shard) -> Prefetch {
     Prefetch::spawn(start, None, 4, move |k| {
         let idx = student_batch_indices(ds.n, batch, k);
         let mut rng = rng_for(seed, 3, k);
-        make_batch(&ds, &idx, augment.then_some(&mut rng))
+        make_shard(&ds, &idx, shard, augment.then_some(&mut rng))
     })
 }
 
 /// Test-set batches, in order, without augmentation.
 pub fn eval_batches(ds: &ImageDataset, batch: usize) -> impl Iterator<Item = Batch> + '_ {
-    (0..num_batches(ds.n, batch)).map(move |b| {
-        let idx: Vec<usize> = (b * batch..((b + 1) * batch).min(ds.n)).collect();
+    eval_batches_of(ds, 0..ds.n, batch)
+}
+
+/// Batches of the samples `range`, in order, without augmentation (a rank's part of an evaluation).
+pub fn eval_batches_of(ds: &ImageDataset, range: std::ops::Range<usize>, batch: usize) -> impl Iterator<Item = Batch> + '_ {
+    let batch = batch.max(1);
+    (0..num_batches(range.len(), batch)).map(move |b| {
+        let idx: Vec<usize> = (range.start + b * batch..(range.start + (b + 1) * batch).min(range.end)).collect();
         make_batch(ds, &idx, None)
     })
 }
@@ -311,17 +361,49 @@ mod tests {
     #[test]
     fn streams_restart_at_any_position_identically() {
         let ds = Arc::new(tiny(40, 1, 6, 6));
-        let mut a = teacher_stream(ds.clone(), EpochStyle::FullPass, 8, 5, true, 0, 12);
+        let mut a = teacher_stream(ds.clone(), EpochStyle::FullPass, 8, 5, true, 0, 12, Shard::WHOLE);
         let seq: Vec<Batch> = (0..12).map(|_| a.next().unwrap()).collect();
-        let mut b = teacher_stream(ds.clone(), EpochStyle::FullPass, 8, 5, true, 7, 5);
+        let mut b = teacher_stream(ds.clone(), EpochStyle::FullPass, 8, 5, true, 7, 5, Shard::WHOLE);
         for k in 7..12 {
             assert_eq!(b.next().unwrap(), seq[k]);
         }
         assert!(b.next().is_err(), "stream should end after its count");
-        let mut s1 = student_stream(ds.clone(), 8, 5, true, 0);
+        let mut s1 = student_stream(ds.clone(), 8, 5, true, 0, Shard::WHOLE);
         let s: Vec<Batch> = (0..7).map(|_| s1.next().unwrap()).collect();
-        let mut s2 = student_stream(ds, 8, 5, true, 6);
+        let mut s2 = student_stream(ds, 8, 5, true, 6, Shard::WHOLE);
         assert_eq!(s2.next().unwrap(), s[6]);
         assert_eq!(s[0].y, (0..8).map(|i| i % 10).collect::<Vec<i64>>());
+    }
+
+    /// The ranks' shards of each global batch, put together, are the single process's batch —
+    /// indices, augmentation and all —, followed (for a partial last batch) by padding rows that
+    /// repeat the batch's first samples.
+    #[test]
+    fn rank_shards_together_are_the_whole_batch() {
+        let ds = Arc::new(tiny(40, 1, 6, 6));
+        for world in [2usize, 3] {
+            let batch = 4 * world; // 40 samples: full batches, then a partial last one
+            let mut whole = teacher_stream(ds.clone(), EpochStyle::FullPass, batch, 5, true, 0, 6, Shard::WHOLE);
+            let mut ranks: Vec<Prefetch> =
+                (0..world).map(|rank| teacher_stream(ds.clone(), EpochStyle::FullPass, batch, 5, true, 0, 6, Shard { rank, world })).collect();
+            let mut whole_s = student_stream(ds.clone(), batch, 5, true, 0, Shard::WHOLE);
+            let mut ranks_s: Vec<Prefetch> = (0..world).map(|rank| student_stream(ds.clone(), batch, 5, true, 0, Shard { rank, world })).collect();
+            for _ in 0..6 {
+                for (w, rs) in [(&mut whole, &mut ranks), (&mut whole_s, &mut ranks_s)] {
+                    let w = w.next().unwrap();
+                    let parts: Vec<Batch> = rs.iter_mut().map(|r| r.next().unwrap()).collect();
+                    let per = parts[0].y.len();
+                    assert!(parts.iter().all(|p| p.y.len() == per), "ranks get equal rows");
+                    let n = w.y.len();
+                    let ys: Vec<i64> = parts.iter().flat_map(|p| p.y.clone()).collect();
+                    let xs: Vec<f32> = parts.iter().flat_map(|p| p.x.clone()).collect();
+                    assert_eq!(&ys[..n], &w.y[..], "world {world}");
+                    assert_eq!(&xs[..w.x.len()], &w.x[..], "world {world}: augmented pixels");
+                    // Padding rows (a partial last batch) repeat the batch's first samples.
+                    assert_eq!(&ys[n..], &w.y[..ys.len() - n]);
+                    assert_eq!(ys.len() - n, (world - n % world) % world);
+                }
+            }
+        }
     }
 }

@@ -3,18 +3,19 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use super::batches;
+use super::batches::{self, Shard};
 use super::resnet::{self, ForwardOptions, PreActResNet};
 use super::config::{Schedule, VisionConfig};
 use crate::config::Config;
 use crate::data::{load_dataset, ImageDataset, Split};
+use crate::dist::{self, Dist};
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
 use crate::lifecycle::{self, Tracker};
@@ -134,15 +135,34 @@ pub fn load_data(cfg: &VisionConfig) -> Result<Splits> {
 
 /// (mean loss, accuracy %) of model `m` on a data set, in eval mode.
 pub fn evaluate(models: &VisionModels, m: usize, ds: &ImageDataset, batch: usize) -> (f64, f64) {
+    let (loss, correct, n) = evaluate_sums(models, m, ds, 0..ds.n, batch);
+    (loss / n.max(1.0), 100.0 * correct / n.max(1.0))
+}
+
+/// (summed loss, correct, samples) of model `m` on the samples `range` of a data set.
+fn evaluate_sums(models: &VisionModels, m: usize, ds: &ImageDataset, range: std::ops::Range<usize>, batch: usize) -> (f64, f64, f64) {
     let _g = tch::no_grad_guard();
-    let (mut loss, mut correct) = (0.0, 0i64);
-    for b in batches::eval_batches(ds, batch) {
+    let (mut loss, mut correct, n) = (0.0, 0i64, range.len());
+    for b in batches::eval_batches_of(ds, range, batch) {
         let (x, y) = b.to_tensors(models.device);
         let logits = models.nets[m].forward_t(&x, false);
         loss += logits.cross_entropy_for_logits(&y).double_value(&[]) * b.y.len() as f64;
         correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
     }
-    (loss / ds.n.max(1) as f64, 100.0 * correct as f64 / ds.n.max(1) as f64)
+    (loss, correct as f64, n as f64)
+}
+
+/// [`evaluate`] in a data-parallel run: each rank evaluates its contiguous part of the data set
+/// with rank 0's BatchNorm statistics (PyTorch DDP broadcasts buffers from rank 0), and the sums
+/// are reduced, so every rank gets the whole data set's numbers.
+fn evaluate_all(models: &VisionModels, m: usize, ds: &ImageDataset, batch: usize, dist: Option<&Dist>) -> Result<(f64, f64)> {
+    let Some(d) = dist else { return Ok(evaluate(models, m, ds, batch)) };
+    dist::broadcast_weights(&d.pg, &models.stores[m..m + 1])?;
+    let chunk = ds.n.div_ceil(d.world);
+    let range = (d.rank * chunk).min(ds.n)..((d.rank + 1) * chunk).min(ds.n);
+    let (l, c, n) = evaluate_sums(models, m, ds, range, batch);
+    let s = d.sum(&[l, c, n])?;
+    Ok((s[0] / s[2].max(1.0), 100.0 * s[1] / s[2].max(1.0)))
 }
 
 fn accuracy(logits: &Tensor, y: &Tensor) -> i64 {
@@ -175,6 +195,37 @@ struct TrainState {
     opt_steps: Vec<u64>,
     metrics_len: u64,
     elapsed_s: f64,
+    /// Processes of the data-parallel run that wrote the checkpoint (1 for a single process).
+    #[serde(default = "one")]
+    world_size: usize,
+    /// Data-parallel runs: every rank's `run` (rank 0 writes the checkpoint for all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rank_run: Vec<Vec<Running>>,
+}
+
+/// Every rank's running sums, gathered exactly (each rank fills its own slot of zeros).
+fn gather_running(d: &Dist, run: &[Running]) -> Result<Vec<Vec<Running>>> {
+    let nm = run.len();
+    let mut slots = vec![0.0; d.world * nm * 4];
+    for (m, r) in run.iter().enumerate() {
+        let at = (d.rank * nm + m) * 4;
+        slots[at..at + 4].copy_from_slice(&[r.loss, r.correct as f64, r.seen as f64, r.steps as f64]);
+    }
+    let all = d.sum(&slots)?;
+    Ok((0..d.world)
+        .map(|rank| {
+            (0..nm)
+                .map(|m| {
+                    let v = &all[(rank * nm + m) * 4..(rank * nm + m) * 4 + 4];
+                    Running { loss: v[0], correct: v[1] as i64, seen: v[2] as i64, steps: v[3] as u64 }
+                })
+                .collect()
+        })
+        .collect())
+}
+
+fn one() -> usize {
+    1
 }
 
 impl lifecycle::RunState for TrainState {
@@ -195,6 +246,12 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let mut models =
         VisionModels::build_with(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device, v.forward_options())?;
     let nm = models.nets.len();
+    // Data parallelism (RANK/WORLD_SIZE set, e.g. by `lot launch`): join once the inputs are good.
+    let dist = Dist::from_env(Duration::from_secs(cfg.run.dist_timeout_s))?.map(Arc::new);
+    let (main, shard) = match &dist {
+        Some(d) => (d.is_main(), Shard { rank: d.rank, world: d.world }),
+        None => (true, Shard::WHOLE),
+    };
 
     let t = &v.train;
     let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
@@ -202,6 +259,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
     let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
     let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, None);
+    if let Some(d) = &dist {
+        engine.sync = Some(d.grad_sync());
+    }
 
     let mut st = TrainState {
         step: 0,
@@ -212,30 +272,53 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         opt_steps: vec![0; nm],
         metrics_len: 0,
         elapsed_s: 0.0,
+        world_size: shard.world,
+        rank_run: Vec::new(),
     };
     // The data is good: only now open the run folder, so bad input leaves nothing behind.
-    if let Some((saved, tensors)) = lifecycle::open::<TrainState>(cfg, out, resume, device)? {
+    if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
         st = saved;
+        if st.world_size != shard.world {
+            crate::bail_input!(
+                "{}: the run was trained by {} process(es); resume it with the same world size (WORLD_SIZE is {} here)",
+                out.display(),
+                st.world_size,
+                shard.world
+            );
+        }
         lifecycle::restore_models(&tensors, &models.stores, &mut engine.optims, &st.opt_steps)?;
-        eprintln!("resuming {} at teacher step {}", out.display(), st.step);
+        if let Some(r) = st.rank_run.get(shard.rank) {
+            st.run = r.clone();
+        }
+        if main {
+            eprintln!("resuming {} at teacher step {}", out.display(), st.step);
+        }
+    }
+    if let Some(d) = &dist {
+        // Every rank starts from rank 0's weights (they are built from the same seed anyway).
+        dist::broadcast_weights(&d.pg, &models.stores)?;
     }
 
-    let spe = batches::steps_per_epoch(t.epoch_style, train_ds.n, t.batch_size) as u64;
+    // `train.batch_size` is per process: a step of W ranks takes a global batch of W times it.
+    let global_batch = t.batch_size * shard.world;
+    let spe = batches::steps_per_epoch(t.epoch_style, train_ds.n, global_batch) as u64;
     let total_steps = spe * epochs as u64;
     let train_ds = Arc::new(train_ds);
     let seed = cfg.run.seed;
     let mut teacher_batches = batches::teacher_stream(
         train_ds.clone(),
         t.epoch_style,
-        t.batch_size,
+        global_batch,
         seed,
         v.data.augment,
         st.step,
         total_steps - st.step.min(total_steps),
+        shard,
     );
-    let mut student_batches = batches::student_stream(train_ds.clone(), t.batch_size, seed, v.data.augment, st.student_pos);
+    let mut student_batches = batches::student_stream(train_ds.clone(), global_batch, seed, v.data.augment, st.student_pos, shard);
 
-    let mut track = Tracker::new(cfg, out, total_steps, st.step, st.elapsed_s)?;
+    let mut track = Tracker::for_rank(cfg, out, total_steps, st.step, st.elapsed_s, dist.clone())?;
+    let (loop_start, first_step) = (Instant::now(), st.step);
     let mut epoch_start = Instant::now();
     while st.step < total_steps {
         let epoch = st.step / spe + 1;
@@ -281,17 +364,24 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         if epoch_end {
             let epoch_s = epoch_start.elapsed().as_secs_f64();
             epoch_start = Instant::now();
-            let rate = st.run[0].seen as f64 / epoch_s.max(1e-9);
+            // The epoch's training numbers over every rank's rows (each rank's step loss is the
+            // mean over its equal-sized shard, so the mean over ranks is the global batch's).
+            let mut sums: Vec<f64> = st.run.iter().flat_map(|r| [r.loss, r.correct as f64, r.seen as f64, r.steps as f64]).collect();
+            let at = format!("end of epoch {epoch}, teacher step {}", st.step);
+            if let Some(d) = &dist {
+                sums = d.sum(&sums).map_err(|e| track.step_failed(&at, e))?;
+            }
+            let rate = sums[2] / epoch_s.max(1e-9);
             let mut line = format!("epoch {epoch}/{epochs} lr {lr:.4}");
             for m in 0..nm {
-                let r = &st.run[m];
+                let [loss_sum, correct, seen, steps] = [sums[4 * m], sums[4 * m + 1], sums[4 * m + 2], sums[4 * m + 3]];
                 track.write(&Record {
                     epoch,
                     step: st.step,
                     model: model_name(m),
                     split: "train".into(),
-                    loss: r.loss / r.steps.max(1) as f64,
-                    accuracy: Some(100.0 * r.correct as f64 / r.seen.max(1) as f64),
+                    loss: loss_sum / steps.max(1.0),
+                    accuracy: Some(100.0 * correct / seen.max(1.0)),
                     lr: Some(lr),
                     wall_s: track.wall_s(),
                     samples_per_s: Some(rate),
@@ -303,7 +393,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
                     Some(v) => ("valid", v),
                     None => ("test", &test_ds),
                 };
-                let (el, ea) = evaluate(&models, m, ds, t.eval_batch_size);
+                let (el, ea) = evaluate_all(&models, m, ds, t.eval_batch_size, dist.as_deref()).map_err(|e| track.step_failed(&at, e))?;
                 st.last_eval[m] = (el, ea);
                 if ea > st.best[m].0 {
                     st.best[m] = (ea, epoch);
@@ -323,8 +413,12 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             track.bar.println(&line);
             st.run = vec![Running::default(); nm];
         }
-        let (save, interrupted) = track.checkpoint_due(st.step, epoch_end);
+        let (save, interrupted) =
+            track.checkpoint_due(st.step, epoch_end).map_err(|e| track.step_failed(&format!("epoch {epoch}, teacher step {}", st.step), e))?;
         if save {
+            if let Some(d) = &dist {
+                st.rank_run = gather_running(d, &st.run).map_err(|e| track.step_failed(&format!("checkpoint at teacher step {}", st.step), e))?;
+            }
             st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
             st.metrics_len = track.metrics_len();
             st.elapsed_s = track.wall_s();
@@ -334,9 +428,13 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             return Err(track.interrupted(&format!("at teacher step {}", st.step), None));
         }
     }
+    let loop_s = loop_start.elapsed().as_secs_f64();
     let wall_s = track.finish();
     drop(teacher_batches);
     drop(student_batches);
+    if let (Some(d), true) = (&dist, main) {
+        write_dist_report(out, d, t.batch_size, st.step - first_step, loop_s)?;
+    }
 
     let mut summary = Summary {
         name: cfg.run.name.clone(),
@@ -348,11 +446,16 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         models: BTreeMap::new(),
     };
     for m in 0..nm {
-        lifecycle::save_weights(out, m, &models.stores[m], resnet::to_reference_names)?;
+        if let Some(d) = &dist {
+            dist::broadcast_weights(&d.pg, &models.stores[m..m + 1])?; // rank 0's BatchNorm statistics
+        }
+        if main {
+            lifecycle::save_weights(out, m, &models.stores[m], resnet::to_reference_names)?;
+        }
         let ms = ModelSummary { best_epoch: st.best[m].1, optimizer_steps: engine.optims[m].steps(), ..Default::default() };
         let ms = if valid_ds.is_some() {
             // The test set, read once: the final weights.
-            let (tl, ta) = evaluate(&models, m, &test_ds, t.eval_batch_size);
+            let (tl, ta) = evaluate_all(&models, m, &test_ds, t.eval_batch_size, dist.as_deref())?;
             track.write(&Record {
                 epoch: epochs as u64,
                 step: st.step,
@@ -380,9 +483,28 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         };
         summary.models.insert(model_name(m), ms);
     }
-    run::write_summary(out, &summary)?;
-    plot_run(out)?;
+    if main {
+        run::write_summary(out, &summary)?;
+        plot_run(out)?;
+    }
     Ok(summary)
+}
+
+/// `dist.json` of a data-parallel run (rank 0): world size, batches, training throughput of this
+/// process's steps and the share of it rank 0 spent averaging gradients.
+fn write_dist_report(out: &Path, d: &Dist, per_rank_batch: usize, steps: u64, loop_s: f64) -> Result<()> {
+    let images = steps as f64 * (per_rank_batch * d.world) as f64;
+    let report = serde_json::json!({
+        "world_size": d.world,
+        "per_rank_batch": per_rank_batch,
+        "global_batch": per_rank_batch * d.world,
+        "teacher_steps": steps,
+        "train_s": loop_s,
+        "teacher_images_per_s": images / loop_s.max(1e-9),
+        "allreduce_s": d.sync_s(),
+        "allreduce_share": d.sync_s() / loop_s.max(1e-9),
+    });
+    crate::fsio::write_atomic(&out.join("dist.json"), serde_json::to_string_pretty(&report)?.as_bytes())
 }
 
 /// `curves.png`: test accuracy and train loss per model against epochs.
