@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{lot, stderr, write_config, write_dataset};
+use common::{lot, stderr, write_config, write_corpus, write_dataset};
 
 /// metrics.jsonl without the wall-clock fields, which differ between any two runs.
 fn metrics_without_timing(dir: &Path) -> Vec<serde_json::Value> {
@@ -97,23 +97,6 @@ fn vision_run_killed_and_resumed_matches_an_uninterrupted_run() {
     kill_and_resume(&["train", c], &tmp.path().join("killed-a"), &reference, 5);
     // … and in a later epoch.
     kill_and_resume(&["train", c], &tmp.path().join("killed-b"), &reference, 12);
-}
-
-fn write_corpus(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut text = String::new();
-    let mut w = 0usize;
-    for line in 0..400 {
-        for _ in 0..(4 + line % 5) {
-            text.push_str(&format!("w{w} "));
-            w = (w * 7 + 3) % 17;
-        }
-        text.push('\n');
-    }
-    for s in ["train", "valid", "test"] {
-        let t = if s == "train" { text.clone() } else { text[..text.len() / 6].to_string() };
-        std::fs::write(dir.join(format!("ptb.{s}.txt")), t).unwrap();
-    }
 }
 
 #[test]

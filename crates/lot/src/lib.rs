@@ -53,8 +53,8 @@ pub fn resume(dir: &Path) -> anyhow::Result<run::Summary> {
 /// Under RANK/WORLD_SIZE (`lot launch`, torchrun, srun): the tasks that train data-parallel.
 fn check_data_parallel(cfg: &config::Config) -> anyhow::Result<()> {
     match (dist::LaunchEnv::from_env()?, &cfg.domain) {
-        (Some(e), config::Domain::Text(_) | config::Domain::Rl(_)) if e.world_size > 1 => bail_input!(
-            "WORLD_SIZE={}: data-parallel training is implemented for image classification (task = \"vision\") only so far; run this task as one process",
+        (Some(e), config::Domain::Rl(_)) if e.world_size > 1 => bail_input!(
+            "WORLD_SIZE={}: data-parallel training is implemented for image classification and language models so far; run RL as one process",
             e.world_size
         ),
         _ => Ok(()),

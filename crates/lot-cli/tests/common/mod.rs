@@ -81,3 +81,20 @@ epoch_style = "full_pass"
     p
 }
 
+/// A PTB-layout corpus folder (ptb.{train,valid,test}.txt) of 17 words in a fixed pattern.
+pub fn write_corpus(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut text = String::new();
+    let mut w = 0usize;
+    for line in 0..400 {
+        for _ in 0..(4 + line % 5) {
+            text.push_str(&format!("w{w} "));
+            w = (w * 7 + 3) % 17;
+        }
+        text.push('\n');
+    }
+    for s in ["train", "valid", "test"] {
+        let t = if s == "train" { text.clone() } else { text[..text.len() / 6].to_string() };
+        std::fs::write(dir.join(format!("ptb.{s}.txt")), t).unwrap();
+    }
+}

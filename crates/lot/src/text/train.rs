@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ use super::txl::{TransformerXl, TxlConfig};
 use crate::bail_input;
 use crate::checkpoint;
 use crate::config::Config;
+use crate::dist::Dist;
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::lifecycle::{self, Tracker};
 use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
@@ -204,9 +206,10 @@ fn limit_train(corpus: &mut Corpus, t: &TextConfig) -> Result<()> {
     Ok(())
 }
 
-fn check_sizes(corpus: &Corpus, t: &TextConfig) -> Result<()> {
+/// `world` processes each take `train.batch_size` of the training split's columns.
+fn check_sizes(corpus: &Corpus, t: &TextConfig, world: usize) -> Result<()> {
     let tr = &t.train;
-    let splits = [("train", corpus.train.len(), tr.batch_size, tr.bptt), ("valid", corpus.valid.len(), tr.eval_batch_size, tr.eval_bptt), ("test", corpus.test.len(), tr.eval_batch_size, tr.eval_bptt)];
+    let splits = [("train", corpus.train.len(), tr.batch_size * world, tr.bptt), ("valid", corpus.valid.len(), tr.eval_batch_size, tr.eval_bptt), ("test", corpus.test.len(), tr.eval_batch_size, tr.eval_bptt)];
     for (name, n, bsz, _bptt) in splits {
         if n / bsz < 2 {
             bail_input!(
@@ -214,9 +217,9 @@ fn check_sizes(corpus: &Corpus, t: &TextConfig) -> Result<()> {
             );
         }
     }
-    let rows = corpus.train.len() / tr.batch_size;
+    let rows = corpus.train.len() / (tr.batch_size * world);
     if tr.bptt >= rows {
-        bail_input!("key 'train.bptt': {} is not smaller than the {rows} rows the training split has at batch size {}", tr.bptt, tr.batch_size);
+        bail_input!("key 'train.bptt': {} is not smaller than the {rows} rows the training split has at batch size {}", tr.bptt, tr.batch_size * world);
     }
     Ok(())
 }
@@ -269,6 +272,67 @@ struct TrainState {
     opt_steps: Vec<u64>,
     metrics_len: u64,
     elapsed_s: f64,
+    /// Processes of the data-parallel run that wrote the checkpoint (1 for a single process).
+    #[serde(default = "one")]
+    world_size: usize,
+    /// Data-parallel runs: every rank's `run_loss` (rank 0 writes the checkpoint for all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rank_run_loss: Vec<Vec<f64>>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// This rank's columns of a batchified split (`[rows, W·B]` → `[rows, B]`): a contiguous range
+/// of the token stream per column, the W ranks together the single process's batch.
+fn columns(data: &Tensor, d: Option<&Dist>) -> Tensor {
+    match d {
+        Some(d) if d.world > 1 => {
+            let b = data.size()[1] / d.world as i64;
+            data.narrow(1, d.rank as i64 * b, b).contiguous()
+        }
+        _ => data.shallow_clone(),
+    }
+}
+
+/// Every rank's recurrent states side by side along the batch dimension (what one process with
+/// the global batch holds), gathered exactly: each rank fills its slot of zeros, then a sum.
+fn gather_states(d: &Dist, states: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>> {
+    let _g = tch::no_grad_guard();
+    let mut out = Vec::new();
+    for (name, t) in states {
+        let b = t.size()[1];
+        let mut shape = t.size();
+        shape[1] = b * d.world as i64;
+        let mut all = Tensor::zeros(shape.as_slice(), (t.kind(), t.device()));
+        all.narrow(1, d.rank as i64 * b, b).copy_(&t);
+        d.pg.all_reduce_sum(&mut all)?;
+        out.push((name, all));
+    }
+    Ok(out)
+}
+
+/// Every rank's running losses, gathered exactly (each rank fills its own slot of zeros).
+fn gather_losses(d: &Dist, run: &[f64]) -> Result<Vec<Vec<f64>>> {
+    let n = run.len();
+    let mut slots = vec![0.0; d.world * n];
+    slots[d.rank * n..(d.rank + 1) * n].copy_from_slice(run);
+    let all = d.sum(&slots)?;
+    Ok(all.chunks(n).map(|c| c.to_vec()).collect())
+}
+
+/// Validation/test loss: each rank evaluates its columns and the means are averaged (equal
+/// columns, equal token counts) when the eval batch divides among the ranks; otherwise every
+/// rank evaluates the whole split.
+fn evaluate_all(net: &Net, data: &Tensor, bptt: i64, d: Option<&Dist>) -> Result<f64> {
+    match d {
+        Some(d) if d.world > 1 && data.size()[1] % d.world as i64 == 0 => {
+            let mine = evaluate(net, &columns(data, Some(d)), bptt);
+            Ok(d.sum(&[mine])?[0] / d.world as f64)
+        }
+        _ => Ok(evaluate(net, data, bptt)),
+    }
 }
 
 impl lifecycle::RunState for TrainState {
@@ -321,9 +385,14 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let tr = &t.train;
     let mut corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
     limit_train(&mut corpus, t)?;
-    check_sizes(&corpus, t)?;
+    let world = crate::dist::LaunchEnv::from_env()?.map_or(1, |e| e.world_size);
+    check_sizes(&corpus, t, world)?;
     let n_token = corpus.vocab.len() as i64;
-    let train_data = batchify(&corpus.train, tr.batch_size, device);
+    // Data parallelism (RANK/WORLD_SIZE set): join once the inputs are good. `train.batch_size`
+    // is per process; the W ranks' columns together are one process's batch of W times it.
+    let dist = Dist::from_env(Duration::from_secs(cfg.run.dist_timeout_s))?.map(Arc::new);
+    let (main, rank) = dist.as_ref().map_or((true, 0), |d| (d.is_main(), d.rank));
+    let train_data = columns(&batchify(&corpus.train, tr.batch_size * world, device), dist.as_deref());
     let valid_data = batchify(&corpus.valid, tr.eval_batch_size, device);
     let test_data = batchify(&corpus.test, tr.eval_batch_size, device);
     let eval_bptt = match t.model.arch {
@@ -338,6 +407,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
     let clip = (tr.clip > 0.0).then_some(tr.clip);
     let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, clip);
+    if let Some(d) = &dist {
+        engine.sync = Some(d.grad_sync());
+    }
 
     let mut st = TrainState {
         step: 0,
@@ -350,17 +422,38 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         opt_steps: vec![0; nm],
         metrics_len: 0,
         elapsed_s: 0.0,
+        world_size: world,
+        rank_run_loss: Vec::new(),
     };
     let mut best_snap: Vec<Option<Vec<(String, Tensor)>>> = (0..nm).map(|_| None).collect();
-    if let Some((saved, tensors)) = lifecycle::open::<TrainState>(cfg, out, resume, device)? {
+    if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
         st = saved;
+        if st.world_size != world {
+            bail_input!(
+                "{}: the run was trained by {} process(es); resume it with the same world size (WORLD_SIZE is {world} here)",
+                out.display(),
+                st.world_size
+            );
+        }
         lifecycle::restore_models(&tensors, &models.stores, &mut engine.optims, &st.opt_steps)?;
         for (m, best) in best_snap.iter_mut().enumerate() {
             let snap = tensors.with_prefix(&format!("best{m}."));
             *best = (!snap.is_empty()).then_some(snap);
         }
-        restore_states(&mut models, &tensors)?;
-        eprintln!("resuming {} at teacher step {}", out.display(), st.step);
+        // A data-parallel checkpoint holds every rank's states side by side: take this rank's.
+        let states = checkpoint::Tensors(
+            tensors.0.iter().filter(|(n, _)| n.starts_with("state")).map(|(n, t)| (n.clone(), columns(t, dist.as_deref()))).collect(),
+        );
+        restore_states(&mut models, &states)?;
+        if let Some(r) = st.rank_run_loss.get(rank) {
+            st.run_loss = r.clone();
+        }
+        if main {
+            eprintln!("resuming {} at teacher step {}", out.display(), st.step);
+        }
+    }
+    if let Some(d) = &dist {
+        crate::dist::broadcast_weights(&d.pg, &models.stores)?;
     }
 
     let rows = train_data.size()[0];
@@ -370,8 +463,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let budget = spe * epochs as u64;
     let cap = step_cap(cfg, tr.max_steps);
     let total_steps = if cap > 0 { budget.min(cap) } else { budget };
-    let tokens_per_step = (bptt * tr.batch_size as i64) as f64;
-    let mut track = Tracker::new(cfg, out, total_steps, st.step, st.elapsed_s)?;
+    let tokens_per_step = (bptt * (tr.batch_size * world) as i64) as f64;
+    let mut track = Tracker::for_rank(cfg, out, total_steps, st.step, st.elapsed_s, dist.clone())?;
     let mut window_start = Instant::now();
 
     while st.step < total_steps {
@@ -380,7 +473,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         if idx == 0 {
             models.reset_states(); // the reference starts every epoch with fresh states
         }
-        reseed(cfg.run.seed, st.step);
+        // Each rank its own dropout masks (rank 0's are a single process's).
+        reseed(cfg.run.seed.wrapping_add(rank as u64 * 1_000_003), st.step);
         // Learning rates for this step.
         let teacher_lr = match tr.schedule {
             LrSchedule::CosineEpoch => cosine_lr(tr.lr, 0.0, e - 1, epochs as u64),
@@ -422,10 +516,18 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         let evaluated = interval_due || epoch_end || last;
         if evaluated {
             let secs = window_start.elapsed().as_secs_f64();
-            let vals: Vec<f64> = (0..nm).map(|m| evaluate(&models.nets[m], &valid_data, eval_bptt)).collect();
+            let at = format!("evaluation at teacher step {}", st.step);
+            let vals: Vec<f64> = (0..nm)
+                .map(|m| evaluate_all(&models.nets[m], &valid_data, eval_bptt, dist.as_deref()))
+                .collect::<Result<_>>()
+                .map_err(|err| track.step_failed(&at, err))?;
+            let run_loss = match &dist {
+                Some(d) => d.sum(&st.run_loss).map_err(|err| track.step_failed(&at, err))?.iter().map(|l| l / world as f64).collect(),
+                None => st.run_loss.clone(),
+            };
             let mut line = format!("epoch {e} step {}", st.step);
             for m in 0..nm {
-                let train_loss = st.run_loss[m] / st.run_n.max(1) as f64;
+                let train_loss = run_loss[m] / st.run_n.max(1) as f64;
                 let common = Record { epoch: e, step: st.step, model: model_name(m), wall_s: track.wall_s(), ..Default::default() };
                 track.write(&Record {
                     split: "train".into(),
@@ -466,12 +568,17 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             st.run_n = 0;
             window_start = Instant::now();
         }
-        let (save, interrupted) = track.checkpoint_due(st.step, evaluated)?;
+        let at = format!("epoch {e}, teacher step {}", st.step);
+        let (save, interrupted) = track.checkpoint_due(st.step, evaluated).map_err(|err| track.step_failed(&at, err))?;
         if save {
             st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
             st.metrics_len = track.metrics_len();
             st.elapsed_s = track.wall_s();
             let mut tensors = state_tensors(&models);
+            if let Some(d) = &dist {
+                tensors = gather_states(d, tensors).map_err(|err| track.step_failed(&at, err))?;
+                st.rank_run_loss = gather_losses(d, &st.run_loss).map_err(|err| track.step_failed(&at, err))?;
+            }
             tensors.extend(lifecycle::model_tensors(&models.stores, &engine.optims));
             for (m, snap) in best_snap.iter().enumerate() {
                 if let Some(snap) = snap {
@@ -502,7 +609,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         if let Some(s) = &best_snap[m] {
             restore(&models.stores[m], s);
         }
-        let test = evaluate(&models.nets[m], &test_data, eval_bptt);
+        let test = evaluate_all(&models.nets[m], &test_data, eval_bptt, dist.as_deref())?;
         track.write(&Record {
             epoch,
             step: st.step,
@@ -514,7 +621,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             ..Default::default()
         })?;
         line.push_str(&format!(" {} ppl {:.2}", model_name(m), test.exp()));
-        lifecycle::save_weights(out, m, &models.stores[m], lifecycle::same_names)?;
+        if main {
+            lifecycle::save_weights(out, m, &models.stores[m], lifecycle::same_names)?;
+        }
         summary.models.insert(
             model_name(m),
             ModelSummary {
@@ -527,9 +636,11 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             },
         );
     }
-    eprintln!("{line}");
-    run::write_summary(out, &summary)?;
-    plot_run(out)?;
+    if main {
+        eprintln!("{line}");
+        run::write_summary(out, &summary)?;
+        plot_run(out)?;
+    }
     Ok(summary)
 }
 
