@@ -205,6 +205,9 @@ fn lstm_two_ranks_match_one_process_within_1e_5() {
         // Trained, not initial: the LSTM moved.
         assert!(a.iter().any(|(_, x)| x.abs().max().double_value(&[]) > 0.0));
     }
+    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(two.join("dist.json")).unwrap()).unwrap();
+    assert_eq!((d["world_size"].as_u64(), d["global_batch"].as_u64()), (Some(2), Some(4)));
+    assert!(d["teacher_tokens_per_s"].as_f64().unwrap() > 0.0, "{d}");
     let (m1, m2) = (metric_lines(&one), metric_lines(&two));
     assert_eq!(m1.len(), m2.len());
     for (x, y) in m1.iter().zip(&m2) {

@@ -103,6 +103,23 @@ impl Dist {
         Ok(Vec::<f64>::try_from(t)?)
     }
 
+    /// `dist.json` (rank 0): world size, batches, this process's training throughput in `unit`s
+    /// ("images", "tokens") per second over its `steps` teacher steps of `samples_per_step`
+    /// (global) each, and the share of the time rank 0 spent averaging gradients.
+    pub fn write_report(&self, out: &std::path::Path, per_rank_batch: usize, samples_per_step: f64, unit: &str, steps: u64, loop_s: f64) -> Result<()> {
+        let mut report = serde_json::json!({
+            "world_size": self.world,
+            "per_rank_batch": per_rank_batch,
+            "global_batch": per_rank_batch * self.world,
+            "teacher_steps": steps,
+            "train_s": loop_s,
+            "allreduce_s": self.sync_s(),
+            "allreduce_share": self.sync_s() / loop_s.max(1e-9),
+        });
+        report[format!("teacher_{unit}_per_s")] = serde_json::json!(steps as f64 * samples_per_step / loop_s.max(1e-9));
+        crate::fsio::write_atomic(&out.join("dist.json"), serde_json::to_string_pretty(&report)?.as_bytes())
+    }
+
     /// Whether any rank says yes (e.g. saw Ctrl-C), so all stop at the same step.
     pub fn any(&self, flag: bool) -> Result<bool> {
         Ok(self.sum(&[flag as u8 as f64])?[0] > 0.0)

@@ -465,6 +465,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let total_steps = if cap > 0 { budget.min(cap) } else { budget };
     let tokens_per_step = (bptt * (tr.batch_size * world) as i64) as f64;
     let mut track = Tracker::for_rank(cfg, out, total_steps, st.step, st.elapsed_s, dist.clone())?;
+    // Training throughput (dist.json) leaves the evaluations out.
+    let (loop_start, first_step, mut eval_s) = (Instant::now(), st.step, 0.0);
     let mut window_start = Instant::now();
 
     while st.step < total_steps {
@@ -515,6 +517,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         let last = st.step == total_steps;
         let evaluated = interval_due || epoch_end || last;
         if evaluated {
+            let eval_start = Instant::now();
             let secs = window_start.elapsed().as_secs_f64();
             let at = format!("evaluation at teacher step {}", st.step);
             let vals: Vec<f64> = (0..nm)
@@ -567,6 +570,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             st.run_loss.iter_mut().for_each(|l| *l = 0.0);
             st.run_n = 0;
             window_start = Instant::now();
+            eval_s += eval_start.elapsed().as_secs_f64();
         }
         let at = format!("epoch {e}, teacher step {}", st.step);
         let (save, interrupted) = track.checkpoint_due(st.step, evaluated).map_err(|err| track.step_failed(&at, err))?;
@@ -592,6 +596,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         }
     }
     let wall_s = track.finish();
+    if let (Some(d), true) = (&dist, main) {
+        d.write_report(out, tr.batch_size, tokens_per_step, "tokens", st.step - first_step, loop_start.elapsed().as_secs_f64() - eval_s)?;
+    }
     let epoch = (st.step + spe - 1) / spe;
 
     // Test each model from its selected (best-validation) checkpoint.

@@ -318,7 +318,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let mut student_batches = batches::student_stream(train_ds.clone(), global_batch, seed, v.data.augment, st.student_pos, shard);
 
     let mut track = Tracker::for_rank(cfg, out, total_steps, st.step, st.elapsed_s, dist.clone())?;
-    let (loop_start, first_step) = (Instant::now(), st.step);
+    // Training throughput (dist.json) leaves the evaluations out.
+    let (loop_start, first_step, mut eval_s) = (Instant::now(), st.step, 0.0);
     let mut epoch_start = Instant::now();
     while st.step < total_steps {
         let epoch = st.step / spe + 1;
@@ -362,6 +363,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
 
         let epoch_end = st.step % spe == 0;
         if epoch_end {
+            let eval_start = Instant::now();
             let epoch_s = epoch_start.elapsed().as_secs_f64();
             epoch_start = Instant::now();
             // The epoch's training numbers over every rank's rows (each rank's step loss is the
@@ -412,6 +414,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             }
             track.bar.println(&line);
             st.run = vec![Running::default(); nm];
+            eval_s += eval_start.elapsed().as_secs_f64();
         }
         let (save, interrupted) =
             track.checkpoint_due(st.step, epoch_end).map_err(|e| track.step_failed(&format!("epoch {epoch}, teacher step {}", st.step), e))?;
@@ -428,12 +431,12 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             return Err(track.interrupted(&format!("at teacher step {}", st.step), None));
         }
     }
-    let loop_s = loop_start.elapsed().as_secs_f64();
+    let loop_s = loop_start.elapsed().as_secs_f64() - eval_s;
     let wall_s = track.finish();
     drop(teacher_batches);
     drop(student_batches);
     if let (Some(d), true) = (&dist, main) {
-        write_dist_report(out, d, t.batch_size, st.step - first_step, loop_s)?;
+        d.write_report(out, t.batch_size, global_batch as f64, "images", st.step - first_step, loop_s)?;
     }
 
     let mut summary = Summary {
@@ -488,23 +491,6 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         plot_run(out)?;
     }
     Ok(summary)
-}
-
-/// `dist.json` of a data-parallel run (rank 0): world size, batches, training throughput of this
-/// process's steps and the share of it rank 0 spent averaging gradients.
-fn write_dist_report(out: &Path, d: &Dist, per_rank_batch: usize, steps: u64, loop_s: f64) -> Result<()> {
-    let images = steps as f64 * (per_rank_batch * d.world) as f64;
-    let report = serde_json::json!({
-        "world_size": d.world,
-        "per_rank_batch": per_rank_batch,
-        "global_batch": per_rank_batch * d.world,
-        "teacher_steps": steps,
-        "train_s": loop_s,
-        "teacher_images_per_s": images / loop_s.max(1e-9),
-        "allreduce_s": d.sync_s(),
-        "allreduce_share": d.sync_s() / loop_s.max(1e-9),
-    });
-    crate::fsio::write_atomic(&out.join("dist.json"), serde_json::to_string_pretty(&report)?.as_bytes())
 }
 
 /// `curves.png`: test accuracy and train loss per model against epochs.
