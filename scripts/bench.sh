@@ -17,7 +17,7 @@ mkdir -p "$R"
 echo "bench: start $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 $L bench vision --out "$R/vision_fp32.json" "$@"
 $L bench vision --precision bf16 --channels-last --out "$R/vision_bf16_cl.json" "$@"
-$L bench lstm --out "$R/lstm.json" "$@"
+$L bench lstm --nhid 200 --out "$R/lstm.json" "$@"
 $L bench lstm --nhid 650 --steps 8 --warmup 2 --out "$R/lstm650_fp32.json" "$@"
 $L bench lstm --nhid 650 --steps 8 --warmup 2 --precision bf16 --out "$R/lstm650_bf16.json" "$@"
 $L bench txl --out "$R/txl_fp32.json" "$@"

@@ -235,8 +235,8 @@ enum BenchCmd {
     Lstm {
         #[command(flatten)]
         common: BenchCommon,
-        /// Hidden and embedding size (200: the CPU-sized model; 650: the reference's)
-        #[arg(long, default_value_t = 200)]
+        /// Hidden and embedding size (650: the reference's, the default; 200: the CPU-sized model)
+        #[arg(long, default_value_t = 650)]
         nhid: i64,
         /// fp32 (exact) or bf16 (our side: the LM fast path, train.precision; the reference is
         /// always fp32)
