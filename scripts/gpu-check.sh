@@ -36,6 +36,25 @@ run_bench gpu_vision_fp32
 run_bench gpu_vision_bf16_cl --precision bf16 --channels-last
 kill $SMI 2>/dev/null || true
 
+echo "== 3b. data parallel: 2 ranks over Gloo with CUDA tensors on one GPU (never run before)"
+# A tiny Fashion-MNIST-layout data set (12×12 images, a class-dependent bright patch), then
+# `lot launch` with 2 ranks on cuda:0; NCCL is not built yet, so this checks the Gloo path only.
+DP="$OUTDIR/dp"
+rm -rf "$DP"
+"$PY" - "$DP/data" <<'PY'
+import os, random, struct, sys
+d = sys.argv[1]; os.makedirs(d, exist_ok=True); rnd = random.Random(7)
+for prefix, n in [("train", 640), ("t10k", 100)]:
+    img, lab = bytearray(struct.pack(">IIII", 0x803, n, 12, 12)), bytearray(struct.pack(">II", 0x801, n))
+    for _ in range(n):
+        c = rnd.randrange(10); py, px = 1 + (c // 5) * 5, 1 + (c % 5) * 2
+        img += bytes((195 if py <= y < py + 3 and px <= x < px + 3 else 0) + rnd.randrange(60) for y in range(12) for x in range(12))
+        lab.append(c)
+    open(f"{d}/{prefix}-images-idx3-ubyte", "wb").write(img); open(f"{d}/{prefix}-labels-idx1-ubyte", "wb").write(lab)
+PY
+printf 'task = "vision"\n[run]\nname = "dp"\ndevice = "cuda"\ndist_timeout_s = 120\n[data]\ndataset = "fashion-mnist"\ndir = "%s"\naugment = false\n[model]\ndepth = "8_8"\n[train]\nepochs = 2\nbatch_size = 16\neval_batch_size = 100\nlr = 0.05\nepoch_style = "full_pass"\n' "$(cd "$DP/data" && pwd)" >"$DP/dp.toml"
+"$B/run.sh" lot launch --nproc-per-node 2 -- train "$DP/dp.toml" --out "$DP/run" && cat "$DP/run/dist.json" || echo "gpu-check: data parallel on CUDA FAILED (see above)"
+
 echo "== 4. summary"
 "$PY" - "$OUTDIR" <<'PY'
 import json, os, statistics, sys, collections
