@@ -2,7 +2,8 @@
 # On a GPU machine with torch 2.11.0+cu130 for python3 and no Rust (build the bundle elsewhere
 # first: bash scripts/gpu-bundle.sh, then carry gpu-bundle/): check that libtorch sees CUDA, run
 # the CUDA tests and the vision unit tests, then the vision bench on cuda (ours fp32 and bf16 +
-# channels-last, each against the PyTorch reference program), printing images/s and GPU memory.
+# channels-last, each against the PyTorch reference program), printing images/s and GPU memory,
+# and a 2-rank data-parallel training run on the GPU (Gloo with CUDA tensors).
 # One prepared command of a few minutes. Reports go to $OUT (default gpu-check-out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
