@@ -303,12 +303,41 @@ fn bad_launch_variables_fail_clearly() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(stderr(&o).starts_with("error: ") && stderr(&o).contains(want), "{}", stderr(&o));
     }
-    // RL trains as one process so far: said, not ignored.
-    let o = Command::new(env!("CARGO_BIN_EXE_lot"))
-        .args(["train", concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/cartpole_lot.toml"), "--out", tmp.path().join("rl").to_str().unwrap()])
-        .envs([("WORLD_SIZE", "2"), ("RANK", "0")])
-        .output()
-        .unwrap();
+}
+
+/// PPO + LoT on CartPole with 2 ranks of 8 envs each: rank 0 alone writes the folder,
+/// `ppo.total_timesteps` counts over both ranks (half the updates, each of twice the env steps, as
+/// cleanRL's multi-GPU PPO), the ranks' envs are seeded apart, and resume is refused
+/// (data-parallel RL writes no checkpoints).
+#[test]
+fn rl_trains_with_two_ranks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("cartpole.toml");
+    std::fs::write(
+        &cfg,
+        "task = \"rl\"\n[run]\nname = \"dp-cartpole\"\nseed = 5\nthreads = 1\ndist_timeout_s = 60\n[lot]\nloss = \"kl\"\nstudent_steps = 2\n\
+         [env]\nname = \"CartPole-v1\"\nnum_envs = 8\n[ppo]\ntotal_timesteps = 2048\nnum_steps = 32\nnum_minibatches = 4\nupdate_epochs = 2\nobs_cache = 2\n[eval]\nepisodes = 4\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let o = lot(&["train", c, "--out", one.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = launch(2, &["train", c, "--out", two.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).matches(" teacher steps, ").count(), 1, "one summary, rank 0's");
+    let summary = |d: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap() };
+    let (s1, s2) = (summary(&one), summary(&two));
+    // 2048 env steps either way: 8 updates of 8 envs × 32 steps alone, 4 updates of 2 × 256 with 2 ranks.
+    assert_eq!(s1["models"]["teacher"]["env_steps"], 2048);
+    assert_eq!(s2["models"]["teacher"]["env_steps"], 2048);
+    assert_eq!(s1["epochs"], 8);
+    assert_eq!(s2["epochs"], 4);
+    assert_eq!(2 * s2["teacher_steps"].as_u64().unwrap(), s1["teacher_steps"].as_u64().unwrap(), "same optimizer steps per update");
+    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(two.join("dist.json")).unwrap()).unwrap();
+    assert!(d["teacher_env_steps_per_s"].as_f64().unwrap() > 0.0, "{d}");
+    assert!(!two.join("checkpoint.bin").exists());
+    let o = launch(2, &["train", "--resume", two.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("run RL as one process"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no resume checkpoints") || stderr(&o).contains("no checkpoint"), "{}", stderr(&o));
 }

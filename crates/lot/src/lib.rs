@@ -23,7 +23,6 @@ use std::path::Path;
 
 /// Train a run of any task into the run folder `out` (created once the inputs are checked).
 pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
-    check_data_parallel(cfg)?;
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(cfg, out, false),
         config::Domain::Text(_) => text::train::train(cfg, out, false),
@@ -42,22 +41,10 @@ pub fn resume(dir: &Path) -> anyhow::Result<run::Summary> {
     if !checkpoint::path(dir).exists() {
         bail_input!("{}: no checkpoint to resume from", checkpoint::path(dir).display());
     }
-    check_data_parallel(&cfg)?;
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(&cfg, dir, true),
         config::Domain::Text(_) => text::train::train(&cfg, dir, true),
         config::Domain::Rl(_) => rl::train(&cfg, dir, true),
-    }
-}
-
-/// Under RANK/WORLD_SIZE (`lot launch`, torchrun, srun): the tasks that train data-parallel.
-fn check_data_parallel(cfg: &config::Config) -> anyhow::Result<()> {
-    match (dist::LaunchEnv::from_env()?, &cfg.domain) {
-        (Some(e), config::Domain::Rl(_)) if e.world_size > 1 => bail_input!(
-            "WORLD_SIZE={}: data-parallel training is implemented for image classification and language models so far; run RL as one process",
-            e.world_size
-        ),
-        _ => Ok(()),
     }
 }
 

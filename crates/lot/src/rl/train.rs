@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,7 @@ use super::state::{from_hex, to_hex};
 use super::vec_env::VecEnv;
 use crate::checkpoint;
 use crate::config::{Config, Domain};
+use crate::dist::{Dist, LaunchEnv};
 use crate::engine::{Engine, LotLoss};
 use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
 use crate::lifecycle::{self, Tracker};
@@ -103,6 +106,8 @@ impl Returns {
 
 /// The error for resuming a run whose envs cannot be saved.
 pub const ATARI_RESUME: &str = "resume is not supported for Atari runs (the emulator state is not saved)";
+/// Data-parallel RL runs write no checkpoints (each rank's envs would have to be gathered).
+pub const DIST_RESUME: &str = "data-parallel RL runs write no resume checkpoints";
 
 /// Everything besides tensors that a resumed run needs to continue exactly. f64 values that feed
 /// later results are kept as bit patterns (JSON's decimal floats need not read back bit-exact).
@@ -162,16 +167,33 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     }
     let device = lifecycle::device(cfg)?;
     let seed = cfg.run.seed;
-    let mut envs = make_vec_env(r, r.env.num_envs, seed)?;
+    // Data parallelism (RANK/WORLD_SIZE set): rank r runs its own num_envs envs, seeded after the
+    // lower ranks' (env i of rank r gets seed + r·num_envs + i), and its own action samples.
+    let (rank, world) = LaunchEnv::from_env()?.map_or((0, 1), |e| (e.rank, e.world_size));
+    if resume && world > 1 {
+        crate::bail_input!("{DIST_RESUME}");
+    }
+    let mut envs = make_vec_env(r, r.env.num_envs, seed + (rank * r.env.num_envs) as u64)?;
     let mut learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
     // Envs that cannot be saved (Atari) make the run non-resumable: no checkpoints then.
-    let saveable = envs.save_state()?.is_some();
+    let saveable = envs.save_state()?.is_some() && world == 1;
     if resume && !saveable {
         crate::bail_input!("{ATARI_RESUME}");
     }
+    let no_checkpoint = if world > 1 { DIST_RESUME } else { ATARI_RESUME };
+    let dist = Dist::from_env(Duration::from_secs(cfg.run.dist_timeout_s))?.map(Arc::new);
+    let main = dist.as_ref().map_or(true, |d| d.is_main());
+    if let Some(d) = &dist {
+        learner.engine.sync = Some(d.grad_sync());
+    }
     let storage = learner.models.agents[0].kind.storage_kind();
     let mut buffer = RolloutBuffer::new(r.ppo.num_steps, &envs, storage, device);
-    let num_updates = r.num_updates();
+    // ppo.total_timesteps counts over all ranks (as cleanRL's multi-GPU PPO): W ranks take 1/W
+    // of the updates, each of W × num_envs × num_steps env steps.
+    let num_updates = r.num_updates() / world as u64;
+    if num_updates == 0 {
+        crate::bail_input!("key 'ppo.total_timesteps': {} is less than one update of {} ranks × {} env steps", r.ppo.total_timesteps, world, r.batch_size());
+    }
     let nm = learner.models.agents.len();
     let mut st = TrainState {
         update: 0,
@@ -188,7 +210,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     };
     let mut returns = Returns::default();
     // The envs exist (ROMs found, names valid): only now open the run folder.
-    if let Some((saved, tensors)) = lifecycle::open::<TrainState>(cfg, out, resume, device)? {
+    if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
         st = saved;
         let mismatch = |e: anyhow::Error| crate::error::input_err(format!("checkpoint does not match the config: {e:#}"));
         learner.restore_state(&st.learner, &tensors)?;
@@ -203,10 +225,14 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         returns = Returns::from_bits(&st.returns_window, st.best_return, st.episodes);
         eprintln!("resuming {} at update {} of {num_updates} (env step {})", out.display(), st.update, st.global_step);
     }
+    if let Some(d) = &dist {
+        crate::dist::broadcast_weights(&d.pg, &learner.models.stores)?;
+    }
     let mut global_step = st.global_step;
     let mut last_losses: Vec<f64> = st.last_losses.iter().map(|&b| f64::from_bits(b)).collect();
 
-    let mut track = Tracker::new(cfg, out, num_updates, st.update, st.elapsed_s)?;
+    let mut track = Tracker::for_rank(cfg, out, num_updates, st.update, st.elapsed_s, dist.clone())?;
+    let (loop_start, first_update) = (Instant::now(), st.update);
     track.bar.println(&format!(
         "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s){}",
         r.env.name,
@@ -215,22 +241,27 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         num_updates,
         r.batch_size(),
         learner.num_students(),
-        if saveable { "" } else { "; no resume checkpoints (the emulator state is not saved)" }
+        match (saveable, world) {
+            (true, _) => String::new(),
+            (false, 1) => "; no resume checkpoints (the emulator state is not saved)".into(),
+            (false, w) => format!("; {w} ranks, {} envs in all, no resume checkpoints", w * envs.num_envs()),
+        }
     ));
     for update in st.update + 1..=num_updates {
-        // Action sampling draws from torch's generator: a function of (seed, update) alone.
-        checkpoint::reseed_torch(seed, update);
+        // Action sampling draws from torch's generator: a function of (seed, rank, update) alone.
+        checkpoint::reseed_torch(seed.wrapping_add(rank as u64 * 1_000_003), update);
         let lr = r.ppo.lr_at(update, num_updates);
         for m in 0..nm {
             learner.engine.set_lr(m, lr);
         }
         let base_step = global_step;
-        let n = envs.num_envs() as u64;
+        // Env steps count over all ranks; the episodes recorded are rank 0's envs'.
+        let n = (envs.num_envs() * world) as u64;
         let mut episodes = Vec::new();
         let rollout = buffer.collect(&mut envs, &mut learner.models, r.ppo.gamma, r.ppo.gae_lambda, |step, e| {
             episodes.push((base_step + (step as u64 + 1) * n, e));
         })?;
-        global_step += r.batch_size() as u64;
+        global_step += (r.batch_size() * world) as u64;
         let wall_s = track.wall_s();
         for (step, e) in episodes {
             returns.push(e.ret);
@@ -282,7 +313,8 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         track.bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
         track.bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
 
-        let (save, interrupted) = track.checkpoint_due(update, false)?;
+        let (save, interrupted) =
+            track.checkpoint_due(update, false).map_err(|e| track.step_failed(&format!("update {update}"), e))?;
         if saveable && save {
             let Some(env_states) = envs.save_state()? else { anyhow::bail!("the envs can no longer be saved") };
             st.update = update;
@@ -294,10 +326,18 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         }
         if interrupted {
             let at = format!("after update {update} of {num_updates} (env step {global_step})");
-            return Err(track.interrupted(&at, (!saveable).then_some(ATARI_RESUME)));
+            return Err(track.interrupted(&at, (!saveable).then_some(no_checkpoint)));
         }
     }
+    let loop_s = loop_start.elapsed().as_secs_f64();
     let wall_s = track.finish();
+    if let Some(d) = &dist {
+        if !main {
+            return Ok(Summary::default()); // rank 0 saves, evaluates and reports
+        }
+        let steps = num_updates - first_update;
+        d.write_report(out, r.env.num_envs, (r.batch_size() * world) as f64, "env_steps", steps, loop_s)?;
+    }
 
     // Weights, then an evaluation of every model (students are policies too).
     let mut summary = Summary {
