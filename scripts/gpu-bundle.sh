@@ -2,7 +2,8 @@
 # Build, here, what scripts/gpu-check.sh runs on a GPU machine that has torch 2.11.0+cu130 for its
 # python3 but no Rust: the release `lot` binary (libtorch_cuda.so linked for real, see
 # crates/lot-cli/build.rs) and the CUDA test executable, built against the same torch 2.11.0 wheel
-# (PyPI's torch==2.11.0 is the +cu130 build), copied with a run.sh into the git-ignored gpu-bundle/.
+# (PyPI's torch==2.11.0 is the +cu130 build), with the NCCL backend (feature `cuda`), copied with a
+# run.sh into the git-ignored gpu-bundle/.
 # Carry gpu-bundle/ (and benches/reference/, which is tracked) to the GPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,11 +14,13 @@ if [ ! -f "$torch_lib/libtorch_cuda.so" ]; then
   echo "gpu-bundle: $torch_lib has no libtorch_cuda.so (a CPU-only torch?); install torch==2.11.0 from PyPI" >&2
   exit 1
 fi
-cargo build --release -p lot-cli
+# NCCL for data parallelism (the `cuda` feature) compiles against CUDA toolkit headers the wheel lacks.
+export LOT_CUDA_HEADERS="$(bash scripts/cuda-headers.sh)"
+cargo build --release -p lot-cli --features cuda
 # The test executables cargo builds (cargo test --no-run names them); keep the CUDA tests and the
 # vision unit tests (the lot library's), which the check runs.
 cargo test --release -p lot-cli --test cuda --no-run --message-format=json 2>/dev/null >/tmp/lot-gpu-bundle-tests.json
-cargo test --release -p lot --lib --no-run --message-format=json 2>/dev/null >>/tmp/lot-gpu-bundle-tests.json
+cargo test --release -p lot --lib --features cuda --no-run --message-format=json 2>/dev/null >>/tmp/lot-gpu-bundle-tests.json
 rm -rf gpu-bundle
 mkdir -p gpu-bundle/tests
 cp target/release/lot gpu-bundle/lot

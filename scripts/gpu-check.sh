@@ -37,9 +37,10 @@ run_bench gpu_vision_fp32
 run_bench gpu_vision_bf16_cl --precision bf16 --channels-last
 kill $SMI 2>/dev/null || true
 
-echo "== 3b. data parallel: 2 ranks over Gloo with CUDA tensors on one GPU (never run before)"
+echo "== 3b. data parallel on CUDA (never run before): 2 ranks over Gloo on one GPU, 1 rank over NCCL"
 # A tiny Fashion-MNIST-layout data set (12×12 images, a class-dependent bright patch), then
-# `lot launch` with 2 ranks on cuda:0; NCCL is not built yet, so this checks the Gloo path only.
+# `lot launch` with 2 ranks sharing cuda:0 over Gloo, and one rank over NCCL (NCCL wants a GPU
+# per rank; one GPU here).
 DP="$OUTDIR/dp"
 rm -rf "$DP"
 "$PY" - "$DP/data" <<'PY'
@@ -54,7 +55,10 @@ for prefix, n in [("train", 640), ("t10k", 100)]:
     open(f"{d}/{prefix}-images-idx3-ubyte", "wb").write(img); open(f"{d}/{prefix}-labels-idx1-ubyte", "wb").write(lab)
 PY
 printf 'task = "vision"\n[run]\nname = "dp"\ndevice = "cuda"\ndist_timeout_s = 120\n[data]\ndataset = "fashion-mnist"\ndir = "%s"\naugment = false\n[model]\ndepth = "8_8"\n[train]\nepochs = 2\nbatch_size = 16\neval_batch_size = 100\nlr = 0.05\nepoch_style = "full_pass"\n' "$(cd "$DP/data" && pwd)" >"$DP/dp.toml"
-"$B/run.sh" lot launch --nproc-per-node 2 -- train "$DP/dp.toml" --out "$DP/run" && cat "$DP/run/dist.json" || echo "gpu-check: data parallel on CUDA FAILED (see above)"
+"$B/run.sh" lot launch --nproc-per-node 2 -- train "$DP/dp.toml" --set run.dist_backend=gloo --out "$DP/gloo" \
+  && cat "$DP/gloo/dist.json" || echo "gpu-check: data parallel over Gloo on CUDA FAILED (see above)"
+"$B/run.sh" lot launch --nproc-per-node 1 -- train "$DP/dp.toml" --set run.dist_backend=nccl --out "$DP/nccl" \
+  && cat "$DP/nccl/dist.json" || echo "gpu-check: data parallel over NCCL FAILED (see above)"
 
 echo "== 4. summary"
 "$PY" - "$OUTDIR" <<'PY'

@@ -29,12 +29,27 @@ fn cxx11_abi() -> &'static str {
     }
 }
 
+/// With the `nccl` feature: the folder holding the CUDA toolkit's `crt/` and `cccl/` headers
+/// (`LOT_CUDA_HEADERS`, default what scripts/cuda-headers.sh extracts under ~/.cache/lot).
+fn cuda_headers() -> PathBuf {
+    if let Ok(d) = std::env::var("LOT_CUDA_HEADERS") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    PathBuf::from(home).join(".cache/lot/cuda-headers/nvidia/cu13/include")
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=src/shim.cpp");
+    println!("cargo:rerun-if-changed=src/shim.h");
+    println!("cargo:rerun-if-changed=src/nccl.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=PYTHON");
+    println!("cargo:rerun-if-env-changed=LOT_CUDA_HEADERS");
     let torch = torch_dir();
-    cc::Build::new()
+    let nccl = std::env::var_os("CARGO_FEATURE_NCCL").is_some();
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .file("src/shim.cpp")
         // gloo-stub first: declarations of the gloo names c10d's headers mention (see its files).
@@ -45,9 +60,30 @@ fn main() {
         .define("_GLIBCXX_USE_CXX11_ABI", cxx11_abi())
         .define("USE_C10D_GLOO", None)
         .define("USE_DISTRIBUTED", None)
-        .warnings(false)
-        .compile("lot_c10d_shim");
+        .warnings(false);
+    if nccl {
+        // The wheel's nvidia packages sit next to torch/ in site-packages.
+        let site = torch.parent().expect("torch has a parent folder").to_path_buf();
+        let cuda = cuda_headers();
+        assert!(
+            cuda.join("crt/host_config.h").is_file(),
+            "c10d-sys (feature nccl): {} has no crt/host_config.h; run `bash scripts/cuda-headers.sh` or set LOT_CUDA_HEADERS",
+            cuda.display()
+        );
+        build
+            .file("src/nccl.cpp")
+            .define("USE_C10D_NCCL", None)
+            .include(site.join("nvidia/cu13/include"))
+            .include(&cuda)
+            .include(cuda.join("cccl"))
+            .include(site.join("nvidia/nccl/include"));
+    }
+    build.compile("lot_c10d_shim");
     println!("cargo:rustc-link-search=native={}", torch.join("lib").display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
+    if nccl {
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
+    }
 }

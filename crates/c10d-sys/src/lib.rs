@@ -15,6 +15,8 @@ struct RawGroup {
 
 extern "C" {
     fn lot_c10d_gloo_new(host: *const c_char, port: u16, rank: i32, world: i32, timeout_ms: i64, err: *mut *mut c_char) -> *mut RawGroup;
+    #[cfg(feature = "nccl")]
+    fn lot_c10d_nccl_new(host: *const c_char, port: u16, rank: i32, world: i32, timeout_ms: i64, err: *mut *mut c_char) -> *mut RawGroup;
     fn lot_c10d_free(g: *mut RawGroup);
     fn lot_c10d_free_string(s: *mut c_char);
     fn lot_c10d_allreduce_sum(g: *mut RawGroup, tensor: *mut c_void, err: *mut *mut c_char) -> i32;
@@ -45,7 +47,7 @@ fn take_err(e: *mut c_char) -> C10dError {
     C10dError(msg.lines().next().unwrap_or("").to_string())
 }
 
-/// One rank's membership in a Gloo process group.
+/// One rank's membership in a process group (Gloo, or NCCL with the `nccl` feature).
 pub struct ProcessGroup {
     raw: *mut RawGroup,
     rank: usize,
@@ -61,13 +63,36 @@ impl ProcessGroup {
     /// others connect to it; every rank waits until all have joined or `timeout` passes. Every
     /// later collective also fails after `timeout`.
     pub fn gloo(host: &str, port: u16, rank: usize, world: usize, timeout: Duration) -> Result<Self, C10dError> {
+        Self::join(lot_c10d_gloo_new, host, port, rank, world, timeout)
+    }
+
+    /// As [`Self::gloo`], an NCCL group (CUDA tensors; one GPU per rank). Only in builds with the
+    /// `nccl` feature; otherwise an error that says so.
+    pub fn nccl(host: &str, port: u16, rank: usize, world: usize, timeout: Duration) -> Result<Self, C10dError> {
+        #[cfg(feature = "nccl")]
+        return Self::join(lot_c10d_nccl_new, host, port, rank, world, timeout);
+        #[cfg(not(feature = "nccl"))]
+        {
+            let _ = (host, port, rank, world, timeout);
+            Err(C10dError("this lot was built without NCCL (cargo feature `cuda`; see scripts/gpu-bundle.sh)".into()))
+        }
+    }
+
+    fn join(
+        new: unsafe extern "C" fn(*const c_char, u16, i32, i32, i64, *mut *mut c_char) -> *mut RawGroup,
+        host: &str,
+        port: u16,
+        rank: usize,
+        world: usize,
+        timeout: Duration,
+    ) -> Result<Self, C10dError> {
         if world == 0 || rank >= world {
             return Err(C10dError(format!("rank {rank} is not in a world of {world}")));
         }
         let host_c = CString::new(host).map_err(|_| C10dError(format!("bad host {host:?}")))?;
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: valid C string; err is an out-pointer the shim sets only on failure.
-        let raw = unsafe { lot_c10d_gloo_new(host_c.as_ptr(), port, rank as i32, world as i32, timeout.as_millis() as i64, &mut err) };
+        let raw = unsafe { new(host_c.as_ptr(), port, rank as i32, world as i32, timeout.as_millis() as i64, &mut err) };
         if raw.is_null() {
             return Err(take_err(err));
         }
@@ -155,6 +180,9 @@ impl Drop for ProcessGroup {
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// Whether this build has the NCCL backend (the `nccl` feature).
+pub const NCCL_BUILT: bool = cfg!(feature = "nccl");
 
 /// Kind check used by callers that bucket gradients: c10d's Gloo sum supports these.
 pub fn reducible(kind: Kind) -> bool {

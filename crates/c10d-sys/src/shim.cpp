@@ -1,40 +1,10 @@
-// A C ABI over c10d for lot: a TCPStore rendezvous and a Gloo process group, and in-place
+// A C ABI over c10d for lot: a TCPStore rendezvous and a Gloo process group (NCCL: nccl.cpp), and in-place
 // all-reduce (sum), broadcast and barrier on the at::Tensor objects tch holds. Every C++
 // exception becomes an error string (never an abort across the FFI boundary).
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#include <chrono>
-#include <cstdint>
-#include <cstring>
-#include <string>
-#include <vector>
-
-struct lot_c10d_group {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
-  std::chrono::milliseconds timeout;
-};
-
-static void set_err(char** err, const char* what) {
-  if (err) {
-    *err = strdup(what);
-  }
-}
-
-template <typename F>
-static int guarded(char** err, F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception& e) {
-    set_err(err, e.what());
-  } catch (...) {
-    set_err(err, "unknown C++ exception");
-  }
-  return 1;
-}
+#include "shim.h"
 
 extern "C" {
 
@@ -43,13 +13,7 @@ lot_c10d_group* lot_c10d_gloo_new(const char* host, uint16_t port, int32_t rank,
   lot_c10d_group* out = nullptr;
   guarded(err, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10d::TCPStoreOptions o;
-    o.port = port;
-    o.isServer = rank == 0;
-    o.numWorkers = static_cast<std::size_t>(world);
-    o.waitWorkers = true;
-    o.timeout = timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), o);
+    auto store = lot_c10d_store(host, port, rank, world, timeout);
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(std::string(host)));
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);

@@ -100,3 +100,12 @@ fn a_peer_that_leaves_makes_the_next_collective_fail() {
     assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
     assert!(!e.0.is_empty(), "{e}");
 }
+
+/// Without the `nccl` feature, asking for NCCL is an error that says how to get it, not a crash.
+#[cfg(not(feature = "nccl"))]
+#[test]
+fn nccl_without_the_feature_is_an_error_value() {
+    assert!(!c10d_sys::NCCL_BUILT);
+    let e = ProcessGroup::nccl("127.0.0.1", 1, 0, 1, Duration::from_secs(1)).err().expect("must fail");
+    assert!(e.0.contains("without NCCL") && e.0.contains("cuda"), "{e}");
+}

@@ -298,6 +298,10 @@ fn bad_launch_variables_fail_clearly() {
         assert!(err.contains(want), "{vars:?}: {err}");
     }
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    // NCCL is for CUDA devices.
+    let o = lot(&["train", c, "--set", "run.dist_backend=nccl"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: ") && stderr(&o).contains("run.dist_backend"), "{}", stderr(&o));
     for (args, want) in [(vec!["--nproc-per-node", "0", "--", "train", c], "--nproc-per-node"), (vec!["--nproc-per-node", "2", "--", "eval", c], "lot train")] {
         let o = Command::new(env!("CARGO_BIN_EXE_lot")).arg("launch").args(&args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use c10d_sys::ProcessGroup;
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::bail_input;
+use crate::config::{Config, DistBackend};
 use crate::engine::GradSync;
 
 /// `RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT` as torchrun (or `lot launch`, or srun with
@@ -48,10 +49,12 @@ impl LaunchEnv {
         Ok(Some(Self { rank, world_size, master_addr, master_port }))
     }
 
-    /// Join the Gloo group these variables describe. Failing to (the master unreachable, a rank
-    /// missing) within `timeout` is an input error: the launch variables are wrong.
-    pub fn join(&self, timeout: Duration) -> Result<ProcessGroup> {
-        ProcessGroup::gloo(&self.master_addr, self.master_port, self.rank, self.world_size, timeout).map_err(|e| {
+    /// Join the group these variables describe (NCCL with `nccl`, else Gloo). Failing to (the
+    /// master unreachable, a rank missing) within `timeout` is an input error: the launch
+    /// variables are wrong.
+    pub fn join(&self, timeout: Duration, nccl: bool) -> Result<ProcessGroup> {
+        let join = if nccl { ProcessGroup::nccl } else { ProcessGroup::gloo };
+        join(&self.master_addr, self.master_port, self.rank, self.world_size, timeout).map_err(|e| {
             crate::error::input_err(format!(
                 "rank {} of {}: cannot join the process group at {}:{} within {} s (MASTER_ADDR/MASTER_PORT, and are all ranks started?): {e}",
                 self.rank,
@@ -74,10 +77,12 @@ pub struct Dist {
 }
 
 impl Dist {
-    /// Join the group the launch variables describe; `None` for a single process.
-    pub fn from_env(timeout: Duration) -> Result<Option<Self>> {
+    /// Join the group the launch variables describe, with the run's `run.dist_backend` and
+    /// `run.dist_timeout_s`, for models on `device`; `None` for a single process.
+    pub fn for_run(cfg: &Config, device: Device) -> Result<Option<Self>> {
         let Some(env) = LaunchEnv::from_env()? else { return Ok(None) };
-        let pg = env.join(timeout)?;
+        let nccl = use_nccl(cfg.run.dist_backend, device)?;
+        let pg = env.join(Duration::from_secs(cfg.run.dist_timeout_s), nccl)?;
         Ok(Some(Self { pg: Arc::new(pg), rank: env.rank, world: env.world_size, sync_ns: Arc::default() }))
     }
 
@@ -124,6 +129,19 @@ impl Dist {
     pub fn any(&self, flag: bool) -> Result<bool> {
         Ok(self.sum(&[flag as u8 as f64])?[0] > 0.0)
     }
+}
+
+/// Whether `run.dist_backend` means NCCL for models on `device`: `auto` takes NCCL for CUDA
+/// when this build has it (the `cuda` feature), Gloo otherwise.
+pub fn use_nccl(backend: DistBackend, device: Device) -> Result<bool> {
+    Ok(match backend {
+        DistBackend::Gloo => false,
+        DistBackend::Auto => device.is_cuda() && c10d_sys::NCCL_BUILT,
+        DistBackend::Nccl if !c10d_sys::NCCL_BUILT => {
+            crate::bail_input!("key 'run.dist_backend': nccl, but this lot was built without NCCL (cargo feature `cuda`, see scripts/gpu-bundle.sh)")
+        }
+        DistBackend::Nccl => true,
+    })
 }
 
 /// Rank `rank`'s part of a global batch of `len` samples among `world` ranks: `per` positions
@@ -194,6 +212,17 @@ pub fn broadcast_weights(pg: &ProcessGroup, stores: &[nn::VarStore]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_choice() {
+        assert!(!use_nccl(DistBackend::Auto, Device::Cpu).unwrap());
+        assert!(!use_nccl(DistBackend::Gloo, Device::Cuda(0)).unwrap());
+        assert_eq!(use_nccl(DistBackend::Auto, Device::Cuda(0)).unwrap(), c10d_sys::NCCL_BUILT);
+        match use_nccl(DistBackend::Nccl, Device::Cuda(0)) {
+            Ok(b) => assert!(b && c10d_sys::NCCL_BUILT),
+            Err(e) => assert!(!c10d_sys::NCCL_BUILT && crate::error::is_input_error(&e) && e.to_string().contains("without NCCL"), "{e}"),
+        }
+    }
 
     #[test]
     fn shards_cover_the_batch_with_equal_parts() {

@@ -22,12 +22,19 @@ use crate::optim::Optimizer;
 use crate::run::{self, model_name};
 use crate::track::{plot, MetricsWriter, Progress, Record};
 
-/// The run's device, after `run.threads` is applied; CUDA must be there if asked for.
+/// The run's device, after `run.threads` is applied; CUDA must be there if asked for. In a
+/// data-parallel run, `run.device = "cuda"` means the rank's own GPU: cuda:LOCAL_RANK (modulo the
+/// GPUs there are, so ranks share GPUs when there are fewer).
 pub fn device(cfg: &Config) -> Result<Device> {
     if cfg.run.threads > 0 {
         tch::set_num_threads(cfg.run.threads as i32);
     }
-    let d = cfg.device()?;
+    let mut d = cfg.device()?;
+    if cfg.run.device == "cuda" {
+        if let Some(local) = std::env::var("LOCAL_RANK").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+            d = Device::Cuda(local % tch::Cuda::device_count().max(1) as usize);
+        }
+    }
     if let Device::Cuda(_) = d {
         if !tch::Cuda::is_available() {
             crate::bail_input!("key 'run.device': CUDA requested but not available to libtorch on this machine");

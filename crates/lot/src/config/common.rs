@@ -72,11 +72,23 @@ pub struct RunConfig {
     /// Data-parallel runs (RANK/WORLD_SIZE set): seconds to wait for the other ranks, at the
     /// rendezvous and in every collective, before failing with an error.
     pub dist_timeout_s: u64,
+    /// Data-parallel runs: the c10d backend (auto: NCCL on CUDA when built with it, else Gloo).
+    pub dist_backend: DistBackend,
+}
+
+/// `run.dist_backend`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistBackend {
+    #[default]
+    Auto,
+    Gloo,
+    Nccl,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500, dist_timeout_s: 300 }
+        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500, dist_timeout_s: 300, dist_backend: DistBackend::Auto }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::input_err;
 use crate::vision::config::VisionConfig;
 
 pub mod common;
-pub use common::{LotConfig, Mode, Plan, RunConfig};
+pub use common::{DistBackend, LotConfig, Mode, Plan, RunConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,6 +161,9 @@ impl Config {
         self.device()?;
         if self.run.dist_timeout_s == 0 {
             bail_input!("key 'run.dist_timeout_s': must be >= 1 second");
+        }
+        if self.run.dist_backend == common::DistBackend::Nccl && !self.run.device.starts_with("cuda") {
+            bail_input!("key 'run.dist_backend': nccl needs run.device = \"cuda\" (it is \"{}\"); use gloo or auto", self.run.device);
         }
         match &self.domain {
             Domain::Vision(v) => v.validate(&self.lot),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -181,7 +181,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         crate::bail_input!("{ATARI_RESUME}");
     }
     let no_checkpoint = if world > 1 { DIST_RESUME } else { ATARI_RESUME };
-    let dist = Dist::from_env(Duration::from_secs(cfg.run.dist_timeout_s))?.map(Arc::new);
+    let dist = Dist::for_run(cfg, device)?.map(Arc::new);
     let main = dist.as_ref().map_or(true, |d| d.is_main());
     if let Some(d) = &dist {
         learner.engine.sync = Some(d.grad_sync());

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -390,7 +390,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let n_token = corpus.vocab.len() as i64;
     // Data parallelism (RANK/WORLD_SIZE set): join once the inputs are good. `train.batch_size`
     // is per process; the W ranks' columns together are one process's batch of W times it.
-    let dist = Dist::from_env(Duration::from_secs(cfg.run.dist_timeout_s))?.map(Arc::new);
+    let dist = Dist::for_run(cfg, device)?.map(Arc::new);
     let (main, rank) = dist.as_ref().map_or((true, 0), |d| (d.is_main(), d.rank));
     let train_data = columns(&batchify(&corpus.train, tr.batch_size * world, device), dist.as_deref());
     let valid_data = batchify(&corpus.valid, tr.eval_batch_size, device);

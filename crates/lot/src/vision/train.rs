@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -247,7 +247,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         VisionModels::build_with(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device, v.forward_options())?;
     let nm = models.nets.len();
     // Data parallelism (RANK/WORLD_SIZE set, e.g. by `lot launch`): join once the inputs are good.
-    let dist = Dist::from_env(Duration::from_secs(cfg.run.dist_timeout_s))?.map(Arc::new);
+    let dist = Dist::for_run(cfg, device)?.map(Arc::new);
     let (main, shard) = match &dist {
         Some(d) => (d.is_main(), Shard { rank: d.rank, world: d.world }),
         None => (true, Shard::WHOLE),
