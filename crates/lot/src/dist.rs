@@ -1,6 +1,7 @@
 //! Data parallelism over c10d (the engine behind torch.distributed): the standard launcher
-//! variables, a Gloo process group, gradient averaging for the engine ([`GradSync`]) in one flat
-//! bucket per model, and the start-of-run broadcast of every rank's weights from rank 0.
+//! variables, the process group a trainer joins (Gloo, or NCCL for CUDA in `cuda` builds), gradient
+//! averaging for the engine ([`GradSync`]) in one flat bucket per model, the start-of-run broadcast
+//! of rank 0's weights, and the small collectives trainers need (sums, "any rank interrupted").
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
