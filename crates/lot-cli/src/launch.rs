@@ -56,7 +56,7 @@ pub fn launch(exe: &Path, a: &LaunchArgs) -> Result<i32> {
     // One node picks a free port itself; several must agree on one (torchrun's default).
     let port = match a.master_port {
         Some(p) => p,
-        None if a.nnodes == 1 => c10d_free_port()?,
+        None if a.nnodes == 1 => lot::dist::free_port().map_err(|e| anyhow!("cannot find a free port for the rendezvous: {e}"))?,
         None => 29500,
     };
     // Ctrl-C reaches every rank through the terminal's process group; the launcher only waits
@@ -130,12 +130,6 @@ fn signal_of(_: &std::process::ExitStatus) -> i32 {
     0
 }
 
-fn c10d_free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| anyhow!("cannot find a free port for the rendezvous: {e}"))
-}
 
 #[cfg(test)]
 mod tests {

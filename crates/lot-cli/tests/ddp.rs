@@ -264,7 +264,7 @@ fn a_killed_rank_ends_the_other_with_an_error() {
 }
 
 fn free_port() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string()
+    lot::dist::free_port().unwrap().to_string()
 }
 
 /// One `error:` line and exit 2 for launch variables that cannot work.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+pub use c10d_sys::free_port;
 use c10d_sys::ProcessGroup;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -124,6 +125,16 @@ impl Dist {
         });
         report[format!("teacher_{unit}_per_s")] = serde_json::json!(steps as f64 * samples_per_step / loop_s.max(1e-9));
         crate::fsio::write_atomic(&out.join("dist.json"), serde_json::to_string_pretty(&report)?.as_bytes())
+    }
+
+    /// Every rank's `values` (the same length on each), rank by rank, gathered exactly: each rank
+    /// fills its own slot of zeros and the slots are summed (x + 0 = x).
+    pub fn gather(&self, values: &[f64]) -> Result<Vec<Vec<f64>>> {
+        let n = values.len();
+        let mut slots = vec![0.0; self.world * n];
+        slots[self.rank * n..(self.rank + 1) * n].copy_from_slice(values);
+        let all = self.sum(&slots)?;
+        Ok(all.chunks(n.max(1)).map(<[f64]>::to_vec).collect())
     }
 
     /// Whether any rank says yes (e.g. saw Ctrl-C), so all stop at the same step.

@@ -313,15 +313,6 @@ fn gather_states(d: &Dist, states: Vec<(String, Tensor)>) -> Result<Vec<(String,
     Ok(out)
 }
 
-/// Every rank's running losses, gathered exactly (each rank fills its own slot of zeros).
-fn gather_losses(d: &Dist, run: &[f64]) -> Result<Vec<Vec<f64>>> {
-    let n = run.len();
-    let mut slots = vec![0.0; d.world * n];
-    slots[d.rank * n..(d.rank + 1) * n].copy_from_slice(run);
-    let all = d.sum(&slots)?;
-    Ok(all.chunks(n).map(|c| c.to_vec()).collect())
-}
-
 /// Validation/test loss: each rank evaluates its columns and the means are averaged (equal
 /// columns, equal token counts) when the eval batch divides among the ranks; otherwise every
 /// rank evaluates the whole split.
@@ -581,7 +572,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             let mut tensors = state_tensors(&models);
             if let Some(d) = &dist {
                 tensors = gather_states(d, tensors).map_err(|err| track.step_failed(&at, err))?;
-                st.rank_run_loss = gather_losses(d, &st.run_loss).map_err(|err| track.step_failed(&at, err))?;
+                st.rank_run_loss = d.gather(&st.run_loss).map_err(|err| track.step_failed(&at, err))?;
             }
             tensors.extend(lifecycle::model_tensors(&models.stores, &engine.optims));
             for (m, snap) in best_snap.iter().enumerate() {

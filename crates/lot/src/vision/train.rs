@@ -203,24 +203,12 @@ struct TrainState {
     rank_run: Vec<Vec<Running>>,
 }
 
-/// Every rank's running sums, gathered exactly (each rank fills its own slot of zeros).
+/// Every rank's running sums, gathered exactly ([`Dist::gather`]).
 fn gather_running(d: &Dist, run: &[Running]) -> Result<Vec<Vec<Running>>> {
-    let nm = run.len();
-    let mut slots = vec![0.0; d.world * nm * 4];
-    for (m, r) in run.iter().enumerate() {
-        let at = (d.rank * nm + m) * 4;
-        slots[at..at + 4].copy_from_slice(&[r.loss, r.correct as f64, r.seen as f64, r.steps as f64]);
-    }
-    let all = d.sum(&slots)?;
-    Ok((0..d.world)
-        .map(|rank| {
-            (0..nm)
-                .map(|m| {
-                    let v = &all[(rank * nm + m) * 4..(rank * nm + m) * 4 + 4];
-                    Running { loss: v[0], correct: v[1] as i64, seen: v[2] as i64, steps: v[3] as u64 }
-                })
-                .collect()
-        })
+    let flat: Vec<f64> = run.iter().flat_map(|r| [r.loss, r.correct as f64, r.seen as f64, r.steps as f64]).collect();
+    Ok(d.gather(&flat)?
+        .iter()
+        .map(|rank| rank.chunks(4).map(|v| Running { loss: v[0], correct: v[1] as i64, seen: v[2] as i64, steps: v[3] as u64 }).collect())
         .collect())
 }
 
