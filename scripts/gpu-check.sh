@@ -3,7 +3,8 @@
 # first: bash scripts/gpu-bundle.sh, then carry gpu-bundle/): check that libtorch sees CUDA, run
 # the CUDA tests and the vision unit tests, then the vision bench on cuda (ours fp32 and bf16 +
 # channels-last, each against the PyTorch reference program), printing images/s and GPU memory,
-# and a 2-rank data-parallel training run on the GPU (Gloo with CUDA tensors).
+# and a 2-rank data-parallel training run on the GPU (Gloo with CUDA tensors; with synchronized
+# BatchNorm too). The CUDA tests include run.devices (a teacher on the GPU, its student on the CPU).
 # One prepared command of a few minutes. Reports go to $OUT (default gpu-check-out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,7 @@ run_bench gpu_vision_fp32
 run_bench gpu_vision_bf16_cl --precision bf16 --channels-last
 kill $SMI 2>/dev/null || true
 
-echo "== 3b. data parallel on CUDA (never run before): 2 ranks over Gloo on one GPU, 1 rank over NCCL"
+echo "== 3b. data parallel on CUDA (never run before): 2 ranks over Gloo on one GPU (per-rank and synchronized BN), 1 rank over NCCL"
 # A tiny Fashion-MNIST-layout data set (12×12 images, a class-dependent bright patch), then
 # `lot launch` with 2 ranks sharing cuda:0 over Gloo, and one rank over NCCL (NCCL wants a GPU
 # per rank; one GPU here).
@@ -57,6 +58,8 @@ PY
 printf 'task = "vision"\n[run]\nname = "dp"\ndevice = "cuda"\ndist_timeout_s = 120\n[data]\ndataset = "fashion-mnist"\ndir = "%s"\naugment = false\n[model]\ndepth = "8_8"\n[train]\nepochs = 2\nbatch_size = 16\neval_batch_size = 100\nlr = 0.05\nepoch_style = "full_pass"\n' "$(cd "$DP/data" && pwd)" >"$DP/dp.toml"
 "$B/run.sh" lot launch --nproc-per-node 2 -- train "$DP/dp.toml" --set run.dist_backend=gloo --out "$DP/gloo" \
   && cat "$DP/gloo/dist.json" || echo "gpu-check: data parallel over Gloo on CUDA FAILED (see above)"
+"$B/run.sh" lot launch --nproc-per-node 2 -- train "$DP/dp.toml" --set run.dist_backend=gloo --set run.sync_bn=true --out "$DP/gloo-syncbn" \
+  && cat "$DP/gloo-syncbn/dist.json" || echo "gpu-check: synchronized BatchNorm over Gloo on CUDA FAILED (see above)"
 "$B/run.sh" lot launch --nproc-per-node 1 -- train "$DP/dp.toml" --set run.dist_backend=nccl --out "$DP/nccl" \
   && cat "$DP/nccl/dist.json" || echo "gpu-check: data parallel over NCCL FAILED (see above)"
 

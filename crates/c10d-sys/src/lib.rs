@@ -20,6 +20,7 @@ extern "C" {
     fn lot_c10d_free(g: *mut RawGroup);
     fn lot_c10d_free_string(s: *mut c_char);
     fn lot_c10d_allreduce_sum(g: *mut RawGroup, tensor: *mut c_void, err: *mut *mut c_char) -> i32;
+    fn lot_c10d_allreduce_sum_autograd(g: *mut RawGroup, tensor: *mut c_void, out: *mut *mut c_void, err: *mut *mut c_char) -> i32;
     fn lot_c10d_broadcast(g: *mut RawGroup, tensor: *mut c_void, root: i32, err: *mut *mut c_char) -> i32;
     fn lot_c10d_barrier(g: *mut RawGroup, err: *mut *mut c_char) -> i32;
 }
@@ -57,6 +58,10 @@ pub struct ProcessGroup {
 // SAFETY: a c10d process group may be used from any thread (one collective at a time, which
 // `&mut self`/`&self` on one owner guarantees for our callers).
 unsafe impl Send for ProcessGroup {}
+// SAFETY: c10d backends take collectives from several threads (PyTorch's DDP reducer calls them
+// from autograd threads); Gloo and NCCL queue each call's work under their own locks. Callers still
+// must issue collectives in the same order on every rank.
+unsafe impl Sync for ProcessGroup {}
 
 impl ProcessGroup {
     /// Join the group of `world` ranks as `rank`: rank 0 hosts the TCPStore on `host:port`, the
@@ -140,6 +145,18 @@ impl ProcessGroup {
         }
         self.check_sizes(t, "all_reduce")?;
         self.raw_all_reduce(t)
+    }
+
+    /// The sum over all ranks as a new tensor that autograd differentiates: its backward sums the
+    /// incoming gradients over ranks, so every rank must run the same backward (synchronized
+    /// BatchNorm's statistics). An error in the backward's collective surfaces as tch's backward error.
+    pub fn all_reduce_sum_differentiable(&self, t: &Tensor) -> Result<Tensor, C10dError> {
+        self.check_sizes(t, "all_reduce")?;
+        let mut out: *mut c_void = std::ptr::null_mut();
+        // SAFETY: `t` is tch's at::Tensor*, alive for the call; on success the shim hands us a
+        // heap at::Tensor that Tensor::from_ptr owns from here on.
+        self.call(|e| unsafe { lot_c10d_allreduce_sum_autograd(self.raw, t.as_ptr() as *mut c_void, &mut out, e) })?;
+        Ok(unsafe { Tensor::from_ptr(out as *mut _) })
     }
 
     /// In-place mean over all ranks (sum, then divide by the world size).

@@ -57,6 +57,29 @@ fn all_reduce_broadcast_and_barrier_with_2_and_3_ranks() {
 }
 
 #[test]
+fn the_differentiable_sum_sends_every_ranks_gradient_to_every_rank() {
+    let _serial = serial();
+    for world in [2usize, 3] {
+        let out = run_ranks(world, move |pg| {
+            let r = pg.rank() as f64;
+            // x_r = [r+1, -r]; y = Σ_r x_r; rank r's loss (r+1)·Σ y², so dL_r/dy = 2(r+1)·y and the
+            // gradient reaching x_r is Σ_r' 2(r'+1)·y: the same on every rank.
+            let x = Tensor::from_slice(&[r + 1.0, -r]).set_requires_grad(true);
+            let y = pg.all_reduce_sum_differentiable(&x).unwrap();
+            (y.square().sum(tch::Kind::Double) * (r + 1.0)).backward();
+            (Vec::<f64>::try_from(y.detach()).unwrap(), Vec::<f64>::try_from(x.grad()).unwrap())
+        });
+        let w = world as f64;
+        let y = [w * (w + 1.0) / 2.0, -w * (w - 1.0) / 2.0];
+        let coef: f64 = (1..=world).map(|k| 2.0 * k as f64).sum();
+        for (got_y, got_g) in out {
+            assert_eq!(got_y, y.to_vec(), "world {world}");
+            assert_eq!(got_g, vec![coef * y[0], coef * y[1]], "world {world}");
+        }
+    }
+}
+
+#[test]
 fn mismatched_sizes_are_an_error_on_every_rank() {
     let _serial = serial();
     let out = run_ranks(2, |pg| {

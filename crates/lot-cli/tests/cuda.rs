@@ -101,3 +101,35 @@ fn training_runs_on_cuda_in_fp32_and_bf16() {
         assert!(acc > 60.0, "cuda {p} teacher accuracy {acc}");
     }
 }
+
+/// `run.devices`: the teacher on the GPU, its student on the CPU, only logits crossing; the run
+/// learns like the one-device GPU run (the same data and seeds; the student's kernels differ, so
+/// the accuracies are compared loosely) and `lot eval` reloads both models onto their devices.
+#[test]
+fn a_teacher_on_the_gpu_teaches_a_student_on_the_cpu() {
+    if !cuda_or_skip("a_teacher_on_the_gpu_teaches_a_student_on_the_cpu") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 640, 200);
+    let cfg = write_config(tmp.path(), &data);
+    let acc = |sets: &[&str], name: &str| -> (f64, f64) {
+        let out = tmp.path().join(name);
+        let mut args = vec!["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let o = lot(&args);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let e = lot(&["eval", out.to_str().unwrap()]);
+        assert!(e.status.success(), "{name} eval: {}", stderr(&e));
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let m = |k: &str| s["models"][k]["final_test_accuracy"].as_f64().unwrap();
+        (m("teacher"), m("student0"))
+    };
+    let (t1, s1) = acc(&["run.device=cuda"], "one");
+    let (t2, s2) = acc(&[r#"run.devices=["cuda:0", "cpu"]"#], "placed");
+    assert!(t2 > 60.0 && s2 > 60.0, "placed: teacher {t2}, student {s2}");
+    assert!((t1 - t2).abs() < 10.0 && (s1 - s2).abs() < 10.0, "one device {t1}/{s1}, placed {t2}/{s2}");
+}

@@ -83,6 +83,9 @@ impl Dist {
     /// `run.dist_timeout_s`, for models on `device`; `None` for a single process.
     pub fn for_run(cfg: &Config, device: Device) -> Result<Option<Self>> {
         let Some(env) = LaunchEnv::from_env()? else { return Ok(None) };
+        if !cfg.run.devices.is_empty() {
+            crate::bail_input!("key 'run.devices': places one process's models; in a data-parallel run each rank has one device (run.device)");
+        }
         let nccl = use_nccl(cfg.run.dist_backend, device)?;
         let pg = env.join(Duration::from_secs(cfg.run.dist_timeout_s), nccl)?;
         Ok(Some(Self { pg: Arc::new(pg), rank: env.rank, world: env.world_size, sync_ns: Arc::default() }))

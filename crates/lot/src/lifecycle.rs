@@ -29,6 +29,9 @@ pub fn device(cfg: &Config) -> Result<Device> {
     if cfg.run.threads > 0 {
         tch::set_num_threads(cfg.run.threads as i32);
     }
+    if !cfg.run.devices.is_empty() {
+        return Ok(model_devices(cfg, 1)?[0]);
+    }
     let mut d = cfg.device()?;
     if cfg.run.device == "cuda" {
         if let Some(local) = std::env::var("LOCAL_RANK").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
@@ -41,6 +44,24 @@ pub fn device(cfg: &Config) -> Result<Device> {
         }
     }
     Ok(d)
+}
+
+/// Each of `models` models' device (`run.devices`, see [`Config::model_devices`]), every CUDA
+/// device checked to exist. The first is [`device`]'s.
+pub fn model_devices(cfg: &Config, models: usize) -> Result<Vec<Device>> {
+    if cfg.run.devices.is_empty() {
+        return Ok(vec![device(cfg)?; models]);
+    }
+    let gpus = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+    // Every listed device, used or not (a list longer than the models is still a claim about this machine).
+    for d in cfg.model_devices(cfg.run.devices.len())? {
+        if let Device::Cuda(i) = d {
+            if i >= gpus {
+                crate::bail_input!("key 'run.devices': cuda:{i} is not on this machine (libtorch sees {gpus} CUDA device(s))");
+            }
+        }
+    }
+    cfg.model_devices(models)
 }
 
 /// A trainer's resume state: everything besides tensors it needs to continue exactly, stored as

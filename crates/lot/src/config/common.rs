@@ -74,6 +74,12 @@ pub struct RunConfig {
     pub dist_timeout_s: u64,
     /// Data-parallel runs: the c10d backend (auto: NCCL on CUDA when built with it, else Gloo).
     pub dist_backend: DistBackend,
+    /// Data-parallel vision runs: BatchNorm statistics in training mode over every rank's batch
+    /// (PyTorch's SyncBatchNorm) instead of each rank's own (DDP's default).
+    pub sync_bn: bool,
+    /// LoT placement in one process: model m (0 = the teacher, then the students) on
+    /// `devices[m % len]`, exchanging only logits. Empty: every model on `device`.
+    pub devices: Vec<String>,
 }
 
 /// `run.dist_backend`.
@@ -88,7 +94,7 @@ pub enum DistBackend {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500, dist_timeout_s: 300, dist_backend: DistBackend::Auto }
+        Self { name: "run".into(), seed: 0, device: "cpu".into(), threads: 0, checkpoint_every: 500, dist_timeout_s: 300, dist_backend: DistBackend::Auto, sync_bn: false, devices: Vec::new() }
     }
 }
 

@@ -159,11 +159,25 @@ impl Config {
             bail_input!("key 'lot.students': K must be between 1 and 256, got {}", l.students);
         }
         self.device()?;
+        if let Some(first) = self.run.devices.first() {
+            for d in &self.run.devices {
+                parse_device("run.devices", d)?;
+            }
+            if self.run.device != "cpu" && self.run.device != *first {
+                bail_input!("key 'run.devices': the teacher's device, devices[0] = \"{first}\", differs from run.device = \"{}\"; set one of them", self.run.device);
+            }
+            if matches!(self.domain, Domain::Rl(_)) {
+                bail_input!("key 'run.devices': PPO keeps its agents on one device (run.device); placement is for vision and language models");
+            }
+        }
         if self.run.dist_timeout_s == 0 {
             bail_input!("key 'run.dist_timeout_s': must be >= 1 second");
         }
         if self.run.dist_backend == common::DistBackend::Nccl && !self.run.device.starts_with("cuda") {
             bail_input!("key 'run.dist_backend': nccl needs run.device = \"cuda\" (it is \"{}\"); use gloo or auto", self.run.device);
+        }
+        if self.run.sync_bn && !matches!(self.domain, Domain::Vision(_)) {
+            bail_input!("key 'run.sync_bn': only the vision models have BatchNorm (task '{:?}')", self.task);
         }
         match &self.domain {
             Domain::Vision(v) => v.validate(&self.lot),
@@ -172,18 +186,35 @@ impl Config {
         }
     }
 
+    /// The run's device: the teacher's, `run.devices[0]` when that is set.
     pub fn device(&self) -> Result<tch::Device> {
-        let d = self.run.device.as_str();
-        Ok(match d {
-            "cpu" => tch::Device::Cpu,
-            "cuda" => tch::Device::Cuda(0),
-            _ => match d.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
-                Some(i) => tch::Device::Cuda(i),
-                None => bail_input!("key 'run.device': unknown device '{d}' (expected cpu, cuda or cuda:N)"),
-            },
-        })
+        match self.run.devices.first() {
+            Some(d) => parse_device("run.devices", d),
+            None => parse_device("run.device", &self.run.device),
+        }
     }
 
+    /// Each of `models` models' device (0 = the teacher): `run.devices` round-robin, else `run.device`.
+    pub fn model_devices(&self, models: usize) -> Result<Vec<tch::Device>> {
+        if self.run.devices.is_empty() {
+            return Ok(vec![self.device()?; models]);
+        }
+        let all = self.run.devices.iter().map(|d| parse_device("run.devices", d)).collect::<Result<Vec<_>>>()?;
+        Ok((0..models).map(|m| all[m % all.len()]).collect())
+    }
+
+}
+
+/// "cpu", "cuda" or "cuda:N" under config key `key`.
+fn parse_device(key: &str, d: &str) -> Result<tch::Device> {
+    Ok(match d {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => tch::Device::Cuda(0),
+        _ => match d.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
+            Some(i) => tch::Device::Cuda(i),
+            None => bail_input!("key '{key}': unknown device '{d}' (expected cpu, cuda or cuda:N)"),
+        },
+    })
 }
 
 /// Deserialize a TOML table into `T`, naming the offending key in the error.

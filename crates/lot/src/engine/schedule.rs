@@ -141,7 +141,7 @@ impl Engine {
             check_finite(&format!("student{i}"), "task loss", student_tasks[i])?;
             check_finite(&format!("student{i}"), "imitation loss (KL to the teacher)", *v)?;
         }
-        total.backward();
+        total.f_backward()?;
         self.clip_and_step(0..=k)?;
         Ok(JointOut {
             teacher_logits: t_logits.detach(),
@@ -202,7 +202,7 @@ impl Engine {
             });
         }
         if let Some(total) = total {
-            total.backward();
+            total.f_backward()?;
             self.clip_and_step(1..=k)?;
         }
         Ok(values)

@@ -55,6 +55,11 @@ impl LstmLm {
     }
 
     /// Run the forward in `p` (fp32 exact, or bf16 with fp32 master weights and fp32 logits).
+    /// The device the parameters live on.
+    pub fn device(&self) -> tch::Device {
+        self.encoder.device()
+    }
+
     pub fn set_precision(&mut self, p: crate::precision::Precision) {
         self.compute = p.kind();
     }

@@ -70,6 +70,13 @@ impl Net {
         }
     }
 
+    fn device(&self) -> Device {
+        match self {
+            Net::Lstm(m) => m.device(),
+            Net::Txl(m) => m.device(),
+        }
+    }
+
     fn init_state(&self, bsz: i64, device: Device) -> State {
         match self {
             Net::Lstm(m) => State::Lstm(m.init_hidden(bsz)),
@@ -101,18 +108,26 @@ pub struct LmModels {
     /// states[model][stream]: 0 = teacher stream, 1 = student stream.
     states: Vec<[State; 2]>,
     bsz: i64,
+    /// The teacher's device: batches arrive there, and every model's logits are returned there.
     device: Device,
+    /// Each model's device (`run.devices`).
+    devices: Vec<Device>,
 }
 
 impl LmModels {
     pub fn build(t: &TextConfig, n_token: i64, count: usize, seed: u64, device: Device, bsz: i64) -> Self {
-        let m = &t.model;
+        Self::build_placed(t, n_token, seed, &vec![device; count], bsz)
+    }
+
+    /// As [`Self::build`], model k on `devices[k]` (only logits cross devices).
+    pub fn build_placed(t: &TextConfig, n_token: i64, seed: u64, devices: &[Device], bsz: i64) -> Self {
+        let (m, count) = (&t.model, devices.len());
         let mut nets = Vec::new();
         let mut stores = Vec::new();
         for k in 0..count {
             // The reference seeds model k with seed + k.
             tch::manual_seed((seed + k as u64) as i64);
-            let vs = nn::VarStore::new(device);
+            let vs = nn::VarStore::new(devices[k]);
             let mut net = match m.arch {
                 Arch::Lstm => Net::Lstm(LstmLm::new(
                     &vs.root(),
@@ -141,14 +156,28 @@ impl LmModels {
             nets.push(net);
             stores.push(vs);
         }
-        let states = nets.iter().map(|n| [n.init_state(bsz, device), n.init_state(bsz, device)]).collect();
-        Self { nets, stores, states, bsz, device }
+        let states = nets.iter().zip(devices).map(|(n, &d)| [n.init_state(bsz, d), n.init_state(bsz, d)]).collect();
+        Self { nets, stores, states, bsz, device: devices[0], devices: devices.to_vec() }
     }
 
     /// Fresh hidden states / memories on both streams (the reference does this every epoch).
     pub fn reset_states(&mut self) {
-        for (n, s) in self.nets.iter().zip(self.states.iter_mut()) {
-            *s = [n.init_state(self.bsz, self.device), n.init_state(self.bsz, self.device)];
+        for ((n, s), &d) in self.nets.iter().zip(self.states.iter_mut()).zip(&self.devices) {
+            *s = [n.init_state(self.bsz, d), n.init_state(self.bsz, d)];
+        }
+    }
+
+    /// Model m's logits (on the teacher's device) for the window `x`, on stream `s`, computed on
+    /// model m's device.
+    fn logits(&mut self, m: usize, x: &Tensor, s: usize) -> Tensor {
+        let here = self.devices[m] == self.device;
+        let x = if here { x.shallow_clone() } else { x.to_device(self.devices[m]) };
+        let (logits, next) = self.nets[m].forward(&x, &self.states[m][s], true);
+        self.states[m][s] = next;
+        if here {
+            logits
+        } else {
+            logits.to_device(self.device)
         }
     }
 }
@@ -160,8 +189,7 @@ impl LotModels for LmModels {
             Stream::Teacher => 0,
             Stream::Student => 1,
         };
-        let (logits, next) = self.nets[m].forward(x, &self.states[m][s], true);
-        self.states[m][s] = next;
+        let logits = self.logits(m, x, s);
         let ce = logits.cross_entropy_for_logits(y);
         (logits, ce)
     }
@@ -170,9 +198,7 @@ impl LotModels for LmModels {
             Stream::Teacher => 0,
             Stream::Student => 1,
         };
-        let (logits, next) = self.nets[m].forward(x, &self.states[m][s], true);
-        self.states[m][s] = next;
-        Some((logits, y.reshape([-1])))
+        Some((self.logits(m, x, s), y.reshape([-1])))
     }
 }
 
@@ -180,6 +206,7 @@ impl LotModels for LmModels {
 /// Transformer-XL carries its memory across windows (eval_tgt_len), the LSTM its hidden state.
 pub fn evaluate(net: &Net, data: &Tensor, bptt: i64) -> f64 {
     let _g = tch::no_grad_guard();
+    let data = &data.to_device(net.device());
     let bsz = data.size()[1];
     let mut state = net.init_state(bsz, data.device());
     let (mut total, mut count) = (0.0, 0i64);
@@ -354,6 +381,8 @@ fn restore_states(models: &mut LmModels, saved: &checkpoint::Tensors) -> Result<
             let get = |i: usize| {
                 saved.get(&format!("state{m}.{s}.{i}")).ok_or_else(|| crate::error::input_err("checkpoint does not match the config: recurrent state missing"))
             };
+            let d = models.devices[m];
+            let get = |i: usize| get(i).map(|t| t.to_device(d));
             models.states[m][s] = match &models.states[m][s] {
                 State::Lstm(_) => State::Lstm((get(0)?, get(1)?)),
                 State::Txl(mems) => State::Txl((0..mems.len()).map(get).collect::<Result<_>>()?),
@@ -392,7 +421,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     } as i64;
 
     let (epochs, k, alpha) = mode_plan(cfg, tr.epochs);
-    let mut models = LmModels::build(t, n_token, 1 + k, cfg.run.seed, device, tr.batch_size as i64);
+    let mut models = LmModels::build_placed(t, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + k)?, tr.batch_size as i64);
     let nm = models.nets.len();
     let optims = models.stores.iter().map(|vs| make_optim(t, vs)).collect();
     let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
@@ -659,7 +688,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
     let device = cfg.device()?;
     let (_, k, _) = mode_plan(cfg, t.train.epochs);
-    let models = LmModels::build(t, corpus.vocab.len() as i64, 1 + k, 0, device, t.train.eval_batch_size as i64);
+    let models = LmModels::build_placed(t, corpus.vocab.len() as i64, 0, &lifecycle::model_devices(cfg, 1 + k)?, t.train.eval_batch_size as i64);
     let test = batchify(&corpus.test, t.train.eval_batch_size, device);
     let bptt = match t.model.arch {
         Arch::Lstm => t.train.bptt,

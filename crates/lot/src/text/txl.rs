@@ -237,6 +237,11 @@ impl TransformerXl {
     }
 
     /// Run the matmuls in `p` (fp32 exact, or bf16 with fp32 master weights, norms and logits).
+    /// The device the parameters live on.
+    pub fn device(&self) -> tch::Device {
+        self.emb.device()
+    }
+
     pub fn set_precision(&mut self, p: crate::precision::Precision) {
         self.compute = p.kind();
     }

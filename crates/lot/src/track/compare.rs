@@ -109,7 +109,8 @@ pub fn flatten_toml(doc: &toml::Table) -> BTreeMap<String, String> {
 /// Keys that do not define the experiment: the whole `[run]` section (seed, name, device,
 /// threads, checkpointing), the mode (a group key of its own), and where files are.
 pub fn is_ignored_key(key: &str) -> bool {
-    if key.starts_with("run.") || key == "lot.mode" {
+    // run.* says how and where a run ran, except synchronized BatchNorm, which changes the training.
+    if (key.starts_with("run.") && key != "run.sync_bn") || key == "lot.mode" {
         return true;
     }
     let last = key.rsplit('.').next().unwrap_or(key);
@@ -797,10 +798,10 @@ mod tests {
 
     #[test]
     fn ignored_keys() {
-        for k in ["run.seed", "run.name", "run.device", "run.threads", "run.checkpoint_every", "run.dist_timeout_s", "lot.mode", "data.dir", "env.rom_dir", "model.init_path"] {
+        for k in ["run.seed", "run.name", "run.device", "run.devices", "run.threads", "run.checkpoint_every", "run.dist_timeout_s", "lot.mode", "data.dir", "env.rom_dir", "model.init_path"] {
             assert!(is_ignored_key(k), "{k}");
         }
-        for k in ["lot.alpha", "train.epochs", "data.dataset", "model.depth", "lot.students"] {
+        for k in ["lot.alpha", "train.epochs", "data.dataset", "model.depth", "lot.students", "run.sync_bn"] {
             assert!(!is_ignored_key(k), "{k}");
         }
     }

@@ -3,6 +3,7 @@
 pub mod batches;
 pub mod config;
 pub mod resnet;
+pub mod sync_bn;
 pub mod train;
 
 pub use train::{evaluate_run, train};

@@ -10,8 +10,12 @@
 //! final pooling on (classifier, logits, losses). The default options are exact fp32 and run the
 //! original code path unchanged.
 
+use std::sync::Arc;
+
 use tch::nn::{self, ConvConfig, Module, ModuleT};
 use tch::{Kind, Tensor};
+
+use super::sync_bn::SyncBn;
 
 pub use crate::precision::{is_channels_last, to_channels_last, ForwardOptions, Precision};
 
@@ -68,6 +72,14 @@ fn bn(vs: nn::Path, c: i64) -> nn::BatchNorm {
     nn::batch_norm2d(vs, c, cfg)
 }
 
+/// BatchNorm over this process's rows, or in training mode with `sync` over every rank's.
+fn norm(bn: &nn::BatchNorm, x: &Tensor, train: bool, sync: Option<&SyncBn>) -> Tensor {
+    match sync {
+        Some(s) if train => s.forward(bn, x),
+        _ => bn.forward_t(x, train),
+    }
+}
+
 #[derive(Debug)]
 struct Block {
     bns: Vec<nn::BatchNorm>,
@@ -99,7 +111,7 @@ impl Block {
         }
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool, opts: &ForwardOptions) -> Tensor {
+    fn forward_t(&self, x: &Tensor, train: bool, opts: &ForwardOptions, sync: Option<&SyncBn>) -> Tensor {
         // bn → relu → conv, repeated; the shortcut taps the raw block input. On the fast path the
         // activations stay bf16 / channels-last throughout: BN takes bf16 input with its fp32
         // parameters and statistics and returns bf16, the residual add is bf16.
@@ -107,7 +119,7 @@ impl Block {
         for (b, c) in self.bns.iter().zip(&self.convs) {
             // ReLU in place on BN's fresh output, as the reference's `nn.ReLU(inplace=True)`
             // (BN's backward needs its input, not its output): same values, one buffer less.
-            out = c.forward(&b.forward_t(&out, train).relu_(), opts);
+            out = c.forward(&norm(b, &out, train, sync).relu_(), opts);
         }
         let residual = match &self.shortcut {
             Some(s) => s.forward(x, opts),
@@ -125,6 +137,7 @@ pub struct PreActResNet {
     bn: nn::BatchNorm,
     fc: nn::Linear,
     opts: ForwardOptions,
+    sync: Option<Arc<SyncBn>>,
 }
 
 impl PreActResNet {
@@ -163,7 +176,7 @@ impl PreActResNet {
             bias: true,
         };
         let fc = nn::linear(vs / "fc", cin, num_classes, lin);
-        Ok(Self { conv1, blocks, bn, fc, opts })
+        Ok(Self { conv1, blocks, bn, fc, opts, sync: None })
     }
 
     pub fn options(&self) -> ForwardOptions {
@@ -173,6 +186,11 @@ impl PreActResNet {
     /// Switch the forward options (the parameters are unaffected).
     pub fn set_options(&mut self, opts: ForwardOptions) {
         self.opts = opts;
+    }
+
+    /// Training-mode BatchNorm statistics over every rank's batch (`Some`), or this process's (`None`).
+    pub fn set_sync_bn(&mut self, sync: Option<Arc<SyncBn>>) {
+        self.sync = sync;
     }
 }
 
@@ -186,9 +204,9 @@ impl ModuleT for PreActResNet {
             opts.prepare(&self.conv1.forward(&opts.prepare(x), opts))
         };
         for b in &self.blocks {
-            h = b.forward_t(&h, train, opts);
+            h = b.forward_t(&h, train, opts, self.sync.as_deref());
         }
-        let mut h = self.bn.forward_t(&h, train).relu_();
+        let mut h = norm(&self.bn, &h, train, self.sync.as_deref()).relu_();
         if h.kind() != Kind::Float {
             // fp32 from here on: pooling, the classifier and therefore the logits and losses.
             h = h.to_kind(Kind::Float);

@@ -12,6 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::batches::{self, Shard};
 use super::resnet::{self, ForwardOptions, PreActResNet};
+use super::sync_bn::SyncBn;
 use super::config::{Schedule, VisionConfig};
 use crate::config::Config;
 use crate::data::{load_dataset, ImageDataset, Split};
@@ -22,9 +23,12 @@ use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary};
 use crate::track::{plot, Record};
 
-/// Teacher (index 0) and students, each with its own var store.
+/// Teacher (index 0) and students, each with its own var store, on its own device (`run.devices`).
 pub struct VisionModels {
+    /// The teacher's device: batches arrive there, and every model's logits are returned there.
     pub device: Device,
+    /// Each model's device.
+    pub devices: Vec<Device>,
     pub nets: Vec<PreActResNet>,
     pub stores: Vec<nn::VarStore>,
     pub opts: ForwardOptions,
@@ -45,15 +49,36 @@ impl VisionModels {
         device: Device,
         opts: ForwardOptions,
     ) -> Result<Self> {
+        Self::build_placed(depths, in_channels, classes, seed, &vec![device; depths.len()], opts)
+    }
+
+    /// As [`Self::build_with`], model m on `devices[m]` (the teacher's, `devices[0]`, is where
+    /// batches and logits live: only logits cross devices).
+    pub fn build_placed(
+        depths: &[usize],
+        in_channels: i64,
+        classes: i64,
+        seed: u64,
+        devices: &[Device],
+        opts: ForwardOptions,
+    ) -> Result<Self> {
         let mut nets = Vec::new();
         let mut stores = Vec::new();
         for (m, &d) in depths.iter().enumerate() {
             tch::manual_seed((seed + m as u64) as i64);
-            let vs = nn::VarStore::new(device);
+            let vs = nn::VarStore::new(devices[m]);
             nets.push(PreActResNet::with_options(&vs.root(), d, in_channels, classes, opts).map_err(crate::error::input_err)?);
             stores.push(vs);
         }
-        Ok(Self { device, nets, stores, opts })
+        Ok(Self { device: devices[0], devices: devices.to_vec(), nets, stores, opts })
+    }
+
+    /// Model m's logits for `x` (on the teacher's device), computed on model m's device.
+    fn logits(&self, m: usize, x: &Tensor, train: bool) -> Tensor {
+        if self.devices[m] == self.device {
+            return self.nets[m].forward_t(x, train);
+        }
+        self.nets[m].forward_t(&x.to_device(self.devices[m]), train).to_device(self.device)
     }
 
     /// A batch's images in the models' compute kind and memory format, converted once for all
@@ -70,12 +95,12 @@ impl VisionModels {
 impl LotModels for VisionModels {
     type Batch = (Tensor, Tensor);
     fn forward(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> (Tensor, Tensor) {
-        let logits = self.nets[m].forward_t(x, true);
+        let logits = self.logits(m, x, true);
         let ce = logits.cross_entropy_for_logits(y);
         (logits, ce)
     }
     fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> Option<(Tensor, Tensor)> {
-        Some((self.nets[m].forward_t(x, true), y.shallow_clone()))
+        Some((self.logits(m, x, true), y.shallow_clone()))
     }
 }
 
@@ -144,7 +169,7 @@ fn evaluate_sums(models: &VisionModels, m: usize, ds: &ImageDataset, range: std:
     let _g = tch::no_grad_guard();
     let (mut loss, mut correct, n) = (0.0, 0i64, range.len());
     for b in batches::eval_batches_of(ds, range, batch) {
-        let (x, y) = b.to_tensors(models.device);
+        let (x, y) = b.to_tensors(models.devices[m]);
         let logits = models.nets[m].forward_t(&x, false);
         loss += logits.cross_entropy_for_logits(&y).double_value(&[]) * b.y.len() as f64;
         correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
@@ -231,8 +256,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
+    let devices = lifecycle::model_devices(cfg, depths.len())?;
     let mut models =
-        VisionModels::build_with(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, device, v.forward_options())?;
+        VisionModels::build_placed(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, &devices, v.forward_options())?;
     let nm = models.nets.len();
     // Data parallelism (RANK/WORLD_SIZE set, e.g. by `lot launch`): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
@@ -249,6 +275,11 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, None);
     if let Some(d) = &dist {
         engine.sync = Some(d.grad_sync());
+    }
+    // `run.sync_bn`: every net's training-mode BatchNorm over all ranks' rows.
+    let sync_bn = dist.as_ref().filter(|_| cfg.run.sync_bn).map(|d| SyncBn::new(d.pg.clone()));
+    for net in &mut models.nets {
+        net.set_sync_bn(sync_bn.clone());
     }
 
     let mut st = TrainState {
@@ -326,9 +357,13 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             let (x, y) = student_batches.next()?.to_tensors(device);
             Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
         };
-        let outp = engine
-            .lot_step(&mut models, &batch, &mut next_student)
-            .map_err(|e| track.step_failed(&format!("epoch {epoch}, teacher step {}", st.step + 1), e))?;
+        let outp = engine.lot_step(&mut models, &batch, &mut next_student);
+        // A synchronized BatchNorm's failed collective is the first cause of whatever followed.
+        let outp = match sync_bn.as_ref().and_then(|s| s.take_error()) {
+            Some(e) => Err(anyhow::anyhow!(e)),
+            None => outp,
+        }
+        .map_err(|e| track.step_failed(&format!("epoch {epoch}, teacher step {}", st.step + 1), e))?;
         st.step += 1;
         let n = b.y.len() as i64;
         let r = &mut st.run[0];
@@ -507,7 +542,8 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
-    let models = VisionModels::build_with(&depths, test.c as i64, test.num_classes as i64, 0, cfg.device()?, v.forward_options())?;
+    let devices = lifecycle::model_devices(cfg, depths.len())?;
+    let models = VisionModels::build_placed(&depths, test.c as i64, test.num_classes as i64, 0, &devices, v.forward_options())?;
     let mut out = Vec::new();
     for m in 0..models.nets.len() {
         lifecycle::load_weights(dir, m, &models.stores[m], resnet::from_reference_names)?;
