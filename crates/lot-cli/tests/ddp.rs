@@ -282,6 +282,14 @@ fn an_interrupted_two_rank_lstm_run_resumes_to_the_uninterrupted_result() {
 
 #[test]
 fn a_killed_rank_ends_the_other_with_an_error() {
+    // Per-rank BatchNorm (the failure surfaces in the gradient all-reduce) and synchronized BatchNorm
+    // (in a forward's or backward's statistics all-reduce).
+    for sync in ["false", "true"] {
+        killed_rank(sync);
+    }
+}
+
+fn killed_rank(sync_bn: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = setup(tmp.path());
     let text = std::fs::read_to_string(&cfg).unwrap().replace("epochs = 2", "epochs = 50").replace("dist_timeout_s = 60", "dist_timeout_s = 20");
@@ -290,7 +298,7 @@ fn a_killed_rank_ends_the_other_with_an_error() {
     let port = free_port();
     let rank = |r: &str| {
         Command::new(env!("CARGO_BIN_EXE_lot"))
-            .args(["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["train", cfg.to_str().unwrap(), "--set", &format!("run.sync_bn={sync_bn}"), "--out", out.to_str().unwrap()])
             .envs([("RANK", r), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", port.as_str()), ("LOT_NO_PROGRESS", "1")])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -311,8 +319,9 @@ fn a_killed_rank_ends_the_other_with_an_error() {
     assert!(!o.status.success());
     let err = stderr(&o);
     let last = err.lines().last().unwrap_or("");
-    assert!(last.starts_with("error: ") && last.contains("teacher step"), "{err}");
-    assert!(last.contains("last good checkpoint"), "{err}");
+    assert!(last.starts_with("error: ") && last.contains("teacher step"), "sync_bn {sync_bn}: {err}");
+    assert!(last.contains("last good checkpoint"), "sync_bn {sync_bn}: {err}");
+    assert!(!err.contains("panicked"), "sync_bn {sync_bn}: {err}");
     let _ = r1.wait();
 }
 
