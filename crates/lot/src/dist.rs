@@ -140,6 +140,32 @@ impl Dist {
         Ok(all.chunks(n.max(1)).map(<[f64]>::to_vec).collect())
     }
 
+    /// Every rank's resume state — a JSON value and tensors of the same names, shapes and kinds on
+    /// every rank — gathered exactly, rank by rank (bytes and f32/i64 values are exact in f64),
+    /// for rank 0's checkpoint.
+    pub fn gather_state(&self, meta: &serde_json::Value, tensors: &[(String, Tensor)]) -> Result<Vec<(serde_json::Value, Vec<(String, Tensor)>)>> {
+        let bytes = serde_json::to_vec(meta)?;
+        let lens = self.gather(&[bytes.len() as f64])?;
+        let max = lens.iter().map(|l| l[0] as usize).max().unwrap_or(0);
+        let mut padded: Vec<f64> = bytes.iter().map(|&b| b as f64).collect();
+        padded.resize(max, 0.0);
+        let metas = self
+            .gather(&padded)?
+            .into_iter()
+            .zip(&lens)
+            .map(|(b, l)| serde_json::from_slice(&b[..l[0] as usize].iter().map(|&x| x as u8).collect::<Vec<u8>>()))
+            .collect::<Result<Vec<serde_json::Value>, _>>()?;
+        let mut out: Vec<(serde_json::Value, Vec<(String, Tensor)>)> = metas.into_iter().map(|m| (m, Vec::new())).collect();
+        for (name, t) in tensors {
+            let flat = Vec::<f64>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Double).reshape([-1]))?;
+            for (r, values) in self.gather(&flat)?.into_iter().enumerate() {
+                let back = Tensor::from_slice(&values).view(t.size().as_slice()).to_kind(t.kind()).to_device(t.device());
+                out[r].1.push((name.clone(), back));
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether any rank says yes (e.g. saw Ctrl-C), so all stop at the same step.
     pub fn any(&self, flag: bool) -> Result<bool> {
         Ok(self.sum(&[flag as u8 as f64])?[0] > 0.0)

@@ -106,8 +106,6 @@ impl Returns {
 
 /// The error for resuming a run whose envs cannot be saved.
 pub const ATARI_RESUME: &str = "resume is not supported for Atari runs (the emulator state is not saved)";
-/// Data-parallel RL runs write no checkpoints (each rank's envs would have to be gathered).
-pub const DIST_RESUME: &str = "data-parallel RL runs write no resume checkpoints";
 
 /// Everything besides tensors that a resumed run needs to continue exactly. f64 values that feed
 /// later results are kept as bit patterns (JSON's decimal floats need not read back bit-exact).
@@ -129,6 +127,10 @@ struct TrainState {
     learner: LearnerState,
     metrics_len: u64,
     elapsed_s: f64,
+    /// Data-parallel runs: ranks 1.. 's own states (their envs, carried dones, shuffle streams and
+    /// student caches, whose tensors are saved as `rank<r>.<name>`); rank 0's is the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ranks: Vec<serde_json::Value>,
 }
 
 impl Returns {
@@ -146,15 +148,51 @@ impl lifecycle::RunState for TrainState {
     }
 }
 
-/// Write the checkpoint after update `st.update` (its metric lines written).
-fn save_checkpoint(track: &Tracker, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo) -> Result<()> {
+/// Write the checkpoint after update `st.update` (its metric lines written). In a data-parallel
+/// run every rank calls this: each rank's own state is gathered into rank 0's checkpoint.
+fn save_checkpoint(track: &Tracker, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo, dist: Option<&Dist>) -> Result<()> {
     let (learner_state, mut tensors) = learner.save_state();
     st.learner = learner_state;
     st.envs = env_states.iter().map(|b| to_hex(b)).collect();
     st.metrics_len = track.metrics_len();
     st.elapsed_s = track.wall_s();
     tensors.push(("env.obs".into(), Tensor::from_slice(envs.obs())));
+    if let Some(d) = dist {
+        // Weights and optimizer states are the same on every rank; the rest is each rank's own.
+        let own: Vec<(String, Tensor)> =
+            tensors.iter().filter(|(n, _)| !is_shared(n)).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        st.ranks.clear();
+        let all = d.gather_state(&serde_json::to_value(&*st)?, &own)?;
+        for (r, (meta, ts)) in all.into_iter().enumerate().skip(1) {
+            st.ranks.push(meta);
+            tensors.extend(checkpoint::prefixed(&format!("rank{r}."), ts));
+        }
+    }
     track.save_checkpoint(&*st, &tensors)
+}
+
+/// Checkpoint tensors every rank holds alike (the models and their optimizer states).
+fn is_shared(name: &str) -> bool {
+    name.starts_with("model") || name.starts_with("optim")
+}
+
+/// Rank `rank`'s part of a data-parallel checkpoint: its own state, with the shared tensors.
+fn rank_state(saved: TrainState, tensors: checkpoint::Tensors, rank: usize, world: usize, out: &Path) -> Result<(TrainState, checkpoint::Tensors)> {
+    let saved_world = saved.ranks.len() + 1;
+    if saved_world != world {
+        crate::bail_input!(
+            "{}: the run was trained by {saved_world} process(es); resume it with the same world size (WORLD_SIZE is {world} here)",
+            out.display()
+        );
+    }
+    if rank == 0 {
+        return Ok((saved, tensors));
+    }
+    let own: TrainState = serde_json::from_value(saved.ranks[rank - 1].clone())
+        .map_err(|e| crate::error::input_err(format!("{}: checkpoint does not match the config: rank {rank}'s state: {e}", out.display())))?;
+    let mut ts: Vec<(String, Tensor)> = tensors.0.iter().filter(|(n, _)| is_shared(n)).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+    ts.extend(tensors.with_prefix(&format!("rank{rank}.")));
+    Ok((own, checkpoint::Tensors(ts)))
 }
 
 /// Train per the config into the run folder `out` (created once the envs are built); with
@@ -170,17 +208,13 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     // Data parallelism (RANK/WORLD_SIZE set): rank r runs its own num_envs envs, seeded after the
     // lower ranks' (env i of rank r gets seed + r·num_envs + i), and its own action samples.
     let (rank, world) = LaunchEnv::from_env()?.map_or((0, 1), |e| (e.rank, e.world_size));
-    if resume && world > 1 {
-        crate::bail_input!("{DIST_RESUME}");
-    }
     let mut envs = make_vec_env(r, r.env.num_envs, seed + (rank * r.env.num_envs) as u64)?;
     let mut learner = build_learner(cfg, envs.obs_shape(), envs.num_actions(), device)?;
     // Envs that cannot be saved (Atari) make the run non-resumable: no checkpoints then.
-    let saveable = envs.save_state()?.is_some() && world == 1;
+    let saveable = envs.save_state()?.is_some();
     if resume && !saveable {
         crate::bail_input!("{ATARI_RESUME}");
     }
-    let no_checkpoint = if world > 1 { DIST_RESUME } else { ATARI_RESUME };
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
     let main = dist.as_ref().map_or(true, |d| d.is_main());
     if let Some(d) = &dist {
@@ -207,10 +241,12 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         learner: learner.save_state().0,
         metrics_len: 0,
         elapsed_s: 0.0,
+        ranks: Vec::new(),
     };
     let mut returns = Returns::default();
     // The envs exist (ROMs found, names valid): only now open the run folder.
     if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
+        let (saved, tensors) = rank_state(saved, tensors, rank, world, out)?;
         st = saved;
         let mismatch = |e: anyhow::Error| crate::error::input_err(format!("checkpoint does not match the config: {e:#}"));
         learner.restore_state(&st.learner, &tensors)?;
@@ -223,7 +259,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             return Err(mismatch(anyhow::anyhow!("{} models saved, {nm} configured", st.last_losses.len())));
         }
         returns = Returns::from_bits(&st.returns_window, st.best_return, st.episodes);
-        eprintln!("resuming {} at update {} of {num_updates} (env step {})", out.display(), st.update, st.global_step);
+        if main {
+            eprintln!("resuming {} at update {} of {num_updates} (env step {})", out.display(), st.update, st.global_step);
+        }
     }
     if let Some(d) = &dist {
         crate::dist::broadcast_weights(&d.pg, &learner.models.stores)?;
@@ -243,8 +281,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         learner.num_students(),
         match (saveable, world) {
             (true, _) => String::new(),
-            (false, 1) => "; no resume checkpoints (the emulator state is not saved)".into(),
-            (false, w) => format!("; {w} ranks, {} envs in all, no resume checkpoints", w * envs.num_envs()),
+            (false, _) => "; no resume checkpoints (the emulator state is not saved)".into(),
         }
     ));
     for update in st.update + 1..=num_updates {
@@ -322,11 +359,12 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             (st.returns_window, st.best_return, st.episodes) = returns.to_bits();
             st.last_losses = last_losses.iter().map(|l| l.to_bits()).collect();
             st.next_done = buffer.next_done();
-            save_checkpoint(&track, &mut st, &envs, env_states, &learner)?;
+            save_checkpoint(&track, &mut st, &envs, env_states, &learner, dist.as_deref())
+                .map_err(|e| track.step_failed(&format!("checkpoint after update {update}"), e))?;
         }
         if interrupted {
             let at = format!("after update {update} of {num_updates} (env step {global_step})");
-            return Err(track.interrupted(&at, (!saveable).then_some(no_checkpoint)));
+            return Err(track.interrupted(&at, (!saveable).then_some(ATARI_RESUME)));
         }
     }
     let loop_s = loop_start.elapsed().as_secs_f64();
