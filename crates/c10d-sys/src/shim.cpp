@@ -45,16 +45,11 @@ extern "C" {
 
 lot_c10d_group* lot_c10d_gloo_new(const char* host, uint16_t port, int32_t rank, int32_t world,
                                   int64_t timeout_ms, char** err) {
-  lot_c10d_group* out = nullptr;
-  guarded(err, [&] {
-    auto timeout = std::chrono::milliseconds(timeout_ms);
-    auto store = lot_c10d_store(host, port, rank, world, timeout);
+  return lot_c10d_new_group(host, port, rank, world, timeout_ms, err, [&](auto store, auto timeout) {
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(std::string(host)));
-    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
-    out = new lot_c10d_group{store, pg, timeout};
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
   });
-  return out;
 }
 
 void lot_c10d_free(lot_c10d_group* g) {

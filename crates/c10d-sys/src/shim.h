@@ -48,3 +48,18 @@ inline c10::intrusive_ptr<c10d::Store> lot_c10d_store(const char* host, uint16_t
   o.timeout = timeout;
   return c10::make_intrusive<c10d::TCPStore>(std::string(host), o);
 }
+
+// A group of `world` ranks: the TCPStore rendezvous, then the backend `make_pg(store, timeout)`
+// builds (Gloo in shim.cpp, NCCL in nccl.cpp). nullptr and *err on failure.
+template <typename MakePg>
+lot_c10d_group* lot_c10d_new_group(const char* host, uint16_t port, int32_t rank, int32_t world, int64_t timeout_ms,
+                                   char** err, MakePg&& make_pg) {
+  lot_c10d_group* out = nullptr;
+  guarded(err, [&] {
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    auto store = lot_c10d_store(host, port, rank, world, timeout);
+    c10::intrusive_ptr<c10d::Backend> pg = make_pg(store, timeout);
+    out = new lot_c10d_group{store, pg, timeout};
+  });
+  return out;
+}
