@@ -34,19 +34,28 @@ fn train(cfg: &Path, out: &Path, sets: &[&str]) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// Train `cfg` unplaced into `tmp/<name>-one` and placed on `devices` into `tmp/<name>-placed`
+/// (both with `sets`): the same weights bit for bit, and `lot eval` reloads the placed run.
+fn check_placement(tmp: &Path, name: &str, cfg: &Path, sets: &[&str], devices: &str, models: &[&str]) {
+    let (one, placed) = (tmp.join(format!("{name}-one")), tmp.join(format!("{name}-placed")));
+    train(cfg, &one, sets);
+    let devices = format!("run.devices={devices}");
+    let placed_sets: Vec<&str> = sets.iter().copied().chain([devices.as_str()]).collect();
+    train(cfg, &placed, &placed_sets);
+    assert_same_weights(&one, &placed, models);
+    let e = lot(&["eval", placed.to_str().unwrap()]);
+    assert!(e.status.success(), "{}", stderr(&e));
+}
+
 #[test]
 fn placed_models_train_as_on_one_device() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_dataset(&data, 256, 64);
     let vision = write_config(tmp.path(), &data);
-    let (one, placed) = (tmp.path().join("one"), tmp.path().join("placed"));
-    train(&vision, &one, &["train.epochs=1", "lot.students=2"]);
     // Two students on a list of two devices: round-robin puts student1 with the teacher.
-    train(&vision, &placed, &["train.epochs=1", "lot.students=2", r#"run.devices=["cpu", "cpu"]"#]);
-    assert_same_weights(&one, &placed, &["teacher", "student0", "student1"]);
-    let e = lot(&["eval", placed.to_str().unwrap()]);
-    assert!(e.status.success(), "{}", stderr(&e));
+    let models = ["teacher", "student0", "student1"];
+    check_placement(tmp.path(), "vision", &vision, &["train.epochs=1", "lot.students=2"], r#"["cpu", "cpu"]"#, &models);
 
     let corpus = tmp.path().join("ptb");
     write_corpus(&corpus);
@@ -60,12 +69,7 @@ fn placed_models_train_as_on_one_device() {
         ),
     )
     .unwrap();
-    let (one, placed) = (tmp.path().join("lm-one"), tmp.path().join("lm-placed"));
-    train(&lm, &one, &[]);
-    train(&lm, &placed, &[r#"run.devices=["cpu", "cpu", "cpu"]"#]);
-    assert_same_weights(&one, &placed, &["teacher", "student0", "student1"]);
-    let e = lot(&["eval", placed.to_str().unwrap()]);
-    assert!(e.status.success(), "{}", stderr(&e));
+    check_placement(tmp.path(), "lm", &lm, &[], r#"["cpu", "cpu", "cpu"]"#, &models);
 }
 
 #[test]

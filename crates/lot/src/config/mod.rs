@@ -160,9 +160,7 @@ impl Config {
         }
         self.device()?;
         if let Some(first) = self.run.devices.first() {
-            for d in &self.run.devices {
-                parse_device("run.devices", d)?;
-            }
+            self.model_devices(self.run.devices.len())?; // parses every listed device
             if self.run.device != "cpu" && self.run.device != *first {
                 bail_input!("key 'run.devices': the teacher's device, devices[0] = \"{first}\", differs from run.device = \"{}\"; set one of them", self.run.device);
             }

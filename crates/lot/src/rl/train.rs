@@ -279,10 +279,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         num_updates,
         r.batch_size(),
         learner.num_students(),
-        match (saveable, world) {
-            (true, _) => String::new(),
-            (false, _) => "; no resume checkpoints (the emulator state is not saved)".into(),
-        }
+        if saveable { "" } else { "; no resume checkpoints (the emulator state is not saved)" }
     ));
     for update in st.update + 1..=num_updates {
         // Action sampling draws from torch's generator: a function of (seed, rank, update) alone.
