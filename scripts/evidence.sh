@@ -40,6 +40,7 @@ setting() {
     ptb100k-lstm) echo "ptb100k-lstm|configs/evidence/ptb100k_lstm.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     ptb100k-txl)  echo "ptb100k-txl|configs/evidence/ptb100k_txl.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     ptb50k-lstm)  echo "ptb50k-lstm|configs/evidence/ptb50k_lstm.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    ptb100k-txl-converged) echo "ptb100k-txl-converged|configs/evidence/ptb100k_txl_converged.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     *) return 1 ;;
   esac
 }
@@ -54,10 +55,11 @@ part_settings() {
     ptb-lstm) echo ptb100k-lstm ;;
     ptb-txl) echo ptb100k-txl ;;
     ptb-lstm-converged) echo ptb50k-lstm ;;
+    ptb-txl-converged) echo ptb100k-txl-converged ;;
     *) return 1 ;;
   esac
 }
-PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged"
+PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged"
 
 # Set up and build, unless LOT_EVIDENCE_NO_BUILD is set and the binary exists (e.g. while a suite runs).
 ensure_built() {

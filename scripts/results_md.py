@@ -48,6 +48,11 @@ SETTINGS = [
      "enough that a teacher trained alone has flattened (its validation perplexity: 433 after 8 epochs, 420 after 11, "
      "413 after 16, measured with `lot.mode = \"no_student\"`). Test perplexity of each model's best-validation "
      "checkpoint, read once.", "final_test_perplexity"),
+    ("ptb100k-txl-converged", "PTB, first 100k training tokens, Transformer-XL (CPU size), converged (8 epochs)",
+     "`configs/evidence/ptb100k_txl_converged.toml`: the ptb100k-txl setting for 8 epochs instead of 4 (1144 teacher "
+     "steps, validation once per epoch): long enough that a teacher trained alone has flattened (its best validation "
+     "perplexity: 339.8 with a 6-epoch cosine, 324.0 with 8, 321.4 with 10, measured with `lot.mode = \"no_student\"`). "
+     "Test perplexity of the teacher's best-validation checkpoint, read once.", "final_test_perplexity"),
 ]
 HEADERS = {
     "final_test_accuracy": "test acc %",
