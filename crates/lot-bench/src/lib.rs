@@ -436,7 +436,10 @@ impl BenchSpec {
 /// 4 KiB, which made the LSTM's loss and backward ~1.6× slower than the same kernels in a
 /// Python process (whose earlier allocations had already raised glibc's dynamic threshold). With
 /// the threshold fixed at its maximum (32 MiB) and the trim threshold at 1 GiB, those blocks are
-/// reused from the heap. Numerics are untouched. Called at the start of the commands that train (`lot train`, the bench workers, `lot bench accuracy`);
+/// reused from the heap. Blocks above 32 MiB (the Transformer-XL recipe's `[4200, 10000]` logits
+/// are 168 MB) would still be fresh `mmap`s, so `M_MMAP_MAX = 0` serves them from the heap too
+/// (glibc still falls back to `mmap` when the heap cannot grow): on the TXL recipe 17.5 → 10.1 s
+/// per teacher step, system time 28 → 5 s, peak RSS +15 % (BENCHMARKS.md). Numerics are untouched. Called at the start of the commands that train (`lot train`, the bench workers, `lot bench accuracy`);
 /// `LOT_MALLOC_DEFAULT=1` keeps glibc's defaults (for A/B measurements).
 pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -449,10 +452,12 @@ pub fn tune_malloc() {
         }
         const M_TRIM_THRESHOLD: i32 = -1;
         const M_MMAP_THRESHOLD: i32 = -3;
+        const M_MMAP_MAX: i32 = -4;
         // SAFETY: mallopt only changes allocator parameters; called before any threads start.
         unsafe {
             mallopt(M_MMAP_THRESHOLD, 32 << 20);
             mallopt(M_TRIM_THRESHOLD, 1 << 30);
+            mallopt(M_MMAP_MAX, 0);
         }
     }
 }
