@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod dist;
+pub mod dropout;
 pub mod engine;
 pub mod error;
 pub mod fsio;

@@ -9,6 +9,8 @@
 //! the hidden state carried between windows is stored in fp32.
 
 use tch::nn;
+
+use crate::dropout::dropout;
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,7 +77,7 @@ impl LstmLm {
         let k = self.compute;
         let cast = |t: &Tensor| if k == Kind::Float { t.shallow_clone() } else { t.to_kind(k) };
         let to_f32 = |t: Tensor| if k == Kind::Float { t } else { t.to_kind(Kind::Float) };
-        let emb = Tensor::embedding(&cast(&self.encoder), tokens, -1, false, false).dropout(self.cfg.dropout, train);
+        let emb = dropout(&Tensor::embedding(&cast(&self.encoder), tokens, -1, false, false), self.cfg.dropout, train);
         let weights: Vec<Tensor> = self.weights.iter().map(cast).collect();
         let (out, h, c) = emb.lstm(
             &[&cast(&hidden.0), &cast(&hidden.1)],
@@ -87,7 +89,7 @@ impl LstmLm {
             false,
             false,
         );
-        let out = out.dropout(self.cfg.dropout, train);
+        let out = dropout(&out, self.cfg.dropout, train);
         let logits = out.linear(&cast(&self.decoder_w), Some(&cast(&self.decoder_b)));
         (to_f32(logits), (to_f32(h), to_f32(c)))
     }

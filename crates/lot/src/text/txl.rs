@@ -26,6 +26,8 @@
 use tch::nn::{self, Init, Module};
 use tch::{Device, Kind, Tensor};
 
+use crate::dropout::dropout;
+
 /// Model hyper-parameters (names as the reference's command line).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TxlConfig {
@@ -179,16 +181,16 @@ impl Layer {
         let bd = rel_shift(&(&q + cx.r_r_bias).permute([1, 2, 0, 3]).matmul(&r_k));
         // Scores, mask and softmax in fp32.
         let score = (f32(ac + bd, ck) * (1.0 / (dh as f64).sqrt())).masked_fill(cx.mask, f64::NEG_INFINITY);
-        let prob = score.softmax(-1, score.kind()).dropout(cfg.dropatt, cx.train);
+        let prob = dropout(&score.softmax(-1, score.kind()), cfg.dropatt, cx.train);
         let prob = if ck == Kind::Float { prob } else { prob.to_kind(ck) };
 
         let vec = prob.matmul(&v).permute([2, 0, 1, 3]).reshape([qlen, bsz, nh * dh]);
-        let attn_out = f32(lin(&self.o_net, &vec, ck), ck).dropout(cfg.dropout, cx.train);
+        let attn_out = dropout(&f32(lin(&self.o_net, &vec, ck), ck), cfg.dropout, cx.train);
         let out = self.attn_norm.forward(&(w + attn_out));
 
         // CoreNet: Linear, ReLU, Dropout, Linear, Dropout.
-        let core = lin(&self.ff1, &out, ck).relu().dropout(cfg.dropout, cx.train);
-        let core = f32(lin(&self.ff2, &core, ck), ck).dropout(cfg.dropout, cx.train);
+        let core = dropout(&lin(&self.ff1, &out, ck).relu(), cfg.dropout, cx.train);
+        let core = dropout(&f32(lin(&self.ff2, &core, ck), ck), cfg.dropout, cx.train);
         self.ff_norm.forward(&(out + core))
     }
 }
@@ -317,9 +319,9 @@ impl TransformerXl {
         if cfg.clamp_len > 0 {
             pos_seq = pos_seq.clamp_max(cfg.clamp_len as f64);
         }
-        let pos_emb = sinusoid(&pos_seq, &self.inv_freq.to_kind(word_emb.kind())).dropout(cfg.dropout, train);
+        let pos_emb = dropout(&sinusoid(&pos_seq, &self.inv_freq.to_kind(word_emb.kind())), cfg.dropout, train);
 
-        let mut core = word_emb.dropout(cfg.dropout, train);
+        let mut core = dropout(&word_emb, cfg.dropout, train);
         // hids[l] is the input of layer l (hids[0] the dropped-out embedding), kept for memory.
         let mut hids = Vec::with_capacity(self.layers.len() + 1);
         hids.push(core.shallow_clone());
@@ -335,7 +337,7 @@ impl TransformerXl {
             core = layer.forward(&core, mems.get(l), &cx, cfg);
             hids.push(core.shallow_clone());
         }
-        (core.dropout(cfg.dropout, train), self.update_mems(&hids, mems))
+        (dropout(&core, cfg.dropout, train), self.update_mems(&hids, mems))
     }
 
     /// Keep the last `mem_len` of (old memory ++ this segment) per layer, cut from the graph.
