@@ -6,6 +6,8 @@
 #   bash scripts/evidence.sh fm5k acrobot    # some parts (see PARTS below), then the report
 #   bash scripts/evidence.sh report          # only regenerate results/*/compare.* and RESULTS.md
 #   bash scripts/evidence.sh list            # parts, settings, and which runs are done
+#   bash scripts/evidence.sh collect         # copy runs that finished in the work folder into results/
+#                                            # (while a suite runs: it copies only when its sweep ends)
 #
 # Each run is `lot sweep CONFIG --seeds S --modes M` into $LOT_EVIDENCE_WORK/<setting>/ (resumed if
 # it was stopped, reused if it finished); its small files (config.toml, summary.json,
@@ -78,6 +80,35 @@ ensure_built() {
   fi
 }
 
+# Copy a finished run's small files from the work folder to results/ (nothing if it has not finished).
+copy_run() {
+  local name=$1 run=$2
+  local src="$WORK/$name/$run" dst="$RESULTS/$name/$run"
+  [ -f "$src/summary.json" ] || return 0
+  mkdir -p "$dst"
+  cp "$src/config.toml" "$src/metrics.jsonl" "$src/summary.json" "$dst/"
+  [ -f "$src/curves.png" ] && cp "$src/curves.png" "$dst/"
+  return 0
+}
+
+# Every finished run of every setting in the work folder that results/ does not have yet.
+collect() {
+  local p s name cfg modes seeds sets d n=0
+  for p in $PARTS; do
+    for s in $(part_settings "$p"); do
+      IFS='|' read -r name cfg modes seeds sets <<<"$(setting "$s")"
+      for d in "$WORK/$name"/*/; do
+        [ -f "$d/summary.json" ] || continue
+        [ -f "$RESULTS/$name/$(basename "$d")/summary.json" ] && continue
+        copy_run "$name" "$(basename "$d")"
+        echo "evidence: collected $RESULTS/$name/$(basename "$d")" >&2
+        n=$((n + 1))
+      done
+    done
+  done
+  echo "evidence: $n finished run(s) collected" >&2
+}
+
 # Run every missing (seed, mode) of a setting, copying each finished run's small files.
 run_setting() {
   local name cfg modes seeds sets
@@ -117,12 +148,7 @@ run_setting() {
       "${set_args[@]}" "${threads[@]}" >/dev/null || echo "evidence: $name ${by_seeds[$ss]}: some runs failed (logs in $WORK/$name/logs)" >&2
     for seed in ${ss//,/ }; do
       for mode in ${by_seeds[$ss]//,/ }; do
-        local src="$WORK/$name/$mode-s$seed" dst="$RESULTS/$name/$mode-s$seed"
-        if [ -f "$src/summary.json" ]; then
-          mkdir -p "$dst"
-          cp "$src/config.toml" "$src/metrics.jsonl" "$src/summary.json" "$dst/"
-          [ -f "$src/curves.png" ] && cp "$src/curves.png" "$dst/"
-        fi
+        copy_run "$name" "$mode-s$seed"
       done
     done
   done
@@ -181,10 +207,11 @@ main() {
   [ ${#args[@]} -eq 0 ] && args=($PARTS)
   case "${args[0]}" in
     list) list; return 0 ;;
+    collect) collect; return 0 ;;
     report) ensure_built; report; return 0 ;;
   esac
   for p in "${args[@]}"; do
-    part_settings "$p" >/dev/null || { echo "error: unknown part '$p' (parts: $PARTS, or report, list)" >&2; return 2; }
+    part_settings "$p" >/dev/null || { echo "error: unknown part '$p' (parts: $PARTS, or report, list, collect)" >&2; return 2; }
   done
   ensure_built
   for p in "${args[@]}"; do
