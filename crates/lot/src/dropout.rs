@@ -29,10 +29,13 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     x * mask(&x.size(), kind, p, seed)
 }
 
-/// A `[size]` tensor of `kind` holding 0 with probability p and 1/(1 − p) otherwise.
-pub fn mask(size: &[i64], kind: Kind, p: f64, seed: u64) -> Tensor {
+/// A `[size]` tensor of `kind` holding 0 with probability p (< 1) and 1/(1 − p) otherwise.
+fn mask(size: &[i64], kind: Kind, p: f64, seed: u64) -> Tensor {
     let m = Tensor::empty(size, (kind, Device::Cpu));
     let n = m.numel();
+    if n == 0 {
+        return m;
+    }
     // An element is dropped when its 32-bit draw is below p·2³².
     let threshold = (p * 4294967296.0).round().min(4294967296.0) as u64;
     let scale = (1.0 / (1.0 - p)) as f32;
@@ -156,6 +159,7 @@ mod tests {
     fn identity_when_not_training_and_gradient_is_the_mask() {
         let x = Tensor::randn([64, 33], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         assert!(dropout(&x, 0.5, false).equal(&x));
+        assert_eq!(dropout(&Tensor::zeros([0, 7], (Kind::Float, Device::Cpu)), 0.5, true).size(), [0, 7]);
         assert!(dropout(&x, 0.0, true).equal(&x));
         tch::manual_seed(3);
         let w = Tensor::randn([64, 33], (Kind::Float, Device::Cpu));
