@@ -91,20 +91,16 @@ copy_run() {
   return 0
 }
 
-# Every finished run of every setting in the work folder that results/ does not have yet.
+# Every finished run in the work folder ($WORK/<setting>/<run>/) that results/ does not have yet.
 collect() {
-  local p s name cfg modes seeds sets d n=0
-  for p in $PARTS; do
-    for s in $(part_settings "$p"); do
-      IFS='|' read -r name cfg modes seeds sets <<<"$(setting "$s")"
-      for d in "$WORK/$name"/*/; do
-        [ -f "$d/summary.json" ] || continue
-        [ -f "$RESULTS/$name/$(basename "$d")/summary.json" ] && continue
-        copy_run "$name" "$(basename "$d")"
-        echo "evidence: collected $RESULTS/$name/$(basename "$d")" >&2
-        n=$((n + 1))
-      done
-    done
+  local d name run n=0
+  for d in "$WORK"/*/*/; do
+    name=$(basename "$(dirname "$d")") run=$(basename "$d")
+    [ -f "$d/summary.json" ] || continue
+    [ -f "$RESULTS/$name/$run/summary.json" ] && continue
+    copy_run "$name" "$run"
+    echo "evidence: collected $RESULTS/$name/$run" >&2
+    n=$((n + 1))
   done
   echo "evidence: $n finished run(s) collected" >&2
 }

@@ -90,7 +90,7 @@ def main():
                 head(body(kind), kind)
 
         def opt():
-            # clip_grad_norm_ + SGD with momentum, as the trainers
+            # clip_grad_norm_ + a plain SGD update (the trainers' momentum adds one op per tensor)
             torch.nn.utils.clip_grad_norm_(params, 0.25)
             with torch.no_grad():
                 for p in params:

@@ -439,8 +439,9 @@ impl BenchSpec {
 /// reused from the heap. Blocks above 32 MiB (the Transformer-XL recipe's `[4200, 10000]` logits
 /// are 168 MB) would still be fresh `mmap`s, so `M_MMAP_MAX = 0` serves them from the heap too
 /// (glibc still falls back to `mmap` when the heap cannot grow): on the TXL recipe 17.5 → 10.1 s
-/// per teacher step, system time 28 → 5 s, peak RSS +15 % (BENCHMARKS.md). Numerics are untouched. Called at the start of the commands that train (`lot train`, the bench workers, `lot bench accuracy`);
-/// `LOT_MALLOC_DEFAULT=1` keeps glibc's defaults (for A/B measurements).
+/// per teacher step, system time 28 → 5 s, peak RSS +15 % (BENCHMARKS.md). Numerics are untouched.
+/// Called at the start of the commands that train (`lot train`, the bench workers, `lot bench
+/// accuracy`); `LOT_MALLOC_DEFAULT=1` keeps glibc's defaults (for A/B measurements).
 pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -64,10 +64,12 @@ fn bf16_bits(x: f32) -> u16 {
 
 fn fill<T: Copy + Send>(out: &mut [T], threads: usize, seed: u64, threshold: u64, zero: T, keep: T) {
     let blocks_per_thread = out.len().div_ceil(BLOCK).div_ceil(threads);
+    let parts = out.len().div_ceil(blocks_per_thread * BLOCK);
     std::thread::scope(|s| {
         for (t, part) in out.chunks_mut(blocks_per_thread * BLOCK).enumerate() {
             let first = t * blocks_per_thread;
-            let inline = t + 1 == threads || part.len() <= BLOCK;
+            // The calling thread fills the last part itself.
+            let inline = t + 1 == parts;
             let mut work = move || {
                 for (b, block) in part.chunks_mut(BLOCK).enumerate() {
                     fill_block(block, seed, (first + b) as u64, threshold, zero, keep);

@@ -9,9 +9,9 @@
 //! the hidden state carried between windows is stored in fp32.
 
 use tch::nn;
+use tch::{Kind, Tensor};
 
 use crate::dropout::dropout;
-use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LstmConfig {
