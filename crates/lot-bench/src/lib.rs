@@ -3,15 +3,15 @@
 //! (wall time from spawn to exit, peak RSS from `wait4`), alternating, with medians and ratios; and
 //! `lot bench accuracy`, the fp32-vs-bf16 accuracy guard.
 //!
-//! The worker side ([`run_worker`], the hidden `lot bench-worker`) runs exactly the engine, models,
-//! batch streams and optimizers the trainers use; only the data is synthetic (CIFAR-shaped uint8
-//! images, a PTB-sized token stream) and nothing is evaluated, logged or checkpointed.
+//! The worker side ([`run_worker`], the hidden `lot bench-worker`) drives the trainers' own step
+//! (`VisionLearner`, `LmLearner`: the [`lot::lifecycle::Learner`]s `lot train` runs; PPO runs
+//! `lot train` itself); only the data is synthetic (CIFAR-shaped uint8 images, a PTB-sized token
+//! stream) and nothing is evaluated, logged or checkpointed.
 
 pub mod roofline;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -19,15 +19,11 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 use lot::config::Config;
-use lot::vision::config::EpochStyle;
 use lot::data::ImageDataset;
-use lot::engine::{Engine, LossMode, LotLoss};
-use lot::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
 use lot::precision::Precision;
-use lot::vision::resnet::ForwardOptions;
 
 /// tch as pinned in Cargo.toml / Cargo.lock (checked by a unit test).
 pub const TCH_VERSION: &str = "0.24.0";
@@ -543,72 +539,76 @@ pub fn run_worker(spec: &BenchSpec) -> Result<Value> {
     Ok(out)
 }
 
-/// The vision trainer's loop body (vision/train.rs) on synthetic CIFAR-shaped data: the prefetched
-/// teacher stream (reference epoch structure) and student stream, `VisionModels` with the forward
-/// options, SGD, `Engine::lot_step`, per-step accuracy counts.
+/// The spec's `run` and `lot` sections (`students` 0: the `no_student` baseline).
+fn run_lot_sections(spec: &BenchSpec, students: usize) -> String {
+    let mode = if students == 0 { "no_student" } else { "lot" };
+    format!(
+        "[run]\nname = \"bench-{}\"\nseed = {}\ndevice = \"{}\"\nthreads = {}\ncheckpoint_every = 0\n\
+         [lot]\nmode = \"{mode}\"\nloss = \"kl_ce\"\nalpha = {:?}\ntemperature = {:?}\nstudent_steps = {}\nstudents = {}\n",
+        spec.task.name(),
+        spec.seed,
+        spec.device,
+        spec.threads,
+        spec.alpha,
+        spec.temperature,
+        spec.student_steps,
+        students.max(1),
+    )
+}
+
+/// The vision config the spec describes: the reference's CIFAR recipe (reference epoch
+/// structure, crop + flip, SGD Nesterov with a per-epoch cosine over 180 epochs).
+fn vision_config(spec: &BenchSpec) -> Result<Config> {
+    let text = format!(
+        "task = \"vision\"\n{}[data]\ndataset = \"cifar100\"\naugment = true\n[model]\ndepth = \"{}\"\n\
+         [train]\nepochs = 180\nbatch_size = {}\nlr = {:?}\nmomentum = 0.9\nnesterov = true\nweight_decay = 1e-4\n\
+         schedule = \"cosine\"\nepoch_style = \"reference\"\nprecision = \"{}\"\nchannels_last = {}\n",
+        run_lot_sections(spec, spec.students),
+        spec.depth,
+        spec.batch_size,
+        spec.lr,
+        spec.precision.name(),
+        spec.channels_last,
+    );
+    Config::from_toml(&text, &[], "bench vision config")
+}
+
+/// The vision trainer's own step (`VisionLearner`, what `lot train` runs) on synthetic
+/// CIFAR-shaped data; nothing is evaluated, logged or checkpointed.
 fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
-    use lot::vision::batches;
-    use lot::vision::train::VisionModels;
-    let (td, sd) = spec.depths()?;
-    let ds = Arc::new(synthetic_images(spec.samples, spec.classes, spec.seed));
-    let opts = ForwardOptions::new(spec.precision, spec.channels_last);
-    // The teacher, then K students (none for the no_student baseline).
-    let mut depths = vec![td];
-    depths.extend(std::iter::repeat(sd).take(spec.students));
-    let mut models = VisionModels::build_with(&depths, 3, spec.classes as i64, spec.seed, device, opts)?;
-    let sgd = SgdConfig { lr: spec.lr, momentum: 0.9, nesterov: true, weight_decay: 1e-4 };
-    let optims: Vec<Box<dyn Optimizer>> =
-        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
-    let loss = LotLoss { mode: LossMode::KlCe, alpha: spec.alpha, temperature: spec.temperature, detach: true };
-    let mut engine = Engine::new(loss, spec.student_steps, optims, None);
-    let total = (spec.warmup + spec.steps) as u64;
-    let bs = spec.batch_size;
-    // The no_student run draws `steps` more teacher batches for its forward timing.
-    let extra = if spec.students == 0 { spec.steps as u64 } else { 0 };
-    let mut teacher_batches = batches::teacher_stream(ds.clone(), EpochStyle::Reference, bs, spec.seed, true, 0, total + extra, batches::Shard::WHOLE);
-    let mut student_batches = batches::student_stream(ds.clone(), bs, spec.seed, true, 0, batches::Shard::WHOLE);
-    let spe = batches::steps_per_epoch(EpochStyle::Reference, ds.n, bs) as u64;
+    use lot::engine::{LotModels, Stream};
+    use lot::lifecycle::{Learner, Tracker};
+    use lot::vision::train::{Splits, VisionLearner};
+    spec.depths()?;
+    let cfg = vision_config(spec)?;
+    let splits = Splits { train: synthetic_images(spec.samples, spec.classes, spec.seed), valid: None, test: synthetic_images(1, spec.classes, spec.seed) };
+    let mut learner = VisionLearner::fresh(&cfg, splits, device)?;
+    let mut track = Tracker::detached(learner.total());
     let mut timed = Instant::now();
-    let (mut correct, mut seen) = (0i64, 0i64);
-    for step in 0..total {
-        if step == spec.warmup as u64 {
+    for step in 0..spec.warmup + spec.steps {
+        if step == spec.warmup {
             synchronize(device);
             timed = Instant::now();
         }
-        let lr = cosine_lr(spec.lr, 0.0, step / spe, 180);
-        for m in 0..depths.len() {
-            engine.set_lr(m, lr);
-        }
-        let b = teacher_batches.next()?;
-        let batch = models.prepare(b.to_tensors(device));
-        let mut next_student = || -> Result<(Tensor, Tensor)> {
-            let (x, y) = student_batches.next()?.to_tensors(device);
-            Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
-        };
-        let out = engine.lot_step(&mut models, &batch, &mut next_student)?;
-        correct += out.teacher_logits.argmax(-1, false).eq_tensor(&batch.1).sum(Kind::Int64).int64_value(&[]);
-        for l in &out.student_logits {
-            let _ = l.argmax(-1, false).eq_tensor(&batch.1).sum(Kind::Int64).int64_value(&[]);
-        }
-        seen += b.y.len() as i64;
+        learner.step(&mut track)?;
     }
     synchronize(device);
     let train_s = timed.elapsed().as_secs_f64();
     let mut extra = json!({
         "students": spec.students,
-        "images_per_s": (spec.steps * bs) as f64 / train_s.max(1e-9),
-        "train_acc_teacher": 100.0 * correct as f64 / seen.max(1) as f64,
+        "images_per_s": (spec.steps * spec.batch_size) as f64 / train_s.max(1e-9),
+        "train_acc_teacher": learner.train_accuracy(),
     });
     if spec.students == 0 {
         // What an extra student step costs the teacher: its forward on the student's batch, in
         // train mode and without autograd, exactly as `Engine::student_step` runs it.
-        use lot::engine::{LotModels, Stream};
         let mut forward_s = 0.0;
         for _ in 0..spec.steps {
-            let batch = models.prepare(teacher_batches.next()?.to_tensors(device));
+            let b = learner.teacher_batches.next()?;
+            let batch = learner.models.prepare(b.to_tensors(device));
             synchronize(device);
             let t0 = Instant::now();
-            let logits = tch::no_grad(|| models.forward(0, &batch, Stream::Student).0);
+            let logits = tch::no_grad(|| learner.models.forward(0, &batch, Stream::Student).0);
             let _ = logits.sum(Kind::Float).double_value(&[]);
             synchronize(device);
             forward_s += t0.elapsed().as_secs_f64();
@@ -618,79 +618,61 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     Ok((train_s, extra))
 }
 
-/// The language-model trainer's loop body (text/train.rs) for the LSTM on a synthetic token stream:
-/// `LmModels` (teacher- and student-stream hidden states), windows and the student cursor, SGD with
-/// per-model clipping, per-step reseeding, `Engine::lot_step`, the per-step student loss for metrics.
-/// The language-model trainer's step (LSTM with SGD, or Transformer-XL with Adam) on synthetic tokens.
-fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
-    use lot::optim::{Adam, AdamConfig};
-    use lot::text::config::{Arch, TextConfig};
-    use lot::text::train::{advance_cursor, batchify, epoch_windows, window, LmModels};
-    let mut t = TextConfig::default();
-    let txl = spec.task == BenchTask::Txl;
-    t.model.dropout = spec.dropout;
-    if txl {
-        t.model.arch = Arch::TransformerXl;
-        (t.model.n_layer, t.model.d_model, t.model.n_head, t.model.d_head, t.model.d_inner, t.model.mem_len) =
-            (spec.n_layer, spec.d_model, spec.n_head, spec.d_head, spec.d_inner, spec.mem_len);
-        t.model.dropatt = 0.0;
+/// The language-model config the spec describes: the LSTM recipe (SGD with momentum, clip) or
+/// the Transformer-XL recipe (Adam, clip, no attention dropout), one lr schedule over the steps.
+fn lm_config(spec: &BenchSpec) -> Result<Config> {
+    let model = if spec.task == BenchTask::Txl {
+        format!(
+            "arch = \"transformer_xl\"\nn_layer = {}\nd_model = {}\nn_head = {}\nd_head = {}\nd_inner = {}\nmem_len = {}\ndropatt = 0.0\n",
+            spec.n_layer, spec.d_model, spec.n_head, spec.d_head, spec.d_inner, spec.mem_len
+        )
     } else {
-        t.model.arch = Arch::Lstm;
-        t.model.emsize = spec.emsize;
-        t.model.nhid = spec.nhid;
-        t.model.nlayers = spec.nlayers;
-    }
-    t.train.bptt = spec.bptt;
-    t.train.batch_size = spec.batch_size;
-    t.train.precision = spec.precision;
+        format!("arch = \"lstm\"\nemsize = {}\nnhid = {}\nnlayers = {}\n", spec.emsize, spec.nhid, spec.nlayers)
+    };
+    let optimizer = if spec.task == BenchTask::Txl { "adam" } else { "sgd" };
+    // Enough epochs of the synthetic stream for every step the bench takes.
+    let epochs = 1 + (spec.warmup + spec.steps) * spec.bptt * spec.batch_size / spec.tokens.max(1);
+    let text = format!(
+        "task = \"text\"\n{}[model]\n{model}dropout = {:?}\n[train]\nepochs = {epochs}\nbatch_size = {}\nbptt = {}\n\
+         optimizer = \"{optimizer}\"\nlr = {:?}\nmomentum = {:?}\nclip = {:?}\nschedule = \"cosine_step\"\n\
+         student_schedule = \"same\"\nprecision = \"{}\"\n",
+        run_lot_sections(spec, 1),
+        spec.dropout,
+        spec.batch_size,
+        spec.bptt,
+        spec.lr,
+        spec.momentum,
+        spec.clip,
+        spec.precision.name(),
+    );
+    Config::from_toml(&text, &[], "bench language-model config")
+}
+
+/// The language-model trainer's own step (`LmLearner`, what `lot train` runs: LSTM with SGD, or
+/// Transformer-XL with Adam) on a synthetic token stream; nothing is evaluated, logged or
+/// checkpointed.
+fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
+    use lot::lifecycle::{Learner, Tracker};
+    use lot::text::corpus::{Corpus, Vocab};
+    use lot::text::train::LmLearner;
+    let cfg = lm_config(spec)?;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let ids: Vec<u32> = (0..spec.tokens).map(|_| rng.gen_range(0..spec.vocab as u32)).collect();
-    let train_data = batchify(&ids, spec.batch_size, device);
-    let mut models = LmModels::build(&t, spec.vocab as i64, 2, spec.seed, device, spec.batch_size as i64);
-    let sgd = SgdConfig { lr: spec.lr, momentum: spec.momentum, nesterov: false, weight_decay: 0.0 };
-    let adam = AdamConfig { lr: spec.lr, ..Default::default() };
-    let optims: Vec<Box<dyn Optimizer>> = models
-        .stores
-        .iter()
-        .map(|vs| {
-            if txl {
-                Box::new(Adam::new(named_trainable(vs), adam)) as Box<dyn Optimizer>
-            } else {
-                Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>
-            }
-        })
-        .collect();
-    let loss = LotLoss { mode: LossMode::KlCe, alpha: spec.alpha, temperature: spec.temperature, detach: true };
-    let clip = (spec.clip > 0.0).then_some(spec.clip);
-    let mut engine = Engine::new(loss, spec.student_steps, optims, clip);
-    let rows = train_data.size()[0];
-    let bptt = spec.bptt as i64;
-    let windows = epoch_windows(rows, bptt);
-    let total = spec.warmup + spec.steps;
-    let mut cursor = 0i64;
+    let mut ids = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.gen_range(0..spec.vocab as u32)).collect() };
+    let corpus = Corpus {
+        vocab: Vocab::from_words((0..spec.vocab).map(|i| format!("w{i}")).collect()),
+        train: ids(spec.tokens),
+        valid: ids(1000),
+        test: ids(1000),
+    };
+    let mut learner = LmLearner::fresh(&cfg, &corpus, device)?;
+    let mut track = Tracker::detached(learner.total());
     let mut timed = Instant::now();
-    let mut loss_sum = 0.0;
-    for step in 0..total {
+    for step in 0..spec.warmup + spec.steps {
         if step == spec.warmup {
             synchronize(device);
             timed = Instant::now();
         }
-        // As the trainer: dropout masks reseeded from (seed, step), lr from the schedule.
-        tch::manual_seed((spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (step as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)) as i64 & i64::MAX);
-        let lr = cosine_lr(spec.lr, 0.0, step as u64, total as u64);
-        for m in 0..2 {
-            engine.set_lr(m, lr);
-        }
-        let batch = window(&train_data, windows[step % windows.len()], bptt);
-        let c = &mut cursor;
-        let mut next_student = || -> Result<(Tensor, Tensor)> {
-            let b = window(&train_data, *c, bptt);
-            *c = advance_cursor(*c, rows, bptt);
-            Ok(b)
-        };
-        let o = engine.lot_step(&mut models, &batch, &mut next_student)?;
-        // The trainer's running loss (the students' come with the step, nothing to recompute).
-        loss_sum += o.teacher_task;
+        learner.step(&mut track)?;
     }
     synchronize(device);
     let train_s = timed.elapsed().as_secs_f64();
@@ -698,7 +680,7 @@ fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
         train_s,
         json!({
             "tokens_per_s": (spec.steps * spec.bptt * spec.batch_size) as f64 / train_s.max(1e-9),
-            "mean_teacher_loss": loss_sum / total.max(1) as f64,
+            "mean_teacher_loss": learner.train_loss(),
         }),
     ))
 }

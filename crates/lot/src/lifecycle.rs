@@ -127,6 +127,20 @@ impl Tracker {
         Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: cfg.run.checkpoint_every as u64, dist })
     }
 
+    /// A tracker outside any run folder, which shows and writes nothing: for driving a
+    /// [`Learner`]'s steps without a run (`lot bench`).
+    pub fn detached(total: u64) -> Self {
+        Self {
+            out: PathBuf::new(),
+            metrics_path: PathBuf::new(),
+            metrics: None,
+            bar: Progress::silent(total),
+            start: Instant::now(),
+            every: 0,
+            dist: None,
+        }
+    }
+
     fn is_main(&self) -> bool {
         self.metrics.is_some()
     }
@@ -198,6 +212,65 @@ impl Tracker {
         self.bar.finish();
         self.wall_s()
     }
+}
+
+/// What a checkpoint holds: the trainer's resume state as JSON, and its tensors.
+pub type Saved = (serde_json::Value, Vec<(String, Tensor)>);
+
+/// A domain's trainer, as [`fit`] drives it: it owns its models, engine, data and resume state,
+/// and knows how to take one teacher update (through the engine, its students' steps included),
+/// when and how to evaluate, and what its checkpoint holds. [`fit`] owns the rest of the loop:
+/// the checkpoint cadence, Ctrl-C, and errors that point at the last good checkpoint.
+pub trait Learner {
+    /// Teacher steps (PPO updates, for RL) done so far.
+    fn done(&self) -> u64;
+    /// Teacher steps of the whole run.
+    fn total(&self) -> u64;
+    /// Where teacher step `step` is, for error messages, e.g. "epoch 3, teacher step 120".
+    fn label(&self, step: u64) -> String;
+    /// One teacher update, with its running metrics and progress.
+    fn step(&mut self, track: &mut Tracker) -> Result<()>;
+    /// Whether an evaluation is due after the step just taken (an evaluation forces a checkpoint).
+    fn eval_due(&self) -> bool;
+    /// Evaluate and write the evaluation's records.
+    fn evaluate(&mut self, track: &mut Tracker) -> Result<()>;
+    /// The checkpoint to write now (`track` gives metrics.jsonl's length and the wall time); every
+    /// rank of a data-parallel run calls it (it may gather). None: this run cannot be saved.
+    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<Saved>>;
+    /// Where a run stopped by Ctrl-C stopped, for its message.
+    fn stopped_at(&self) -> String {
+        format!("at teacher step {}", self.done())
+    }
+    /// Why a run that cannot be saved has no checkpoint (e.g. Atari's emulator state).
+    fn not_saved(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Train `learner` from where it is to its last step: step, evaluate when due, checkpoint after
+/// evaluations, every `run.checkpoint_every` steps and on Ctrl-C (then stop with
+/// [`checkpoint::Interrupted`]).
+pub fn fit(learner: &mut impl Learner, track: &mut Tracker) -> Result<()> {
+    while learner.done() < learner.total() {
+        let next = learner.label(learner.done() + 1);
+        learner.step(track).map_err(|e| track.step_failed(&next, e))?;
+        let at = learner.label(learner.done());
+        let evaluated = learner.eval_due();
+        if evaluated {
+            learner.evaluate(track).map_err(|e| track.step_failed(&format!("evaluation after {at}"), e))?;
+        }
+        let (save, interrupted) = track.checkpoint_due(learner.done(), evaluated).map_err(|e| track.step_failed(&at, e))?;
+        if save {
+            let saved = learner.checkpoint(track).map_err(|e| track.step_failed(&format!("checkpoint after {at}"), e))?;
+            if let Some((state, tensors)) = saved {
+                track.save_checkpoint(&state, &tensors)?;
+            }
+        }
+        if interrupted {
+            return Err(track.interrupted(&learner.stopped_at(), learner.not_saved()));
+        }
+    }
+    Ok(())
 }
 
 /// Every model's weights and optimizer state, named `model<m>.*` and `optim<m>.*`.

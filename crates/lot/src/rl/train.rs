@@ -148,9 +148,9 @@ impl lifecycle::RunState for TrainState {
     }
 }
 
-/// Write the checkpoint after update `st.update` (its metric lines written). In a data-parallel
-/// run every rank calls this: each rank's own state is gathered into rank 0's checkpoint.
-fn save_checkpoint(track: &Tracker, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo, dist: Option<&Dist>) -> Result<()> {
+/// The checkpoint after update `st.update` (its metric lines written). In a data-parallel run
+/// every rank calls this: each rank's own state is gathered into rank 0's checkpoint.
+fn checkpoint_contents(track: &Tracker, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo, dist: Option<&Dist>) -> Result<lifecycle::Saved> {
     let (learner_state, mut tensors) = learner.save_state();
     st.learner = learner_state;
     st.envs = env_states.iter().map(|b| to_hex(b)).collect();
@@ -168,7 +168,7 @@ fn save_checkpoint(track: &Tracker, st: &mut TrainState, envs: &VecEnv, env_stat
             tensors.extend(checkpoint::prefixed(&format!("rank{r}."), ts));
         }
     }
-    track.save_checkpoint(&*st, &tensors)
+    Ok((serde_json::to_value(&*st)?, tensors))
 }
 
 /// Checkpoint tensors every rank holds alike (the models and their optimizer states).
@@ -193,6 +193,215 @@ fn rank_state(saved: TrainState, tensors: checkpoint::Tensors, rank: usize, worl
     let mut ts: Vec<(String, Tensor)> = tensors.0.iter().filter(|(n, _)| is_shared(n)).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
     ts.extend(tensors.with_prefix(&format!("rank{rank}.")));
     Ok((own, checkpoint::Tensors(ts)))
+}
+
+/// An RL run in progress: the PPO + LoT learner, its envs and rollout buffer, the training
+/// returns, and the resume state. [`lifecycle::fit`] drives it, one PPO update per step.
+struct RlLearner {
+    learner: LotPpo,
+    envs: VecEnv,
+    buffer: RolloutBuffer,
+    returns: Returns,
+    /// PPO updates done, and env steps over all ranks.
+    update: u64,
+    global_step: u64,
+    /// Each model's loss in the last update.
+    last_losses: Vec<f64>,
+    st: TrainState,
+    num_updates: u64,
+    r: RlConfig,
+    seed: u64,
+    rank: usize,
+    world: usize,
+    /// Whether the envs can be saved (not Atari): without it, no checkpoints.
+    saveable: bool,
+    dist: Option<Arc<Dist>>,
+}
+
+impl RlLearner {
+    /// The weights, then an evaluation of every model (students are policies too).
+    fn finish(self, cfg: &Config, out: &Path, mut track: Tracker, loop_s: f64, first_update: u64) -> Result<Summary> {
+        let wall_s = track.finish();
+        let (r, seed, global_step) = (&self.r, self.seed, self.global_step);
+        if let Some(d) = &self.dist {
+            if !d.is_main() {
+                return Ok(Summary::default()); // rank 0 saves, evaluates and reports
+            }
+            let steps = self.num_updates - first_update;
+            d.write_report(out, r.env.num_envs, (r.batch_size() * self.world) as f64, "env_steps", steps, loop_s)?;
+        }
+        let learner = &self.learner;
+        let device = learner.models.device;
+        let mut summary = Summary {
+            name: cfg.run.name.clone(),
+            mode: cfg.lot.mode.name().into(),
+            seed,
+            epochs: self.num_updates,
+            teacher_steps: learner.engine.optims[0].steps(),
+            wall_s,
+            models: BTreeMap::new(),
+        };
+        // Same envs and sampling seed as `lot eval`, so it reproduces these numbers from the weights.
+        let mut eval_envs = make_vec_env(r, r.env.num_envs.min(r.eval.episodes), seed + EVAL_SEED_OFFSET)?;
+        tch::manual_seed(seed as i64);
+        let mut line = format!("{global_step} env steps in {wall_s:.0} s ({:.0}/s)", global_step as f64 / wall_s.max(1e-9));
+        let returns = &self.returns;
+        for (m, &last_loss) in self.last_losses.iter().enumerate() {
+            lifecycle::save_weights(out, m, &learner.models.stores[m], lifecycle::same_names)?;
+            let eps = play(&learner.models.agents[m], &mut eval_envs, r.eval.episodes, r.eval.greedy, device)?;
+            let (mean, std) = mean_std(&eps);
+            track.write(&Record {
+                epoch: self.num_updates,
+                step: global_step,
+                model: model_name(m),
+                split: "eval".into(),
+                episodic_return: Some(mean),
+                episode_length: Some(eps.iter().map(|e| e.len as f64).sum::<f64>() / eps.len().max(1) as f64),
+                wall_s: track.wall_s(),
+                ..Default::default()
+            })?;
+            let teacher = m == 0;
+            summary.models.insert(
+                model_name(m),
+                ModelSummary {
+                    final_train_loss: Some(last_loss),
+                    best_epoch: self.num_updates,
+                    optimizer_steps: learner.engine.optims[m].steps(),
+                    final_return: if teacher { returns.mean() } else { None },
+                    best_return: if teacher { returns.best.or(returns.mean()) } else { None },
+                    eval_return: Some(mean),
+                    eval_return_std: Some(std),
+                    env_steps: teacher.then_some(global_step),
+                    ..Default::default()
+                },
+            );
+            line.push_str(&format!(" | {} eval return {mean:.1} ± {std:.1}", model_name(m)));
+            if teacher {
+                line.push_str(&format!(" (training, last {RETURN_WINDOW}: {})", returns.mean().map_or("-".into(), |v| format!("{v:.1}"))));
+            }
+        }
+        eprintln!("{line}");
+        run::write_summary(out, &summary)?;
+        plot_run(out)?;
+        Ok(summary)
+    }
+}
+
+impl lifecycle::Learner for RlLearner {
+    fn done(&self) -> u64 {
+        self.update
+    }
+
+    fn total(&self) -> u64 {
+        self.num_updates
+    }
+
+    fn label(&self, update: u64) -> String {
+        format!("update {update}")
+    }
+
+    fn step(&mut self, track: &mut Tracker) -> Result<()> {
+        let update = self.update + 1;
+        let r = &self.r;
+        // Action sampling draws from torch's generator: a function of (seed, rank, update) alone.
+        checkpoint::reseed_torch(self.seed.wrapping_add(self.rank as u64 * 1_000_003), update);
+        let lr = r.ppo.lr_at(update, self.num_updates);
+        for m in 0..self.last_losses.len() {
+            self.learner.engine.set_lr(m, lr);
+        }
+        let base_step = self.global_step;
+        // Env steps count over all ranks; the episodes recorded are rank 0's envs'.
+        let n = (self.envs.num_envs() * self.world) as u64;
+        let mut episodes = Vec::new();
+        let rollout = self.buffer.collect(&mut self.envs, &mut self.learner.models, r.ppo.gamma, r.ppo.gae_lambda, |step, e| {
+            episodes.push((base_step + (step as u64 + 1) * n, e));
+        })?;
+        self.global_step += (r.batch_size() * self.world) as u64;
+        let global_step = self.global_step;
+        let wall_s = track.wall_s();
+        for (step, e) in episodes {
+            self.returns.push(e.ret);
+            track.write(&Record {
+                epoch: update,
+                step,
+                model: model_name(0),
+                split: "rollout".into(),
+                episodic_return: Some(e.ret),
+                episode_length: Some(e.len as f64),
+                wall_s,
+                ..Default::default()
+            })?;
+        }
+        let us = self.learner.update(&rollout)?;
+        self.update = update;
+        let wall_s = track.wall_s();
+        let rate = global_step as f64 / wall_s.max(1e-9);
+        self.last_losses[0] = us.teacher_loss;
+        track.write(&Record {
+            epoch: update,
+            step: global_step,
+            model: model_name(0),
+            split: "train".into(),
+            loss: us.teacher_loss,
+            lr: Some(lr),
+            wall_s,
+            env_steps_per_s: Some(rate),
+            approx_kl: Some(us.ppo.approx_kl),
+            clip_frac: Some(us.ppo.clip_frac),
+            entropy: Some(us.ppo.entropy),
+            policy_loss: Some(us.ppo.pg_loss),
+            value_loss: Some(us.ppo.v_loss),
+            ..Default::default()
+        })?;
+        for (i, &l) in us.student_loss.iter().enumerate() {
+            self.last_losses[1 + i] = l;
+            track.write(&Record {
+                epoch: update,
+                step: global_step,
+                model: model_name(1 + i),
+                split: "train".into(),
+                loss: l,
+                lr: Some(lr),
+                wall_s,
+                ..Default::default()
+            })?;
+        }
+        let ret = self.returns.mean().map_or("-".to_string(), |m| format!("{m:.1}"));
+        track.bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
+        track.bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
+        Ok(())
+    }
+
+    /// Evaluations come after training (episodic returns are recorded as they happen).
+    fn eval_due(&self) -> bool {
+        false
+    }
+
+    fn evaluate(&mut self, _track: &mut Tracker) -> Result<()> {
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<lifecycle::Saved>> {
+        if !self.saveable {
+            return Ok(None);
+        }
+        let Some(env_states) = self.envs.save_state()? else { anyhow::bail!("the envs can no longer be saved") };
+        let st = &mut self.st;
+        st.update = self.update;
+        st.global_step = self.global_step;
+        (st.returns_window, st.best_return, st.episodes) = self.returns.to_bits();
+        st.last_losses = self.last_losses.iter().map(|l| l.to_bits()).collect();
+        st.next_done = self.buffer.next_done();
+        checkpoint_contents(track, st, &self.envs, env_states, &self.learner, self.dist.as_deref()).map(Some)
+    }
+
+    fn stopped_at(&self) -> String {
+        format!("after update {} of {} (env step {})", self.update, self.num_updates, self.global_step)
+    }
+
+    fn not_saved(&self) -> Option<&'static str> {
+        (!self.saveable).then_some(ATARI_RESUME)
+    }
 }
 
 /// Train per the config into the run folder `out` (created once the envs are built); with
@@ -266,11 +475,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     if let Some(d) = &dist {
         crate::dist::broadcast_weights(&d.pg, &learner.models.stores)?;
     }
-    let mut global_step = st.global_step;
-    let mut last_losses: Vec<f64> = st.last_losses.iter().map(|&b| f64::from_bits(b)).collect();
-
     let mut track = Tracker::for_rank(cfg, out, num_updates, st.update, st.elapsed_s, dist.clone())?;
-    let (loop_start, first_update) = (Instant::now(), st.update);
     track.bar.println(&format!(
         "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s){}",
         r.env.name,
@@ -281,151 +486,26 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         learner.num_students(),
         if saveable { "" } else { "; no resume checkpoints (the emulator state is not saved)" }
     ));
-    for update in st.update + 1..=num_updates {
-        // Action sampling draws from torch's generator: a function of (seed, rank, update) alone.
-        checkpoint::reseed_torch(seed.wrapping_add(rank as u64 * 1_000_003), update);
-        let lr = r.ppo.lr_at(update, num_updates);
-        for m in 0..nm {
-            learner.engine.set_lr(m, lr);
-        }
-        let base_step = global_step;
-        // Env steps count over all ranks; the episodes recorded are rank 0's envs'.
-        let n = (envs.num_envs() * world) as u64;
-        let mut episodes = Vec::new();
-        let rollout = buffer.collect(&mut envs, &mut learner.models, r.ppo.gamma, r.ppo.gae_lambda, |step, e| {
-            episodes.push((base_step + (step as u64 + 1) * n, e));
-        })?;
-        global_step += (r.batch_size() * world) as u64;
-        let wall_s = track.wall_s();
-        for (step, e) in episodes {
-            returns.push(e.ret);
-            track.write(&Record {
-                epoch: update,
-                step,
-                model: model_name(0),
-                split: "rollout".into(),
-                episodic_return: Some(e.ret),
-                episode_length: Some(e.len as f64),
-                wall_s,
-                ..Default::default()
-            })?;
-        }
-        let us = learner.update(&rollout).map_err(|e| track.step_failed(&format!("update {update}"), e))?;
-        let wall_s = track.wall_s();
-        let rate = global_step as f64 / wall_s.max(1e-9);
-        last_losses[0] = us.teacher_loss;
-        track.write(&Record {
-            epoch: update,
-            step: global_step,
-            model: model_name(0),
-            split: "train".into(),
-            loss: us.teacher_loss,
-            lr: Some(lr),
-            wall_s,
-            env_steps_per_s: Some(rate),
-            approx_kl: Some(us.ppo.approx_kl),
-            clip_frac: Some(us.ppo.clip_frac),
-            entropy: Some(us.ppo.entropy),
-            policy_loss: Some(us.ppo.pg_loss),
-            value_loss: Some(us.ppo.v_loss),
-            ..Default::default()
-        })?;
-        for (i, &l) in us.student_loss.iter().enumerate() {
-            last_losses[1 + i] = l;
-            track.write(&Record {
-                epoch: update,
-                step: global_step,
-                model: model_name(1 + i),
-                split: "train".into(),
-                loss: l,
-                lr: Some(lr),
-                wall_s,
-                ..Default::default()
-            })?;
-        }
-        let ret = returns.mean().map_or("-".to_string(), |m| format!("{m:.1}"));
-        track.bar.set_message(format!("return {ret} | {rate:.0} steps/s"));
-        track.bar.inc(|| format!("step {global_step} return(last {RETURN_WINDOW}) {ret} {rate:.0} steps/s"));
-
-        let (save, interrupted) =
-            track.checkpoint_due(update, false).map_err(|e| track.step_failed(&format!("update {update}"), e))?;
-        if saveable && save {
-            let Some(env_states) = envs.save_state()? else { anyhow::bail!("the envs can no longer be saved") };
-            st.update = update;
-            st.global_step = global_step;
-            (st.returns_window, st.best_return, st.episodes) = returns.to_bits();
-            st.last_losses = last_losses.iter().map(|l| l.to_bits()).collect();
-            st.next_done = buffer.next_done();
-            save_checkpoint(&track, &mut st, &envs, env_states, &learner, dist.as_deref())
-                .map_err(|e| track.step_failed(&format!("checkpoint after update {update}"), e))?;
-        }
-        if interrupted {
-            let at = format!("after update {update} of {num_updates} (env step {global_step})");
-            return Err(track.interrupted(&at, (!saveable).then_some(ATARI_RESUME)));
-        }
-    }
-    let loop_s = loop_start.elapsed().as_secs_f64();
-    let wall_s = track.finish();
-    if let Some(d) = &dist {
-        if !main {
-            return Ok(Summary::default()); // rank 0 saves, evaluates and reports
-        }
-        let steps = num_updates - first_update;
-        d.write_report(out, r.env.num_envs, (r.batch_size() * world) as f64, "env_steps", steps, loop_s)?;
-    }
-
-    // Weights, then an evaluation of every model (students are policies too).
-    let mut summary = Summary {
-        name: cfg.run.name.clone(),
-        mode: cfg.lot.mode.name().into(),
+    let mut run = RlLearner {
+        update: st.update,
+        global_step: st.global_step,
+        last_losses: st.last_losses.iter().map(|&b| f64::from_bits(b)).collect(),
+        learner,
+        envs,
+        buffer,
+        returns,
+        st,
+        num_updates,
+        r: r.clone(),
         seed,
-        epochs: num_updates,
-        teacher_steps: learner.engine.optims[0].steps(),
-        wall_s,
-        models: BTreeMap::new(),
+        rank,
+        world,
+        saveable,
+        dist,
     };
-    // Same envs and sampling seed as `lot eval`, so it reproduces these numbers from the weights.
-    let mut eval_envs = make_vec_env(r, r.env.num_envs.min(r.eval.episodes), seed + EVAL_SEED_OFFSET)?;
-    tch::manual_seed(seed as i64);
-    let mut line = format!("{global_step} env steps in {wall_s:.0} s ({:.0}/s)", global_step as f64 / wall_s.max(1e-9));
-    for (m, &last_loss) in last_losses.iter().enumerate() {
-        lifecycle::save_weights(out, m, &learner.models.stores[m], lifecycle::same_names)?;
-        let eps = play(&learner.models.agents[m], &mut eval_envs, r.eval.episodes, r.eval.greedy, device)?;
-        let (mean, std) = mean_std(&eps);
-        track.write(&Record {
-            epoch: num_updates,
-            step: global_step,
-            model: model_name(m),
-            split: "eval".into(),
-            episodic_return: Some(mean),
-            episode_length: Some(eps.iter().map(|e| e.len as f64).sum::<f64>() / eps.len().max(1) as f64),
-            wall_s: track.wall_s(),
-            ..Default::default()
-        })?;
-        let teacher = m == 0;
-        summary.models.insert(
-            model_name(m),
-            ModelSummary {
-                final_train_loss: Some(last_loss),
-                best_epoch: num_updates,
-                optimizer_steps: learner.engine.optims[m].steps(),
-                final_return: if teacher { returns.mean() } else { None },
-                best_return: if teacher { returns.best.or(returns.mean()) } else { None },
-                eval_return: Some(mean),
-                eval_return_std: Some(std),
-                env_steps: teacher.then_some(global_step),
-                ..Default::default()
-            },
-        );
-        line.push_str(&format!(" | {} eval return {mean:.1} ± {std:.1}", model_name(m)));
-        if teacher {
-            line.push_str(&format!(" (training, last {RETURN_WINDOW}: {})", returns.mean().map_or("-".into(), |v| format!("{v:.1}"))));
-        }
-    }
-    eprintln!("{line}");
-    run::write_summary(out, &summary)?;
-    plot_run(out)?;
-    Ok(summary)
+    let (loop_start, first_update) = (Instant::now(), run.update);
+    lifecycle::fit(&mut run, &mut track)?;
+    run.finish(cfg, out, track, loop_start.elapsed().as_secs_f64(), first_update)
 }
 
 /// `curves.png`: the teacher's episodic return (mean of the last 20 episodes) against env steps,

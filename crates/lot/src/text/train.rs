@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::{Device, Tensor};
 
-use super::config::{Arch, Checkpoint, LrSchedule, OptimizerKind, StudentSchedule, TextConfig};
+use super::config::{Arch, Checkpoint, LmTrain, LrSchedule, OptimizerKind, StudentSchedule, TextConfig};
 use super::corpus::{load_cached, Corpus};
 use super::lstm::{Hidden, LstmConfig, LstmLm};
 use super::txl::{TransformerXl, TxlConfig};
@@ -398,54 +398,356 @@ fn reseed(seed: u64, step: u64) {
     checkpoint::reseed_torch(seed, step);
 }
 
+impl TrainState {
+    fn fresh(nm: usize, lr: f64, world: usize) -> Self {
+        Self {
+            step: 0,
+            cursor: 0,
+            best_val: vec![None; nm],
+            best_epoch: vec![0; nm],
+            student_lr: vec![lr; nm],
+            run_loss: vec![0.0; nm],
+            run_n: 0,
+            opt_steps: vec![0; nm],
+            metrics_len: 0,
+            elapsed_s: 0.0,
+            world_size: world,
+            rank_run_loss: Vec::new(),
+        }
+    }
+}
+
+/// The models (teacher, then the mode's students) and the engine with their optimizers.
+fn build(cfg: &Config, n_token: i64) -> Result<(LmModels, Engine)> {
+    let t = cfg.text()?;
+    let tr = &t.train;
+    let (_, k, alpha) = mode_plan(cfg, tr.epochs);
+    let models = LmModels::build_placed(t, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + k)?, tr.batch_size as i64);
+    let optims = models.stores.iter().map(|vs| make_optim(t, vs)).collect();
+    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    let clip = (tr.clip > 0.0).then_some(tr.clip);
+    Ok((models, Engine::new(loss, cfg.lot.student_steps, optims, clip)))
+}
+
+/// A language-model run in progress: models with their recurrent states, engine, the batchified
+/// splits, each model's best-validation weights, and the resume state. [`lifecycle::fit`] drives it.
+pub struct LmLearner {
+    pub models: LmModels,
+    pub engine: Engine,
+    st: TrainState,
+    /// Each model's weights at its selected (best-validation) evaluation.
+    best_snap: Vec<Option<Vec<(String, Tensor)>>>,
+    train_data: Tensor,
+    valid_data: Tensor,
+    test_data: Tensor,
+    /// The teacher stream's window starts, one epoch.
+    windows: Vec<i64>,
+    eval_bptt: i64,
+    tr: LmTrain,
+    seed: u64,
+    epochs: u64,
+    total: u64,
+    tokens_per_step: f64,
+    dist: Option<Arc<Dist>>,
+    window_start: Instant,
+    /// Seconds spent evaluating, which training throughput (dist.json) leaves out.
+    eval_s: f64,
+}
+
+impl LmLearner {
+    /// A fresh single-process learner on `corpus` (what `lot bench` drives).
+    pub fn fresh(cfg: &Config, corpus: &Corpus, device: Device) -> Result<Self> {
+        let t = cfg.text()?;
+        check_sizes(corpus, t, 1)?;
+        let (models, engine) = build(cfg, corpus.vocab.len() as i64)?;
+        let st = TrainState::fresh(models.nets.len(), t.train.lr, 1);
+        Self::new(cfg, models, engine, corpus, st, Vec::new(), device, None)
+    }
+
+    /// The learner at `st` (fresh or resumed, with its best-validation weights `best_snap`).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cfg: &Config,
+        models: LmModels,
+        mut engine: Engine,
+        corpus: &Corpus,
+        st: TrainState,
+        mut best_snap: Vec<Option<Vec<(String, Tensor)>>>,
+        device: Device,
+        dist: Option<Arc<Dist>>,
+    ) -> Result<Self> {
+        let t = cfg.text()?;
+        let tr = &t.train;
+        let world = dist.as_ref().map_or(1, |d| d.world);
+        if let Some(d) = &dist {
+            engine.sync = Some(d.grad_sync());
+        }
+        // `train.batch_size` is per process; the W ranks' columns together are one process's
+        // batch of W times it.
+        let train_data = columns(&batchify(&corpus.train, tr.batch_size * world, device), dist.as_deref());
+        let eval_bptt = match t.model.arch {
+            Arch::Lstm => tr.bptt,
+            Arch::TransformerXl => tr.eval_bptt,
+        } as i64;
+        let (epochs, _, _) = mode_plan(cfg, tr.epochs);
+        let bptt = tr.bptt as i64;
+        let windows = epoch_windows(train_data.size()[0], bptt);
+        let budget = windows.len() as u64 * epochs as u64;
+        let cap = step_cap(cfg, tr.max_steps);
+        best_snap.resize_with(models.nets.len(), || None);
+        Ok(Self {
+            st,
+            best_snap,
+            valid_data: batchify(&corpus.valid, tr.eval_batch_size, device),
+            test_data: batchify(&corpus.test, tr.eval_batch_size, device),
+            train_data,
+            windows,
+            eval_bptt,
+            seed: cfg.run.seed,
+            epochs: epochs as u64,
+            total: if cap > 0 { budget.min(cap) } else { budget },
+            tokens_per_step: (bptt * (tr.batch_size * world) as i64) as f64,
+            tr: tr.clone(),
+            models,
+            engine,
+            dist,
+            window_start: Instant::now(),
+            eval_s: 0.0,
+        })
+    }
+
+    fn steps_per_epoch(&self) -> u64 {
+        self.windows.len() as u64
+    }
+
+    /// The teacher's mean training loss over the steps since the last evaluation.
+    pub fn train_loss(&self) -> f64 {
+        self.st.run_loss[0] / self.st.run_n.max(1) as f64
+    }
+
+    /// The weights, then every model read on the test set from its best-validation weights.
+    fn finish(self, cfg: &Config, out: &Path, mut track: Tracker, loop_s: f64, first_step: u64) -> Result<Summary> {
+        let main = self.dist.as_ref().map_or(true, |d| d.is_main());
+        let wall_s = track.finish();
+        if let (Some(d), true) = (&self.dist, main) {
+            d.write_report(out, self.tr.batch_size, self.tokens_per_step, "tokens", self.st.step - first_step, loop_s - self.eval_s)?;
+        }
+        let spe = self.steps_per_epoch();
+        let epoch = (self.st.step + spe - 1) / spe;
+        let mut summary = Summary {
+            name: cfg.run.name.clone(),
+            mode: cfg.lot.mode.name().into(),
+            seed: self.seed,
+            epochs: epoch,
+            teacher_steps: self.st.step,
+            wall_s,
+            models: BTreeMap::new(),
+        };
+        let mut line = String::from("test (best-validation checkpoints):");
+        for m in 0..self.models.nets.len() {
+            if let Some(s) = &self.best_snap[m] {
+                restore(&self.models.stores[m], s);
+            }
+            let test = evaluate_all(&self.models.nets[m], &self.test_data, self.eval_bptt, self.dist.as_deref())?;
+            track.write(&Record {
+                epoch,
+                step: self.st.step,
+                model: model_name(m),
+                split: "test".into(),
+                loss: test,
+                perplexity: Some(test.exp()),
+                wall_s: track.wall_s(),
+                ..Default::default()
+            })?;
+            line.push_str(&format!(" {} ppl {:.2}", model_name(m), test.exp()));
+            if main {
+                lifecycle::save_weights(out, m, &self.models.stores[m], lifecycle::same_names)?;
+            }
+            summary.models.insert(
+                model_name(m),
+                ModelSummary {
+                    final_test_loss: Some(test),
+                    final_test_perplexity: Some(test.exp()),
+                    best_valid_perplexity: self.st.best_val[m].map(f64::exp),
+                    best_epoch: self.st.best_epoch[m],
+                    optimizer_steps: self.engine.optims[m].steps(),
+                    ..Default::default()
+                },
+            );
+        }
+        if main {
+            eprintln!("{line}");
+            run::write_summary(out, &summary)?;
+            plot_run(out)?;
+        }
+        Ok(summary)
+    }
+}
+
+impl lifecycle::Learner for LmLearner {
+    fn done(&self) -> u64 {
+        self.st.step
+    }
+
+    fn total(&self) -> u64 {
+        self.total
+    }
+
+    fn label(&self, step: u64) -> String {
+        format!("epoch {}, teacher step {step}", (step.max(1) - 1) / self.steps_per_epoch() + 1)
+    }
+
+    fn step(&mut self, track: &mut Tracker) -> Result<()> {
+        let spe = self.steps_per_epoch();
+        let e = self.st.step / spe + 1;
+        let idx = (self.st.step % spe) as usize;
+        if idx == 0 {
+            self.models.reset_states(); // the reference starts every epoch with fresh states
+        }
+        // Each rank its own dropout masks (rank 0's are a single process's).
+        let rank = self.dist.as_ref().map_or(0, |d| d.rank);
+        reseed(self.seed.wrapping_add(rank as u64 * 1_000_003), self.st.step);
+        let tr = &self.tr;
+        let teacher_lr = match tr.schedule {
+            LrSchedule::CosineEpoch => cosine_lr(tr.lr, 0.0, e - 1, self.epochs),
+            LrSchedule::CosineStep => cosine_lr(tr.lr, 0.0, self.st.step, self.total),
+            LrSchedule::Constant => tr.lr,
+        };
+        self.engine.set_lr(0, teacher_lr);
+        for m in 1..self.models.nets.len() {
+            let lr = match tr.student_schedule {
+                StudentSchedule::Same => teacher_lr,
+                StudentSchedule::Plateau => self.st.student_lr[m],
+            };
+            self.engine.set_lr(m, lr);
+        }
+        let bptt = tr.bptt as i64;
+        let batch = window(&self.train_data, self.windows[idx], bptt);
+        let (data, cursor) = (&self.train_data, &mut self.st.cursor);
+        let rows = data.size()[0];
+        let mut next_student = || -> Result<(Tensor, Tensor)> {
+            let b = window(data, *cursor, bptt);
+            *cursor = advance_cursor(*cursor, rows, bptt);
+            Ok(b)
+        };
+        let o = self.engine.lot_step(&mut self.models, &batch, &mut next_student)?;
+        let st = &mut self.st;
+        st.step += 1;
+        st.run_loss[0] += o.teacher_task;
+        for (s, task) in o.student_tasks.iter().enumerate() {
+            st.run_loss[1 + s] += task;
+        }
+        st.run_n += 1;
+        let ppl = (st.run_loss[0] / st.run_n as f64).exp();
+        let epochs = self.epochs;
+        track.bar.inc(|| format!("epoch {e}/{epochs} teacher ppl {ppl:.1}"));
+        if st.step % 10 == 0 {
+            track.bar.set_message(format!("ep {e} ppl {ppl:.1}"));
+        }
+        Ok(())
+    }
+
+    fn eval_due(&self) -> bool {
+        let (step, every) = (self.st.step, self.tr.eval_interval as u64);
+        let interval_due = every > 0 && step % every == 0;
+        let epoch_end = every == 0 && step % self.steps_per_epoch() == 0;
+        interval_due || epoch_end || step == self.total
+    }
+
+    fn evaluate(&mut self, track: &mut Tracker) -> Result<()> {
+        let eval_start = Instant::now();
+        let secs = self.window_start.elapsed().as_secs_f64();
+        let nm = self.models.nets.len();
+        let e = (self.st.step.max(1) - 1) / self.steps_per_epoch() + 1;
+        let dist = self.dist.as_deref();
+        let vals: Vec<f64> = (0..nm).map(|m| evaluate_all(&self.models.nets[m], &self.valid_data, self.eval_bptt, dist)).collect::<Result<_>>()?;
+        let st = &mut self.st;
+        let run_loss = match dist {
+            Some(d) => d.sum(&st.run_loss)?.iter().map(|l| l / d.world as f64).collect(),
+            None => st.run_loss.clone(),
+        };
+        let mut line = format!("epoch {e} step {}", st.step);
+        for m in 0..nm {
+            let train_loss = run_loss[m] / st.run_n.max(1) as f64;
+            let common = Record { epoch: e, step: st.step, model: model_name(m), wall_s: track.wall_s(), ..Default::default() };
+            track.write(&Record {
+                split: "train".into(),
+                loss: train_loss,
+                perplexity: Some(train_loss.exp()),
+                lr: Some(self.engine.optims[m].lr()),
+                samples_per_s: Some(self.tokens_per_step * st.run_n as f64 / secs.max(1e-9)),
+                ..common.clone()
+            })?;
+            track.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
+            line.push_str(&format!(" | {} valid ppl {:.2}", model_name(m), vals[m].exp()));
+        }
+        track.bar.println(&line);
+        let tr = &self.tr;
+        // The reference LSTM rule: decay a student's lr when the summed validation
+        // perplexity got worse than the best so far and that student's own loss got worse.
+        if tr.student_schedule == StudentSchedule::Plateau && st.best_val[0].is_some() {
+            let best_sum: f64 = st.best_val.iter().map(|b| b.unwrap_or(f64::INFINITY).exp()).sum();
+            let now_sum: f64 = vals.iter().map(|v| v.exp()).sum();
+            if best_sum < now_sum {
+                for m in 1..nm {
+                    if st.best_val[m].is_some_and(|b| b < vals[m]) {
+                        st.student_lr[m] *= tr.plateau_gamma;
+                    }
+                }
+            }
+        }
+        let improved: Vec<usize> = match tr.checkpoint {
+            Checkpoint::PerModel => (0..nm).filter(|&m| st.best_val[m].map_or(true, |b| vals[m] < b)).collect(),
+            Checkpoint::Teacher if st.best_val[0].map_or(true, |b| vals[0] < b) => (0..nm).collect(),
+            Checkpoint::Teacher => Vec::new(),
+        };
+        for m in improved {
+            st.best_val[m] = Some(vals[m]);
+            self.best_snap[m] = Some(snapshot(&self.models.stores[m]));
+            st.best_epoch[m] = e;
+        }
+        st.run_loss.iter_mut().for_each(|l| *l = 0.0);
+        st.run_n = 0;
+        self.window_start = Instant::now();
+        self.eval_s += eval_start.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<lifecycle::Saved>> {
+        let st = &mut self.st;
+        st.opt_steps = self.engine.optims.iter().map(|o| o.steps()).collect();
+        st.metrics_len = track.metrics_len();
+        st.elapsed_s = track.wall_s();
+        let mut tensors = state_tensors(&self.models);
+        if let Some(d) = &self.dist {
+            tensors = gather_states(d, tensors)?;
+            st.rank_run_loss = d.gather(&st.run_loss)?;
+        }
+        tensors.extend(lifecycle::model_tensors(&self.models.stores, &self.engine.optims));
+        for (m, snap) in self.best_snap.iter().enumerate() {
+            if let Some(snap) = snap {
+                tensors.extend(checkpoint::prefixed(&format!("best{m}."), snap.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()));
+            }
+        }
+        Ok(Some((serde_json::to_value(&*st)?, tensors)))
+    }
+}
+
 /// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
 pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let device = lifecycle::device(cfg)?;
     let t = cfg.text()?;
-    let tr = &t.train;
     let mut corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
     limit_train(&mut corpus, t)?;
     let world = crate::dist::LaunchEnv::from_env()?.map_or(1, |e| e.world_size);
     check_sizes(&corpus, t, world)?;
-    let n_token = corpus.vocab.len() as i64;
-    // Data parallelism (RANK/WORLD_SIZE set): join once the inputs are good. `train.batch_size`
-    // is per process; the W ranks' columns together are one process's batch of W times it.
+    let (mut models, mut engine) = build(cfg, corpus.vocab.len() as i64)?;
+    // Data parallelism (RANK/WORLD_SIZE set): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
     let (main, rank) = dist.as_ref().map_or((true, 0), |d| (d.is_main(), d.rank));
-    let train_data = columns(&batchify(&corpus.train, tr.batch_size * world, device), dist.as_deref());
-    let valid_data = batchify(&corpus.valid, tr.eval_batch_size, device);
-    let test_data = batchify(&corpus.test, tr.eval_batch_size, device);
-    let eval_bptt = match t.model.arch {
-        Arch::Lstm => tr.bptt,
-        Arch::TransformerXl => tr.eval_bptt,
-    } as i64;
-
-    let (epochs, k, alpha) = mode_plan(cfg, tr.epochs);
-    let mut models = LmModels::build_placed(t, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + k)?, tr.batch_size as i64);
     let nm = models.nets.len();
-    let optims = models.stores.iter().map(|vs| make_optim(t, vs)).collect();
-    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
-    let clip = (tr.clip > 0.0).then_some(tr.clip);
-    let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, clip);
-    if let Some(d) = &dist {
-        engine.sync = Some(d.grad_sync());
-    }
-
-    let mut st = TrainState {
-        step: 0,
-        cursor: 0,
-        best_val: vec![None; nm],
-        best_epoch: vec![0; nm],
-        student_lr: vec![tr.lr; nm],
-        run_loss: vec![0.0; nm],
-        run_n: 0,
-        opt_steps: vec![0; nm],
-        metrics_len: 0,
-        elapsed_s: 0.0,
-        world_size: world,
-        rank_run_loss: Vec::new(),
-    };
-    let mut best_snap: Vec<Option<Vec<(String, Tensor)>>> = (0..nm).map(|_| None).collect();
+    let mut st = TrainState::fresh(nm, t.train.lr, world);
+    let mut best_snap = Vec::new();
     if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
         st = saved;
         if st.world_size != world {
@@ -456,10 +758,12 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             );
         }
         lifecycle::restore_models(&tensors, &models.stores, &mut engine.optims, &st.opt_steps)?;
-        for (m, best) in best_snap.iter_mut().enumerate() {
-            let snap = tensors.with_prefix(&format!("best{m}."));
-            *best = (!snap.is_empty()).then_some(snap);
-        }
+        best_snap = (0..nm)
+            .map(|m| {
+                let snap = tensors.with_prefix(&format!("best{m}."));
+                (!snap.is_empty()).then_some(snap)
+            })
+            .collect();
         // A data-parallel checkpoint holds every rank's states side by side: take this rank's.
         let states = checkpoint::Tensors(
             tensors.0.iter().filter(|(n, _)| n.starts_with("state")).map(|(n, t)| (n.clone(), columns(t, dist.as_deref()))).collect(),
@@ -475,200 +779,11 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     if let Some(d) = &dist {
         crate::dist::broadcast_weights(&d.pg, &models.stores)?;
     }
-
-    let rows = train_data.size()[0];
-    let bptt = tr.bptt as i64;
-    let windows = epoch_windows(rows, bptt);
-    let spe = windows.len() as u64;
-    let budget = spe * epochs as u64;
-    let cap = step_cap(cfg, tr.max_steps);
-    let total_steps = if cap > 0 { budget.min(cap) } else { budget };
-    let tokens_per_step = (bptt * (tr.batch_size * world) as i64) as f64;
-    let mut track = Tracker::for_rank(cfg, out, total_steps, st.step, st.elapsed_s, dist.clone())?;
-    // Training throughput (dist.json) leaves the evaluations out.
-    let (loop_start, first_step, mut eval_s) = (Instant::now(), st.step, 0.0);
-    let mut window_start = Instant::now();
-
-    while st.step < total_steps {
-        let e = st.step / spe + 1;
-        let idx = (st.step % spe) as usize;
-        if idx == 0 {
-            models.reset_states(); // the reference starts every epoch with fresh states
-        }
-        // Each rank its own dropout masks (rank 0's are a single process's).
-        reseed(cfg.run.seed.wrapping_add(rank as u64 * 1_000_003), st.step);
-        // Learning rates for this step.
-        let teacher_lr = match tr.schedule {
-            LrSchedule::CosineEpoch => cosine_lr(tr.lr, 0.0, e - 1, epochs as u64),
-            LrSchedule::CosineStep => cosine_lr(tr.lr, 0.0, st.step, total_steps),
-            LrSchedule::Constant => tr.lr,
-        };
-        engine.set_lr(0, teacher_lr);
-        for m in 1..nm {
-            let lr = match tr.student_schedule {
-                StudentSchedule::Same => teacher_lr,
-                StudentSchedule::Plateau => st.student_lr[m],
-            };
-            engine.set_lr(m, lr);
-        }
-        let batch = window(&train_data, windows[idx], bptt);
-        let cursor = &mut st.cursor;
-        let mut next_student = || -> Result<(Tensor, Tensor)> {
-            let b = window(&train_data, *cursor, bptt);
-            *cursor = advance_cursor(*cursor, rows, bptt);
-            Ok(b)
-        };
-        let o = engine
-            .lot_step(&mut models, &batch, &mut next_student)
-            .map_err(|err| track.step_failed(&format!("epoch {e}, teacher step {}", st.step + 1), err))?;
-        st.step += 1;
-        st.run_loss[0] += o.teacher_task;
-        for (s, task) in o.student_tasks.iter().enumerate() {
-            st.run_loss[1 + s] += task;
-        }
-        st.run_n += 1;
-        let ppl = (st.run_loss[0] / st.run_n as f64).exp();
-        track.bar.inc(|| format!("epoch {e}/{epochs} teacher ppl {ppl:.1}"));
-        if st.step % 10 == 0 {
-            track.bar.set_message(format!("ep {e} ppl {ppl:.1}"));
-        }
-        let interval_due = tr.eval_interval > 0 && st.step % tr.eval_interval as u64 == 0;
-        let epoch_end = tr.eval_interval == 0 && st.step % spe == 0;
-        let last = st.step == total_steps;
-        let evaluated = interval_due || epoch_end || last;
-        if evaluated {
-            let eval_start = Instant::now();
-            let secs = window_start.elapsed().as_secs_f64();
-            let at = format!("evaluation at teacher step {}", st.step);
-            let vals: Vec<f64> = (0..nm)
-                .map(|m| evaluate_all(&models.nets[m], &valid_data, eval_bptt, dist.as_deref()))
-                .collect::<Result<_>>()
-                .map_err(|err| track.step_failed(&at, err))?;
-            let run_loss = match &dist {
-                Some(d) => d.sum(&st.run_loss).map_err(|err| track.step_failed(&at, err))?.iter().map(|l| l / world as f64).collect(),
-                None => st.run_loss.clone(),
-            };
-            let mut line = format!("epoch {e} step {}", st.step);
-            for m in 0..nm {
-                let train_loss = run_loss[m] / st.run_n.max(1) as f64;
-                let common = Record { epoch: e, step: st.step, model: model_name(m), wall_s: track.wall_s(), ..Default::default() };
-                track.write(&Record {
-                    split: "train".into(),
-                    loss: train_loss,
-                    perplexity: Some(train_loss.exp()),
-                    lr: Some(engine.optims[m].lr()),
-                    samples_per_s: Some(tokens_per_step * st.run_n as f64 / secs.max(1e-9)),
-                    ..common.clone()
-                })?;
-                track.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
-                line.push_str(&format!(" | {} valid ppl {:.2}", model_name(m), vals[m].exp()));
-            }
-            track.bar.println(&line);
-            // The reference LSTM rule: decay a student's lr when the summed validation
-            // perplexity got worse than the best so far and that student's own loss got worse.
-            if tr.student_schedule == StudentSchedule::Plateau && st.best_val[0].is_some() {
-                let best_sum: f64 = st.best_val.iter().map(|b| b.unwrap_or(f64::INFINITY).exp()).sum();
-                let now_sum: f64 = vals.iter().map(|v| v.exp()).sum();
-                if best_sum < now_sum {
-                    for m in 1..nm {
-                        if st.best_val[m].is_some_and(|b| b < vals[m]) {
-                            st.student_lr[m] *= tr.plateau_gamma;
-                        }
-                    }
-                }
-            }
-            let improved: Vec<usize> = match tr.checkpoint {
-                Checkpoint::PerModel => (0..nm).filter(|&m| st.best_val[m].map_or(true, |b| vals[m] < b)).collect(),
-                Checkpoint::Teacher if st.best_val[0].map_or(true, |b| vals[0] < b) => (0..nm).collect(),
-                Checkpoint::Teacher => Vec::new(),
-            };
-            for m in improved {
-                st.best_val[m] = Some(vals[m]);
-                best_snap[m] = Some(snapshot(&models.stores[m]));
-                st.best_epoch[m] = e;
-            }
-            st.run_loss.iter_mut().for_each(|l| *l = 0.0);
-            st.run_n = 0;
-            window_start = Instant::now();
-            eval_s += eval_start.elapsed().as_secs_f64();
-        }
-        let at = format!("epoch {e}, teacher step {}", st.step);
-        let (save, interrupted) = track.checkpoint_due(st.step, evaluated).map_err(|err| track.step_failed(&at, err))?;
-        if save {
-            st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
-            st.metrics_len = track.metrics_len();
-            st.elapsed_s = track.wall_s();
-            let mut tensors = state_tensors(&models);
-            if let Some(d) = &dist {
-                tensors = gather_states(d, tensors).map_err(|err| track.step_failed(&at, err))?;
-                st.rank_run_loss = d.gather(&st.run_loss).map_err(|err| track.step_failed(&at, err))?;
-            }
-            tensors.extend(lifecycle::model_tensors(&models.stores, &engine.optims));
-            for (m, snap) in best_snap.iter().enumerate() {
-                if let Some(snap) = snap {
-                    tensors.extend(checkpoint::prefixed(&format!("best{m}."), snap.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()));
-                }
-            }
-            track.save_checkpoint(&st, &tensors)?;
-        }
-        if interrupted {
-            return Err(track.interrupted(&format!("at teacher step {}", st.step), None));
-        }
-    }
-    let wall_s = track.finish();
-    if let (Some(d), true) = (&dist, main) {
-        d.write_report(out, tr.batch_size, tokens_per_step, "tokens", st.step - first_step, loop_start.elapsed().as_secs_f64() - eval_s)?;
-    }
-    let epoch = (st.step + spe - 1) / spe;
-
-    // Test each model from its selected (best-validation) checkpoint.
-    let mut summary = Summary {
-        name: cfg.run.name.clone(),
-        mode: cfg.lot.mode.name().into(),
-        seed: cfg.run.seed,
-        epochs: epoch,
-        teacher_steps: st.step,
-        wall_s,
-        models: BTreeMap::new(),
-    };
-    let mut line = String::from("test (best-validation checkpoints):");
-    for m in 0..nm {
-        if let Some(s) = &best_snap[m] {
-            restore(&models.stores[m], s);
-        }
-        let test = evaluate_all(&models.nets[m], &test_data, eval_bptt, dist.as_deref())?;
-        track.write(&Record {
-            epoch,
-            step: st.step,
-            model: model_name(m),
-            split: "test".into(),
-            loss: test,
-            perplexity: Some(test.exp()),
-            wall_s: track.wall_s(),
-            ..Default::default()
-        })?;
-        line.push_str(&format!(" {} ppl {:.2}", model_name(m), test.exp()));
-        if main {
-            lifecycle::save_weights(out, m, &models.stores[m], lifecycle::same_names)?;
-        }
-        summary.models.insert(
-            model_name(m),
-            ModelSummary {
-                final_test_loss: Some(test),
-                final_test_perplexity: Some(test.exp()),
-                best_valid_perplexity: st.best_val[m].map(f64::exp),
-                best_epoch: st.best_epoch[m],
-                optimizer_steps: engine.optims[m].steps(),
-                ..Default::default()
-            },
-        );
-    }
-    if main {
-        eprintln!("{line}");
-        run::write_summary(out, &summary)?;
-        plot_run(out)?;
-    }
-    Ok(summary)
+    let mut learner = LmLearner::new(cfg, models, engine, &corpus, st, best_snap, device, dist.clone())?;
+    let mut track = Tracker::for_rank(cfg, out, learner.total, learner.st.step, learner.st.elapsed_s, dist)?;
+    let (loop_start, first_step) = (Instant::now(), learner.st.step);
+    lifecycle::fit(&mut learner, &mut track)?;
+    learner.finish(cfg, out, track, loop_start.elapsed().as_secs_f64(), first_step)
 }
 
 /// `curves.png`: validation and training perplexity per model against teacher steps.

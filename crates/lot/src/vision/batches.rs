@@ -202,16 +202,21 @@ impl Prefetch {
     pub fn next(&mut self) -> anyhow::Result<Batch> {
         self.rx.recv().map_err(|_| anyhow::anyhow!("batch worker stopped unexpectedly"))
     }
-}
 
-impl Drop for Prefetch {
-    fn drop(&mut self) {
+    /// Stop the worker (dropping the stream does too); `next()` fails afterwards.
+    pub fn stop(&mut self) {
         // Unblock the worker by dropping the receiver first, then join it.
         let (_tx, rx) = sync_channel(0);
         drop(std::mem::replace(&mut self.rx, rx));
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

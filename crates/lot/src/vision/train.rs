@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 use super::batches::{self, Shard};
 use super::resnet::{self, ForwardOptions, PreActResNet};
 use super::sync_bn::SyncBn;
-use super::config::{Schedule, VisionConfig};
+use super::config::{Schedule, TrainConfig, VisionConfig};
 use crate::config::Config;
 use crate::data::{load_dataset, ImageDataset, Split};
 use crate::dist::{self, Dist};
@@ -247,53 +247,346 @@ impl lifecycle::RunState for TrainState {
     }
 }
 
-/// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
-pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
-    let device = lifecycle::device(cfg)?;
+impl TrainState {
+    fn fresh(nm: usize, world: usize) -> Self {
+        Self {
+            step: 0,
+            student_pos: 0,
+            run: vec![Running::default(); nm],
+            best: vec![(-1.0, 0); nm],
+            last_eval: vec![(0.0, 0.0); nm],
+            opt_steps: vec![0; nm],
+            metrics_len: 0,
+            elapsed_s: 0.0,
+            world_size: world,
+            rank_run: Vec::new(),
+        }
+    }
+}
+
+/// The models (teacher, then the mode's students) and the engine with their SGD optimizers.
+fn build(cfg: &Config, train: &ImageDataset) -> Result<(VisionModels, Engine)> {
     let v = cfg.vision()?;
-    let Splits { train: train_ds, valid: valid_ds, test: test_ds } = load_data(v)?;
-    let (epochs, k, alpha) = mode_plan(cfg);
+    let (_, k, alpha) = mode_plan(cfg);
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
     depths.extend(s_depths.iter().take(k));
     let devices = lifecycle::model_devices(cfg, depths.len())?;
-    let mut models =
-        VisionModels::build_placed(&depths, train_ds.c as i64, train_ds.num_classes as i64, cfg.run.seed, &devices, v.forward_options())?;
-    let nm = models.nets.len();
+    let models = VisionModels::build_placed(&depths, train.c as i64, train.num_classes as i64, cfg.run.seed, &devices, v.forward_options())?;
+    let t = &v.train;
+    let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
+    let optims: Vec<Box<dyn Optimizer>> =
+        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
+    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    Ok((models, Engine::new(loss, cfg.lot.student_steps, optims, None)))
+}
+
+/// A vision run in progress: models, engine, the teacher's and students' batch streams, the
+/// evaluation splits and the resume state. [`lifecycle::fit`] drives it.
+pub struct VisionLearner {
+    pub models: VisionModels,
+    pub engine: Engine,
+    pub teacher_batches: batches::Prefetch,
+    student_batches: batches::Prefetch,
+    st: TrainState,
+    /// Per-epoch evaluations use the validation split when there is one, else the test split.
+    valid: Option<ImageDataset>,
+    test: ImageDataset,
+    train: TrainConfig,
+    seed: u64,
+    epochs: u64,
+    steps_per_epoch: u64,
+    total: u64,
+    device: Device,
+    dist: Option<Arc<Dist>>,
+    sync_bn: Option<Arc<SyncBn>>,
+    lr: f64,
+    epoch_start: Instant,
+    /// Seconds spent evaluating, which training throughput (dist.json) leaves out.
+    eval_s: f64,
+}
+
+impl VisionLearner {
+    /// A fresh single-process learner on `splits` (what `lot bench` drives).
+    pub fn fresh(cfg: &Config, splits: Splits, device: Device) -> Result<Self> {
+        let (models, engine) = build(cfg, &splits.train)?;
+        let st = TrainState::fresh(models.nets.len(), 1);
+        Self::new(cfg, models, engine, splits, st, device, None)
+    }
+
+    /// The learner at `st` (fresh or resumed): the batch streams start where `st` left them.
+    fn new(
+        cfg: &Config,
+        mut models: VisionModels,
+        mut engine: Engine,
+        splits: Splits,
+        st: TrainState,
+        device: Device,
+        dist: Option<Arc<Dist>>,
+    ) -> Result<Self> {
+        let v = cfg.vision()?;
+        let t = &v.train;
+        let shard = dist.as_ref().map_or(Shard::WHOLE, |d| Shard { rank: d.rank, world: d.world });
+        if let Some(d) = &dist {
+            engine.sync = Some(d.grad_sync());
+        }
+        // `run.sync_bn`: every net's training-mode BatchNorm over all ranks' rows.
+        let sync_bn = dist.as_ref().filter(|_| cfg.run.sync_bn).map(|d| SyncBn::new(d.pg.clone()));
+        for net in &mut models.nets {
+            net.set_sync_bn(sync_bn.clone());
+        }
+        let (epochs, _, _) = mode_plan(cfg);
+        // `train.batch_size` is per process: a step of W ranks takes a global batch of W times it.
+        let global_batch = t.batch_size * shard.world;
+        let spe = batches::steps_per_epoch(t.epoch_style, splits.train.n, global_batch) as u64;
+        let total = spe * epochs as u64;
+        let train_ds = Arc::new(splits.train);
+        let seed = cfg.run.seed;
+        let augment = v.data.augment;
+        let teacher_batches =
+            batches::teacher_stream(train_ds.clone(), t.epoch_style, global_batch, seed, augment, st.step, total - st.step.min(total), shard);
+        let student_batches = batches::student_stream(train_ds, global_batch, seed, augment, st.student_pos, shard);
+        Ok(Self {
+            models,
+            engine,
+            teacher_batches,
+            student_batches,
+            st,
+            valid: splits.valid,
+            test: splits.test,
+            train: t.clone(),
+            seed,
+            epochs: epochs as u64,
+            steps_per_epoch: spe,
+            total,
+            device,
+            dist,
+            sync_bn,
+            lr: t.lr,
+            epoch_start: Instant::now(),
+            eval_s: 0.0,
+        })
+    }
+
+    fn epoch(&self) -> u64 {
+        self.st.step / self.steps_per_epoch + 1
+    }
+
+    /// The teacher's training accuracy (%) over the steps since the last evaluation.
+    pub fn train_accuracy(&self) -> f64 {
+        let r = &self.st.run[0];
+        100.0 * r.correct as f64 / r.seen.max(1) as f64
+    }
+
+    /// Rank 0's BatchNorm statistics, the weights, and every model read on the test set (once,
+    /// with the final weights, when per-epoch evaluations used a validation split).
+    fn finish(mut self, cfg: &Config, out: &Path, mut track: Tracker, loop_s: f64, first_step: u64) -> Result<Summary> {
+        let main = self.dist.as_ref().map_or(true, |d| d.is_main());
+        let wall_s = track.finish();
+        // The prefetch threads stop before the evaluations.
+        self.teacher_batches.stop();
+        self.student_batches.stop();
+        let t = &self.train;
+        if let (Some(d), true) = (&self.dist, main) {
+            let world = d.world;
+            d.write_report(out, t.batch_size, (t.batch_size * world) as f64, "images", self.st.step - first_step, loop_s - self.eval_s)?;
+        }
+        let mut summary = Summary {
+            name: cfg.run.name.clone(),
+            mode: cfg.lot.mode.name().into(),
+            seed: self.seed,
+            epochs: self.epochs,
+            teacher_steps: self.st.step,
+            wall_s,
+            models: BTreeMap::new(),
+        };
+        let dist = self.dist.as_deref();
+        for m in 0..self.models.nets.len() {
+            if let Some(d) = dist {
+                dist::broadcast_weights(&d.pg, &self.models.stores[m..m + 1])?; // rank 0's BatchNorm statistics
+            }
+            if main {
+                lifecycle::save_weights(out, m, &self.models.stores[m], resnet::to_reference_names)?;
+            }
+            let ms = ModelSummary { best_epoch: self.st.best[m].1, optimizer_steps: self.engine.optims[m].steps(), ..Default::default() };
+            let ms = if self.valid.is_some() {
+                // The test set, read once: the final weights.
+                let (tl, ta) = evaluate_all(&self.models, m, &self.test, t.eval_batch_size, dist)?;
+                track.write(&Record {
+                    epoch: self.epochs,
+                    step: self.st.step,
+                    model: model_name(m),
+                    split: "test".into(),
+                    loss: tl,
+                    accuracy: Some(ta),
+                    wall_s: track.wall_s(),
+                    ..Default::default()
+                })?;
+                ModelSummary {
+                    final_test_loss: Some(tl),
+                    final_test_accuracy: Some(ta),
+                    final_valid_accuracy: Some(self.st.last_eval[m].1),
+                    best_valid_accuracy: Some(self.st.best[m].0),
+                    ..ms
+                }
+            } else {
+                ModelSummary {
+                    final_test_loss: Some(self.st.last_eval[m].0),
+                    final_test_accuracy: Some(self.st.last_eval[m].1),
+                    best_test_accuracy: Some(self.st.best[m].0),
+                    ..ms
+                }
+            };
+            summary.models.insert(model_name(m), ms);
+        }
+        if main {
+            run::write_summary(out, &summary)?;
+            plot_run(out)?;
+        }
+        Ok(summary)
+    }
+}
+
+impl lifecycle::Learner for VisionLearner {
+    fn done(&self) -> u64 {
+        self.st.step
+    }
+
+    fn total(&self) -> u64 {
+        self.total
+    }
+
+    fn label(&self, step: u64) -> String {
+        format!("epoch {}, teacher step {step}", (step.max(1) - 1) / self.steps_per_epoch + 1)
+    }
+
+    fn step(&mut self, track: &mut Tracker) -> Result<()> {
+        let epoch = self.epoch();
+        let t = &self.train;
+        self.lr = match t.schedule {
+            Schedule::Cosine => cosine_lr(t.lr, 0.0, epoch - 1, self.epochs),
+            Schedule::Constant => t.lr,
+        };
+        for m in 0..self.models.nets.len() {
+            self.engine.set_lr(m, self.lr);
+        }
+        let b = self.teacher_batches.next()?;
+        let batch = self.models.prepare(b.to_tensors(self.device));
+        let (opts, device) = (self.models.opts, self.device);
+        let (student_batches, student_pos) = (&mut self.student_batches, &mut self.st.student_pos);
+        let mut next_student = || -> Result<(Tensor, Tensor)> {
+            *student_pos += 1;
+            let (x, y) = student_batches.next()?.to_tensors(device);
+            Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
+        };
+        let outp = self.engine.lot_step(&mut self.models, &batch, &mut next_student);
+        // A synchronized BatchNorm's failed collective is the first cause of whatever followed.
+        let outp = match self.sync_bn.as_ref().and_then(|s| s.take_error()) {
+            Some(e) => Err(anyhow::anyhow!(e)),
+            None => outp,
+        }?;
+        self.st.step += 1;
+        let n = b.y.len() as i64;
+        let logits = std::iter::once(&outp.teacher_logits).chain(&outp.student_logits);
+        let losses = std::iter::once(outp.teacher_loss).chain(outp.student_losses.iter().copied());
+        for ((r, logits), loss) in self.st.run.iter_mut().zip(logits).zip(losses) {
+            r.loss += loss;
+            r.correct += accuracy(logits, &batch.1);
+            r.seen += n;
+            r.steps += 1;
+        }
+        let tl = self.st.run[0].loss / self.st.run[0].steps as f64;
+        let (step, epochs) = (self.st.step, self.epochs);
+        if step % 10 == 0 || step == self.total {
+            track.bar.set_message(format!("ep {epoch}/{epochs} loss {tl:.3}"));
+        }
+        track.bar.inc(|| format!("epoch {epoch}/{epochs} teacher loss {tl:.3}"));
+        Ok(())
+    }
+
+    fn eval_due(&self) -> bool {
+        self.st.step % self.steps_per_epoch == 0
+    }
+
+    fn evaluate(&mut self, track: &mut Tracker) -> Result<()> {
+        let eval_start = Instant::now();
+        let epoch_s = self.epoch_start.elapsed().as_secs_f64();
+        self.epoch_start = Instant::now();
+        let (epoch, epochs, nm) = (self.st.step / self.steps_per_epoch, self.epochs, self.models.nets.len());
+        // The epoch's training numbers over every rank's rows (each rank's step loss is the
+        // mean over its equal-sized shard, so the mean over ranks is the global batch's).
+        let mut sums: Vec<f64> = self.st.run.iter().flat_map(|r| [r.loss, r.correct as f64, r.seen as f64, r.steps as f64]).collect();
+        if let Some(d) = &self.dist {
+            sums = d.sum(&sums)?;
+        }
+        let rate = sums[2] / epoch_s.max(1e-9);
+        let mut line = format!("epoch {epoch}/{epochs} lr {:.4}", self.lr);
+        for m in 0..nm {
+            let [loss_sum, correct, seen, steps] = [sums[4 * m], sums[4 * m + 1], sums[4 * m + 2], sums[4 * m + 3]];
+            track.write(&Record {
+                epoch,
+                step: self.st.step,
+                model: model_name(m),
+                split: "train".into(),
+                loss: loss_sum / steps.max(1.0),
+                accuracy: Some(100.0 * correct / seen.max(1.0)),
+                lr: Some(self.lr),
+                wall_s: track.wall_s(),
+                samples_per_s: Some(rate),
+                ..Default::default()
+            })?;
+            // Per epoch: the validation set when there is one (the test set is then read once,
+            // after the last epoch), else the test set as the reference does.
+            let (split, ds) = match &self.valid {
+                Some(v) => ("valid", v),
+                None => ("test", &self.test),
+            };
+            let (el, ea) = evaluate_all(&self.models, m, ds, self.train.eval_batch_size, self.dist.as_deref())?;
+            self.st.last_eval[m] = (el, ea);
+            if ea > self.st.best[m].0 {
+                self.st.best[m] = (ea, epoch);
+            }
+            track.write(&Record {
+                epoch,
+                step: self.st.step,
+                model: model_name(m),
+                split: split.into(),
+                loss: el,
+                accuracy: Some(ea),
+                wall_s: track.wall_s(),
+                ..Default::default()
+            })?;
+            line.push_str(&format!(" | {} {split} acc {ea:.2}%", model_name(m)));
+        }
+        track.bar.println(&line);
+        self.st.run = vec![Running::default(); nm];
+        self.eval_s += eval_start.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<lifecycle::Saved>> {
+        if let Some(d) = &self.dist {
+            self.st.rank_run = gather_running(d, &self.st.run)?;
+        }
+        self.st.opt_steps = self.engine.optims.iter().map(|o| o.steps()).collect();
+        self.st.metrics_len = track.metrics_len();
+        self.st.elapsed_s = track.wall_s();
+        Ok(Some((serde_json::to_value(&self.st)?, lifecycle::model_tensors(&self.models.stores, &self.engine.optims))))
+    }
+}
+
+/// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
+pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
+    let device = lifecycle::device(cfg)?;
+    let splits = load_data(cfg.vision()?)?;
+    let (models, mut engine) = build(cfg, &splits.train)?;
     // Data parallelism (RANK/WORLD_SIZE set, e.g. by `lot launch`): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
     let (main, shard) = match &dist {
         Some(d) => (d.is_main(), Shard { rank: d.rank, world: d.world }),
         None => (true, Shard::WHOLE),
     };
-
-    let t = &v.train;
-    let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
-    let optims: Vec<Box<dyn Optimizer>> =
-        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
-    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
-    let mut engine = Engine::new(loss, cfg.lot.student_steps, optims, None);
-    if let Some(d) = &dist {
-        engine.sync = Some(d.grad_sync());
-    }
-    // `run.sync_bn`: every net's training-mode BatchNorm over all ranks' rows.
-    let sync_bn = dist.as_ref().filter(|_| cfg.run.sync_bn).map(|d| SyncBn::new(d.pg.clone()));
-    for net in &mut models.nets {
-        net.set_sync_bn(sync_bn.clone());
-    }
-
-    let mut st = TrainState {
-        step: 0,
-        student_pos: 0,
-        run: vec![Running::default(); nm],
-        best: vec![(-1.0, 0); nm],
-        last_eval: vec![(0.0, 0.0); nm],
-        opt_steps: vec![0; nm],
-        metrics_len: 0,
-        elapsed_s: 0.0,
-        world_size: shard.world,
-        rank_run: Vec::new(),
-    };
+    let mut st = TrainState::fresh(models.nets.len(), shard.world);
     // The data is good: only now open the run folder, so bad input leaves nothing behind.
     if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
         st = saved;
@@ -317,203 +610,11 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         // Every rank starts from rank 0's weights (they are built from the same seed anyway).
         dist::broadcast_weights(&d.pg, &models.stores)?;
     }
-
-    // `train.batch_size` is per process: a step of W ranks takes a global batch of W times it.
-    let global_batch = t.batch_size * shard.world;
-    let spe = batches::steps_per_epoch(t.epoch_style, train_ds.n, global_batch) as u64;
-    let total_steps = spe * epochs as u64;
-    let train_ds = Arc::new(train_ds);
-    let seed = cfg.run.seed;
-    let mut teacher_batches = batches::teacher_stream(
-        train_ds.clone(),
-        t.epoch_style,
-        global_batch,
-        seed,
-        v.data.augment,
-        st.step,
-        total_steps - st.step.min(total_steps),
-        shard,
-    );
-    let mut student_batches = batches::student_stream(train_ds.clone(), global_batch, seed, v.data.augment, st.student_pos, shard);
-
-    let mut track = Tracker::for_rank(cfg, out, total_steps, st.step, st.elapsed_s, dist.clone())?;
-    // Training throughput (dist.json) leaves the evaluations out.
-    let (loop_start, first_step, mut eval_s) = (Instant::now(), st.step, 0.0);
-    let mut epoch_start = Instant::now();
-    while st.step < total_steps {
-        let epoch = st.step / spe + 1;
-        let lr = match t.schedule {
-            Schedule::Cosine => cosine_lr(t.lr, 0.0, epoch - 1, epochs as u64),
-            Schedule::Constant => t.lr,
-        };
-        for m in 0..nm {
-            engine.set_lr(m, lr);
-        }
-        let b = teacher_batches.next()?;
-        let batch = models.prepare(b.to_tensors(device));
-        let opts = models.opts;
-        let mut next_student = || -> Result<(Tensor, Tensor)> {
-            st.student_pos += 1;
-            let (x, y) = student_batches.next()?.to_tensors(device);
-            Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
-        };
-        let outp = engine.lot_step(&mut models, &batch, &mut next_student);
-        // A synchronized BatchNorm's failed collective is the first cause of whatever followed.
-        let outp = match sync_bn.as_ref().and_then(|s| s.take_error()) {
-            Some(e) => Err(anyhow::anyhow!(e)),
-            None => outp,
-        }
-        .map_err(|e| track.step_failed(&format!("epoch {epoch}, teacher step {}", st.step + 1), e))?;
-        st.step += 1;
-        let n = b.y.len() as i64;
-        let r = &mut st.run[0];
-        r.loss += outp.teacher_loss;
-        r.correct += accuracy(&outp.teacher_logits, &batch.1);
-        r.seen += n;
-        r.steps += 1;
-        for i in 0..outp.student_logits.len() {
-            let r = &mut st.run[1 + i];
-            r.loss += outp.student_losses[i];
-            r.correct += accuracy(&outp.student_logits[i], &batch.1);
-            r.seen += n;
-            r.steps += 1;
-        }
-        let tl = st.run[0].loss / st.run[0].steps as f64;
-        if st.step % 10 == 0 || st.step == total_steps {
-            track.bar.set_message(format!("ep {epoch}/{epochs} loss {tl:.3}"));
-        }
-        track.bar.inc(|| format!("epoch {epoch}/{epochs} teacher loss {tl:.3}"));
-
-        let epoch_end = st.step % spe == 0;
-        if epoch_end {
-            let eval_start = Instant::now();
-            let epoch_s = epoch_start.elapsed().as_secs_f64();
-            epoch_start = Instant::now();
-            // The epoch's training numbers over every rank's rows (each rank's step loss is the
-            // mean over its equal-sized shard, so the mean over ranks is the global batch's).
-            let mut sums: Vec<f64> = st.run.iter().flat_map(|r| [r.loss, r.correct as f64, r.seen as f64, r.steps as f64]).collect();
-            let at = format!("end of epoch {epoch}, teacher step {}", st.step);
-            if let Some(d) = &dist {
-                sums = d.sum(&sums).map_err(|e| track.step_failed(&at, e))?;
-            }
-            let rate = sums[2] / epoch_s.max(1e-9);
-            let mut line = format!("epoch {epoch}/{epochs} lr {lr:.4}");
-            for m in 0..nm {
-                let [loss_sum, correct, seen, steps] = [sums[4 * m], sums[4 * m + 1], sums[4 * m + 2], sums[4 * m + 3]];
-                track.write(&Record {
-                    epoch,
-                    step: st.step,
-                    model: model_name(m),
-                    split: "train".into(),
-                    loss: loss_sum / steps.max(1.0),
-                    accuracy: Some(100.0 * correct / seen.max(1.0)),
-                    lr: Some(lr),
-                    wall_s: track.wall_s(),
-                    samples_per_s: Some(rate),
-                    ..Default::default()
-                })?;
-                // Per epoch: the validation set when there is one (the test set is then read once,
-                // after the last epoch), else the test set as the reference does.
-                let (split, ds) = match &valid_ds {
-                    Some(v) => ("valid", v),
-                    None => ("test", &test_ds),
-                };
-                let (el, ea) = evaluate_all(&models, m, ds, t.eval_batch_size, dist.as_deref()).map_err(|e| track.step_failed(&at, e))?;
-                st.last_eval[m] = (el, ea);
-                if ea > st.best[m].0 {
-                    st.best[m] = (ea, epoch);
-                }
-                track.write(&Record {
-                    epoch,
-                    step: st.step,
-                    model: model_name(m),
-                    split: split.into(),
-                    loss: el,
-                    accuracy: Some(ea),
-                    wall_s: track.wall_s(),
-                    ..Default::default()
-                })?;
-                line.push_str(&format!(" | {} {split} acc {ea:.2}%", model_name(m)));
-            }
-            track.bar.println(&line);
-            st.run = vec![Running::default(); nm];
-            eval_s += eval_start.elapsed().as_secs_f64();
-        }
-        let (save, interrupted) =
-            track.checkpoint_due(st.step, epoch_end).map_err(|e| track.step_failed(&format!("epoch {epoch}, teacher step {}", st.step), e))?;
-        if save {
-            if let Some(d) = &dist {
-                st.rank_run = gather_running(d, &st.run).map_err(|e| track.step_failed(&format!("checkpoint at teacher step {}", st.step), e))?;
-            }
-            st.opt_steps = engine.optims.iter().map(|o| o.steps()).collect();
-            st.metrics_len = track.metrics_len();
-            st.elapsed_s = track.wall_s();
-            track.save_checkpoint(&st, &lifecycle::model_tensors(&models.stores, &engine.optims))?;
-        }
-        if interrupted {
-            return Err(track.interrupted(&format!("at teacher step {}", st.step), None));
-        }
-    }
-    let loop_s = loop_start.elapsed().as_secs_f64() - eval_s;
-    let wall_s = track.finish();
-    drop(teacher_batches);
-    drop(student_batches);
-    if let (Some(d), true) = (&dist, main) {
-        d.write_report(out, t.batch_size, global_batch as f64, "images", st.step - first_step, loop_s)?;
-    }
-
-    let mut summary = Summary {
-        name: cfg.run.name.clone(),
-        mode: cfg.lot.mode.name().into(),
-        seed,
-        epochs: epochs as u64,
-        teacher_steps: st.step,
-        wall_s,
-        models: BTreeMap::new(),
-    };
-    for m in 0..nm {
-        if let Some(d) = &dist {
-            dist::broadcast_weights(&d.pg, &models.stores[m..m + 1])?; // rank 0's BatchNorm statistics
-        }
-        if main {
-            lifecycle::save_weights(out, m, &models.stores[m], resnet::to_reference_names)?;
-        }
-        let ms = ModelSummary { best_epoch: st.best[m].1, optimizer_steps: engine.optims[m].steps(), ..Default::default() };
-        let ms = if valid_ds.is_some() {
-            // The test set, read once: the final weights.
-            let (tl, ta) = evaluate_all(&models, m, &test_ds, t.eval_batch_size, dist.as_deref())?;
-            track.write(&Record {
-                epoch: epochs as u64,
-                step: st.step,
-                model: model_name(m),
-                split: "test".into(),
-                loss: tl,
-                accuracy: Some(ta),
-                wall_s: track.wall_s(),
-                ..Default::default()
-            })?;
-            ModelSummary {
-                final_test_loss: Some(tl),
-                final_test_accuracy: Some(ta),
-                final_valid_accuracy: Some(st.last_eval[m].1),
-                best_valid_accuracy: Some(st.best[m].0),
-                ..ms
-            }
-        } else {
-            ModelSummary {
-                final_test_loss: Some(st.last_eval[m].0),
-                final_test_accuracy: Some(st.last_eval[m].1),
-                best_test_accuracy: Some(st.best[m].0),
-                ..ms
-            }
-        };
-        summary.models.insert(model_name(m), ms);
-    }
-    if main {
-        run::write_summary(out, &summary)?;
-        plot_run(out)?;
-    }
-    Ok(summary)
+    let mut learner = VisionLearner::new(cfg, models, engine, splits, st, device, dist.clone())?;
+    let mut track = Tracker::for_rank(cfg, out, learner.total, learner.st.step, learner.st.elapsed_s, dist)?;
+    let (loop_start, first_step) = (Instant::now(), learner.st.step);
+    lifecycle::fit(&mut learner, &mut track)?;
+    learner.finish(cfg, out, track, loop_start.elapsed().as_secs_f64(), first_step)
 }
 
 /// `curves.png`: test accuracy and train loss per model against epochs.
