@@ -2,7 +2,8 @@
 //! resumed from its checkpoint with metrics.jsonl cut back to it), metrics and progress, the
 //! checkpoint cadence (evaluations, every `run.checkpoint_every` steps, Ctrl-C), the errors that
 //! point at the last good checkpoint, the saved weights, and the top of `curves.png`.
-//! A trainer keeps only its domain's logic: models, batches, its loop body, evaluation.
+//! A trainer keeps only its domain's logic, as a [`Learner`] (models, batches, one teacher update,
+//! evaluation, its checkpoint's contents); [`fit`] runs the loop around it.
 //! In a data-parallel run only rank 0 writes the folder; every rank stops at the same step.
 
 use std::path::{Path, PathBuf};
@@ -424,6 +425,69 @@ mod tests {
         assert!(e.to_string().starts_with("interrupted at teacher step 3: checkpoint written"), "{e}");
         let e = t.interrupted("after update 2", Some("Atari runs cannot be resumed"));
         assert!(e.to_string().contains("no checkpoint written (Atari"), "{e}");
+    }
+
+    /// A learner that records what `fit` asks of it: evaluations every 3 steps, optionally a
+    /// failing step.
+    struct Counting {
+        step: u64,
+        total: u64,
+        fail_at: Option<u64>,
+        evaluated: Vec<u64>,
+        saved: Vec<u64>,
+    }
+    impl Learner for Counting {
+        fn done(&self) -> u64 {
+            self.step
+        }
+        fn total(&self) -> u64 {
+            self.total
+        }
+        fn label(&self, step: u64) -> String {
+            format!("step {step}")
+        }
+        fn step(&mut self, _track: &mut Tracker) -> Result<()> {
+            if self.fail_at == Some(self.step + 1) {
+                anyhow::bail!("loss is NaN");
+            }
+            self.step += 1;
+            Ok(())
+        }
+        fn eval_due(&self) -> bool {
+            self.step % 3 == 0
+        }
+        fn evaluate(&mut self, _track: &mut Tracker) -> Result<()> {
+            self.evaluated.push(self.step);
+            Ok(())
+        }
+        fn checkpoint(&mut self, track: &Tracker) -> Result<Option<Saved>> {
+            self.saved.push(self.step);
+            let st = St { step: self.step, metrics_len: track.metrics_len() };
+            Ok(Some((serde_json::to_value(st)?, Vec::new())))
+        }
+    }
+
+    /// `fit` steps to the end, evaluates when due, checkpoints after evaluations and every
+    /// `run.checkpoint_every` steps; a failing step is named and points at the last checkpoint.
+    #[test]
+    fn fit_steps_evaluates_and_checkpoints_on_its_cadence() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("run");
+        let mut cfg = config();
+        cfg.run.checkpoint_every = 4;
+        open::<St>(&cfg, &out, false, Device::Cpu).unwrap();
+        let mut t = Tracker::new(&cfg, &out, 7, 0, 0.0).unwrap();
+        let mut l = Counting { step: 0, total: 7, fail_at: None, evaluated: vec![], saved: vec![] };
+        fit(&mut l, &mut t).unwrap();
+        assert_eq!((l.step, l.evaluated.clone(), l.saved.clone()), (7, vec![3, 6], vec![3, 4, 6]));
+        let (st, _) = open::<St>(&cfg, &out, true, Device::Cpu).unwrap().unwrap();
+        assert_eq!(st.step, 6, "the last checkpoint is the one after step 6");
+
+        let mut t = Tracker::new(&cfg, &out, 7, 0, 0.0).unwrap();
+        let mut l = Counting { step: 0, total: 7, fail_at: Some(5), evaluated: vec![], saved: vec![] };
+        let e = fit(&mut l, &mut t).unwrap_err().to_string();
+        assert!(e.starts_with("step 5: loss is NaN") && e.contains("last good checkpoint"), "{e}");
+        assert_eq!((l.step, l.saved), (4, vec![3, 4]));
     }
 
     #[test]
