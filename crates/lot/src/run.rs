@@ -67,6 +67,13 @@ pub struct Summary {
     pub models: BTreeMap<String, ModelSummary>,
 }
 
+impl Summary {
+    /// A finished run's summary, its models to be added.
+    pub fn new(cfg: &Config, epochs: u64, teacher_steps: u64, wall_s: f64) -> Self {
+        Self { name: cfg.run.name.clone(), mode: cfg.lot.mode.name().into(), seed: cfg.run.seed, epochs, teacher_steps, wall_s, models: BTreeMap::new() }
+    }
+}
+
 /// One model's metrics from `lot eval`, as (name, value) pairs in display order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalRow {

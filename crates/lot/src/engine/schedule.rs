@@ -208,6 +208,31 @@ impl Engine {
         Ok(values)
     }
 
+    /// The students' phase of a schedule in which the teacher is fixed for a while (RL: after the
+    /// PPO phase, the students alone over a cache of observations): N = `student_steps` passes,
+    /// `pass()` giving each pass's minibatches with the teacher's logits for them, one student step
+    /// per minibatch. Returns (student steps, summed loss per student).
+    pub fn student_passes<D: LotModels, I>(&mut self, models: &mut D, mut pass: impl FnMut() -> Result<I>) -> Result<(u64, Vec<f64>)>
+    where
+        I: Iterator<Item = (D::Batch, Tensor)>,
+    {
+        let mut sums = vec![0.0; self.num_students()];
+        let mut steps = 0u64;
+        if sums.is_empty() {
+            return Ok((0, sums));
+        }
+        for _ in 0..self.student_steps {
+            for (batch, targets) in pass()? {
+                let losses = self.student_step_with_targets(models, &batch, &targets)?;
+                for (s, l) in sums.iter_mut().zip(losses) {
+                    *s += l;
+                }
+                steps += 1;
+            }
+        }
+        Ok((steps, sums))
+    }
+
     /// A full teacher update: the joint step plus N−1 student steps, pulling student batches from `next`.
     pub fn lot_step<D: LotModels>(
         &mut self,

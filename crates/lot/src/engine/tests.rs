@@ -404,6 +404,36 @@ fn without_students_only_the_teacher_steps() {
     assert_eq!(served, 0);
 }
 
+/// The fixed-teacher phase (RL's): N passes, one student step per minibatch a pass yields, the
+/// teacher untouched; without students nothing is asked for.
+#[test]
+fn student_passes_take_n_passes_of_the_given_minibatches() {
+    for (k, n, per_pass) in [(1usize, 1usize, 3usize), (2, 3, 2), (1, 5, 1)] {
+        let (mut toy, mut engine, stores) = toy_engine(k, n);
+        let teacher = stores[0].root().get("weight").unwrap().copy();
+        let mut passes = 0;
+        let (steps, sums) = engine
+            .student_passes(&mut toy, || {
+                passes += 1;
+                Ok((0..per_pass).map(|_| (toy_batch(), Tensor::randn([6, 3], (Kind::Float, Device::Cpu)))))
+            })
+            .unwrap();
+        assert_eq!((passes, steps), (n, (n * per_pass) as u64), "K={k}, N={n}");
+        assert_eq!(sums.len(), k);
+        assert!(sums.iter().all(|s| s.is_finite() && *s > 0.0), "{sums:?}");
+        for i in 1..=k {
+            assert_eq!(engine.optims[i].steps(), (n * per_pass) as u64);
+        }
+        assert_eq!(engine.optims[0].steps(), 0);
+        assert!(stores[0].root().get("weight").unwrap().equal(&teacher));
+    }
+    let (mut toy, mut engine, _stores) = toy_engine(0, 4);
+    let (steps, sums) = engine
+        .student_passes(&mut toy, || -> anyhow::Result<std::vec::IntoIter<((Tensor, Tensor), Tensor)>> { panic!("no students: no passes") })
+        .unwrap();
+    assert_eq!((steps, sums.len()), (0, 0));
+}
+
 #[test]
 fn student_step_leaves_the_teacher_unchanged() {
     let (mut toy, mut engine, stores) = toy_engine(2, 3);

@@ -163,8 +163,6 @@ pub struct Schedule {
     pub batch_size: usize,
     /// Rollouts kept for the students.
     pub obs_cache: usize,
-    /// N: student passes over the cache per update.
-    pub student_passes: usize,
 }
 
 impl Schedule {
@@ -173,16 +171,16 @@ impl Schedule {
         (u as usize).min(self.obs_cache)
     }
     /// Extra student steps per student at update `u`: N passes × cache rows / minibatch size.
-    pub fn extra_student_steps(&self, u: u64) -> usize {
-        self.student_passes * self.cached_rollouts(u) * self.batch_size / self.minibatch_size
+    pub fn extra_student_steps(&self, u: u64, n: usize) -> usize {
+        n * self.cached_rollouts(u) * self.batch_size / self.minibatch_size
     }
-    /// Teacher steps at update `u`. Compute-matched (RL definition): the teacher alone takes, on
-    /// each rollout, as many optimizer steps as the LoT teacher and its K students take together
-    /// on it, i.e. 16·(1+K) + K·N·(cache rows / minibatch); the extra steps are further shuffled
-    /// PPO epochs on the same rollout, so both runs see the same environment steps.
-    pub fn teacher_steps(&self, u: u64, plan: &Plan) -> usize {
+    /// Teacher steps at update `u` with N student passes. Compute-matched (RL definition): the
+    /// teacher alone takes, on each rollout, as many optimizer steps as the LoT teacher and its K
+    /// students take together on it, i.e. 16·(1+K) + K·N·(cache rows / minibatch); the extra steps
+    /// are further shuffled PPO epochs on the same rollout, so both runs see the same env steps.
+    pub fn teacher_steps(&self, u: u64, plan: &Plan, n: usize) -> usize {
         let joint = self.update_epochs * self.num_minibatches;
-        joint + plan.matched_students * (joint + self.extra_student_steps(u))
+        joint + plan.matched_students * (joint + self.extra_student_steps(u, n))
     }
 }
 
@@ -333,7 +331,7 @@ impl LotPpo {
 
         // PPO phase: shuffled epochs over the rollout; the last epoch may be partial when a
         // compute-matched teacher's step count is not a whole number of epochs.
-        let steps = s.teacher_steps(u, &self.plan);
+        let steps = s.teacher_steps(u, &self.plan, self.engine.student_steps);
         let (mut ppo_sum, mut taken) = (PpoStats::default(), 0usize);
         while taken < steps {
             let perm = permutation(s.batch_size, &mut self.teacher_rng, device);
@@ -383,7 +381,8 @@ impl LotPpo {
     }
 
     /// Push the rollout's observations into the cache, compute the teacher's logits for the whole
-    /// cache once, then N shuffled passes of student steps. Returns (steps, summed loss per student).
+    /// cache once, then the engine's N shuffled passes of student steps over it. Returns (steps,
+    /// summed loss per student).
     fn student_phase(&mut self, obs: &Tensor) -> Result<(u64, Vec<f64>)> {
         if self.cache.len() == self.schedule.obs_cache {
             self.cache.pop_front();
@@ -397,21 +396,15 @@ impl LotPpo {
         let targets = Tensor::cat(&targets, 0);
         let rows = cache_obs.size()[0] as usize;
         let mb = self.schedule.minibatch_size;
-        let mut sums = vec![0.0; self.num_students()];
-        let mut steps = 0u64;
-        for _ in 0..self.schedule.student_passes {
-            let perm = permutation(rows, &mut self.student_rng, device);
-            for start in (0..rows - rows % mb).step_by(mb) {
+        let (rng, cache_obs, targets) = (&mut self.student_rng, &cache_obs, &targets);
+        // Each pass: a fresh shuffle of the cache, whole minibatches only.
+        self.engine.student_passes(&mut self.models, || {
+            let perm = permutation(rows, rng, device);
+            Ok((0..rows - rows % mb).step_by(mb).map(move |start| {
                 let idx = perm.narrow(0, start as i64, mb as i64);
-                let batch = Minibatch { obs: cache_obs.index_select(0, &idx), ppo: None };
-                let losses = self.engine.student_step_with_targets(&mut self.models, &batch, &targets.index_select(0, &idx))?;
-                for (s, l) in sums.iter_mut().zip(losses) {
-                    *s += l;
-                }
-                steps += 1;
-            }
-        }
-        Ok((steps, sums))
+                (Minibatch { obs: cache_obs.index_select(0, &idx), ppo: None }, targets.index_select(0, &idx))
+            }))
+        })
     }
 }
 
@@ -428,8 +421,8 @@ mod tests {
         PpoParams { clip_coef: 0.1, clip_vloss: true, norm_adv: true, ent_coef: 0.01, vf_coef: 0.5 }
     }
 
-    fn schedule(passes: usize) -> Schedule {
-        Schedule { update_epochs: 4, num_minibatches: 4, minibatch_size: 8, batch_size: 32, obs_cache: 3, student_passes: passes }
+    fn schedule() -> Schedule {
+        Schedule { update_epochs: 4, num_minibatches: 4, minibatch_size: 8, batch_size: 32, obs_cache: 3 }
     }
 
     fn learner(plan: Plan, passes: usize) -> LotPpo {
@@ -446,7 +439,7 @@ mod tests {
             .collect();
         let loss = LotLoss { mode: LossMode::Kl, alpha: plan.alpha, temperature: 1.0, detach: true };
         let engine = Engine::new(loss, passes, optims, Some(0.5));
-        LotPpo::new(models, engine, plan, schedule(passes), 11)
+        LotPpo::new(models, engine, plan, schedule(), 11)
     }
 
     /// A rollout from its own generator: libtorch's global one is shared by the test threads, so

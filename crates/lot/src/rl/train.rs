@@ -1,7 +1,7 @@
 //! The RL trainer: PPO (+ LoT) on a vector env, writing the same run folder as the other tasks.
 //! `step` in metrics.jsonl counts env (agent) steps; `epoch` counts PPO updates.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,7 +74,6 @@ pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, devi
         minibatch_size: r.minibatch_size(),
         batch_size: r.batch_size(),
         obs_cache: r.ppo.obs_cache,
-        student_passes: cfg.lot.student_steps,
     };
     Ok(LotPpo::new(models, engine, plan, schedule, cfg.run.seed))
 }
@@ -232,15 +231,7 @@ impl RlLearner {
         }
         let learner = &self.learner;
         let device = learner.models.device;
-        let mut summary = Summary {
-            name: cfg.run.name.clone(),
-            mode: cfg.lot.mode.name().into(),
-            seed,
-            epochs: self.num_updates,
-            teacher_steps: learner.engine.optims[0].steps(),
-            wall_s,
-            models: BTreeMap::new(),
-        };
+        let mut summary = Summary::new(cfg, self.num_updates, learner.engine.optims[0].steps(), wall_s);
         // Same envs and sampling seed as `lot eval`, so it reproduces these numbers from the weights.
         let mut eval_envs = make_vec_env(r, r.env.num_envs.min(r.eval.episodes), seed + EVAL_SEED_OFFSET)?;
         tch::manual_seed(seed as i64);
@@ -572,6 +563,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     const CARTPOLE: &str = include_str!("../../../../configs/cartpole_lot.toml");
 

@@ -2,7 +2,6 @@
 //! the shared engine. Two token streams: the teacher's (epoch-ordered bptt windows) and the
 //! student's (its own cursor that wraps), each with its own hidden state / memory per model.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -534,15 +533,7 @@ impl LmLearner {
         }
         let spe = self.steps_per_epoch();
         let epoch = (self.st.step + spe - 1) / spe;
-        let mut summary = Summary {
-            name: cfg.run.name.clone(),
-            mode: cfg.lot.mode.name().into(),
-            seed: self.seed,
-            epochs: epoch,
-            teacher_steps: self.st.step,
-            wall_s,
-            models: BTreeMap::new(),
-        };
+        let mut summary = Summary::new(cfg, epoch, self.st.step, wall_s);
         let mut line = String::from("test (best-validation checkpoints):");
         for m in 0..self.models.nets.len() {
             if let Some(s) = &self.best_snap[m] {
@@ -822,6 +813,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use crate::config::Config;
     use crate::engine::LossMode;
 

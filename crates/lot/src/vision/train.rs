@@ -1,6 +1,5 @@
 //! The image-classification trainer: LoT (or a baseline) on PreAct ResNets, driven by the engine.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -293,7 +292,6 @@ pub struct VisionLearner {
     valid: Option<ImageDataset>,
     test: ImageDataset,
     train: TrainConfig,
-    seed: u64,
     epochs: u64,
     steps_per_epoch: u64,
     total: u64,
@@ -355,7 +353,6 @@ impl VisionLearner {
             valid: splits.valid,
             test: splits.test,
             train: t.clone(),
-            seed,
             epochs: epochs as u64,
             steps_per_epoch: spe,
             total,
@@ -391,15 +388,7 @@ impl VisionLearner {
             let world = d.world;
             d.write_report(out, t.batch_size, (t.batch_size * world) as f64, "images", self.st.step - first_step, loop_s - self.eval_s)?;
         }
-        let mut summary = Summary {
-            name: cfg.run.name.clone(),
-            mode: cfg.lot.mode.name().into(),
-            seed: self.seed,
-            epochs: self.epochs,
-            teacher_steps: self.st.step,
-            wall_s,
-            models: BTreeMap::new(),
-        };
+        let mut summary = Summary::new(cfg, self.epochs, self.st.step, wall_s);
         let dist = self.dist.as_deref();
         for m in 0..self.models.nets.len() {
             if let Some(d) = dist {
