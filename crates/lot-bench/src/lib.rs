@@ -10,6 +10,7 @@
 
 pub mod roofline;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -18,7 +19,8 @@ use anyhow::{bail, Context, Result};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserializer;
+use serde_json::Value;
 use tch::{Device, Kind};
 
 use lot::config::Config;
@@ -464,12 +466,15 @@ pub fn parse_spec(s: &str) -> Result<BenchSpec> {
     serde_json::from_str(s).map_err(|e| lot::error::input_err(format!("--spec: {e}")))
 }
 
-/// Write a JSON value, pretty, creating the parent folder.
-pub fn write_json(path: &Path, v: &Value) -> Result<()> {
+/// Write a report as pretty JSON, creating the parent folder. It goes through a [`Value`] first,
+/// whose map is sorted, so keys come out alphabetically as in the reports committed before the
+/// reports were typed: a re-run diffs against them by value, not by key order.
+pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    let v = serde_json::to_value(v)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(path, serde_json::to_string_pretty(v)? + "\n").with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(path, serde_json::to_string_pretty(&v)? + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,8 +504,103 @@ pub fn synthetic_images(n: usize, classes: usize, seed: u64) -> ImageDataset {
     ImageDataset { images, labels, n, c, h, w, num_classes: classes }
 }
 
-/// Run our inner loop per `spec` in this process and return the result line (JSON).
-pub fn run_worker(spec: &BenchSpec) -> Result<Value> {
+/// A number or null as f64, null → NaN: serde_json writes a non-finite f64 as null, so a report
+/// with a missing side (NaN medians and ratios) reads back as it was computed.
+pub(crate) fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// The JSON result line a bench child prints last: our worker (`lot bench-worker`) or a reference
+/// program (`benches/reference/*.py`). Every field is optional (or NaN when missing) because the
+/// two sides print different keys and the harness must read either; keys only one side prints
+/// and nothing reads (`gpu_max_allocated_mb`, …) are kept as they came in `extra`. `Default` (zero
+/// times, nothing else) is only the base the task loops fill before [`run_worker`] sets the rest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// Ours only (the reference programs are one task each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<BenchTask>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<usize>,
+    /// Process start to the result line, seconds.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub total_s: f64,
+    /// The timed steps, seconds.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub train_s: f64,
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub per_step_s: f64,
+    /// The process's own peak RSS, MiB; both sides print it, null where it is unknown.
+    #[serde(default)]
+    pub peak_rss_mb: Option<f64>,
+    /// Intra-op threads the library ended up with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    // Ours only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels_last: Option<bool>,
+    /// Whether [`tune_malloc`] was in effect (`LOT_MALLOC_DEFAULT` unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malloc_tuned: Option<bool>,
+    // Vision.
+    /// K (ours only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub students: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_acc_teacher: Option<f64>,
+    /// The teacher's no-grad forward per step: only from our no_student (K = 0) worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_forward_s: Option<f64>,
+    // Language models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_teacher_loss: Option<f64>,
+    // PPO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_steps_per_s: Option<f64>,
+    /// PPO updates run (ours only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    // The reference only.
+    /// Python's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    /// PyTorch's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch: Option<String>,
+    /// Peak RSS of the largest reaped child (DataLoader workers), MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children_peak_rss_mb: Option<f64>,
+    /// Whatever else the line carried, unread but kept in the report.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// The worker's result line: one JSON object, keys sorted (through a [`Value`]) as before the
+/// result was typed.
+pub fn result_line(r: &WorkerResult) -> Result<String> {
+    Ok(serde_json::to_value(r)?.to_string())
+}
+
+/// Run our inner loop per `spec` in this process and return the result line.
+pub fn run_worker(spec: &BenchSpec) -> Result<WorkerResult> {
     let start = Instant::now();
     if spec.threads > 0 {
         // As the trainers' `run.threads`; 0 leaves libtorch's default, as they do.
@@ -512,31 +612,29 @@ pub fn run_worker(spec: &BenchSpec) -> Result<Value> {
             lot::bail_input!("--device {}: CUDA is not available to libtorch here", spec.device);
         }
     }
+    // Each loop fills its task's fields; the common ones are added here.
     let (train_s, extra) = match spec.task {
         BenchTask::Vision => vision_loop(spec, device)?,
         BenchTask::Lstm => lm_loop(spec, device)?,
         BenchTask::Ppo => ppo_loop(spec)?,
         BenchTask::Txl => lm_loop(spec, device)?,
     };
-    let mut out = json!({
-        "program": "lot bench-worker",
-        "task": spec.task.name(),
-        "steps": spec.steps,
-        "warmup": spec.warmup,
-        "total_s": start.elapsed().as_secs_f64(),
-        "train_s": train_s,
-        "per_step_s": train_s / spec.steps.max(1) as f64,
-        "peak_rss_mb": self_peak_rss_mb(),
-        "threads": tch::get_num_threads(),
-        "device": spec.device,
-        "precision": spec.precision.name(),
-        "channels_last": spec.channels_last,
-        "malloc_tuned": std::env::var_os("LOT_MALLOC_DEFAULT").is_none(),
-    });
-    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
-        o.extend(e);
-    }
-    Ok(out)
+    Ok(WorkerResult {
+        program: Some("lot bench-worker".into()),
+        task: Some(spec.task),
+        steps: Some(spec.steps),
+        warmup: Some(spec.warmup),
+        total_s: start.elapsed().as_secs_f64(),
+        train_s,
+        per_step_s: train_s / spec.steps.max(1) as f64,
+        peak_rss_mb: self_peak_rss_mb(),
+        threads: Some(tch::get_num_threads().max(0) as usize),
+        device: Some(spec.device.clone()),
+        precision: Some(spec.precision),
+        channels_last: Some(spec.channels_last),
+        malloc_tuned: Some(std::env::var_os("LOT_MALLOC_DEFAULT").is_none()),
+        ..extra
+    })
 }
 
 /// The spec's `run` and `lot` sections (`students` 0: the `no_student` baseline).
@@ -575,7 +673,7 @@ fn vision_config(spec: &BenchSpec) -> Result<Config> {
 
 /// The vision trainer's own step (`VisionLearner`, what `lot train` runs) on synthetic
 /// CIFAR-shaped data; nothing is evaluated, logged or checkpointed.
-fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
+fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, WorkerResult)> {
     use lot::engine::{LotModels, Stream};
     use lot::lifecycle::{Learner, Tracker};
     use lot::vision::train::{Splits, VisionLearner};
@@ -594,11 +692,12 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     }
     synchronize(device);
     let train_s = timed.elapsed().as_secs_f64();
-    let mut extra = json!({
-        "students": spec.students,
-        "images_per_s": (spec.steps * spec.batch_size) as f64 / train_s.max(1e-9),
-        "train_acc_teacher": learner.train_accuracy(),
-    });
+    let mut extra = WorkerResult {
+        students: Some(spec.students),
+        images_per_s: Some((spec.steps * spec.batch_size) as f64 / train_s.max(1e-9)),
+        train_acc_teacher: Some(learner.train_accuracy()),
+        ..Default::default()
+    };
     if spec.students == 0 {
         // What an extra student step costs the teacher: its forward on the student's batch, in
         // train mode and without autograd, exactly as `Engine::student_step` runs it.
@@ -613,7 +712,7 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
             synchronize(device);
             forward_s += t0.elapsed().as_secs_f64();
         }
-        extra["teacher_forward_s"] = json!(forward_s / spec.steps.max(1) as f64);
+        extra.teacher_forward_s = Some(forward_s / spec.steps.max(1) as f64);
     }
     Ok((train_s, extra))
 }
@@ -651,7 +750,7 @@ fn lm_config(spec: &BenchSpec) -> Result<Config> {
 /// The language-model trainer's own step (`LmLearner`, what `lot train` runs: LSTM with SGD, or
 /// Transformer-XL with Adam) on a synthetic token stream; nothing is evaluated, logged or
 /// checkpointed.
-fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
+fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, WorkerResult)> {
     use lot::lifecycle::{Learner, Tracker};
     use lot::text::corpus::{Corpus, Vocab};
     use lot::text::train::LmLearner;
@@ -678,10 +777,7 @@ fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, Value)> {
     let train_s = timed.elapsed().as_secs_f64();
     Ok((
         train_s,
-        json!({
-            "tokens_per_s": (spec.steps * spec.bptt * spec.batch_size) as f64 / train_s.max(1e-9),
-            "mean_teacher_loss": learner.train_loss(),
-        }),
+        WorkerResult { tokens_per_s: Some((spec.steps * spec.bptt * spec.batch_size) as f64 / train_s.max(1e-9)), mean_teacher_loss: Some(learner.train_loss()), ..Default::default() },
     ))
 }
 
@@ -718,7 +814,7 @@ episodes = 1
 /// cache 10); the bench overrides the run, the sizes and the env name, and evaluates 1 episode.
 const PPO_ATARI_BENCH_CONFIG: &str = include_str!("../../../configs/atari_breakout_lot.toml");
 
-fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
+fn ppo_loop(spec: &BenchSpec) -> Result<(f64, WorkerResult)> {
     spec.check_env()?;
     let batch = spec.num_envs * spec.num_steps;
     let atari = lot::rl::is_atari_name(&spec.env);
@@ -756,11 +852,12 @@ fn ppo_loop(spec: &BenchSpec) -> Result<(f64, Value)> {
     let train_s = summary.wall_s;
     Ok((
         train_s,
-        json!({
-            "env_steps_per_s": ((spec.warmup + spec.steps) * batch) as f64 / train_s.max(1e-9),
-            "updates": spec.warmup + spec.steps,
-            "env": spec.env,
-        }),
+        WorkerResult {
+            env_steps_per_s: Some(((spec.warmup + spec.steps) * batch) as f64 / train_s.max(1e-9)),
+            updates: Some(spec.warmup + spec.steps),
+            env: Some(spec.env.clone()),
+            ..Default::default()
+        },
     ))
 }
 
@@ -791,13 +888,14 @@ pub fn ratio(ours: f64, reference: f64) -> f64 {
     }
 }
 
-/// The last line of a child's stdout that parses as a JSON object.
+/// The last line of a child's stdout that parses as a JSON object (untyped: the integration tests
+/// read a worker's line key by key; [`run_child`] reads it as a [`WorkerResult`]).
 pub fn parse_result_line(stdout: &str) -> Option<Value> {
     stdout.lines().rev().filter(|l| l.trim_start().starts_with('{')).find_map(|l| serde_json::from_str::<Value>(l).ok().filter(Value::is_object))
 }
 
 /// One child process's outcome.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChildRun {
     /// Spawn to exit, seconds.
     pub wall_s: f64,
@@ -807,19 +905,15 @@ pub struct ChildRun {
     /// from `wait4`: less sensitive than wall time to other load on a shared machine.
     pub cpu_s: Option<f64>,
     /// The child's own JSON result line.
-    pub result: Value,
+    pub result: WorkerResult,
 }
 
 impl ChildRun {
-    fn field(&self, k: &str) -> f64 {
-        self.result.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
-    }
-
     fn line(&self) -> String {
         format!(
             "{:>8.2} s wall, {:.3} s/step, {} CPU s, peak RSS {} MiB",
             self.wall_s,
-            self.field("per_step_s"),
+            self.result.per_step_s,
             fmt(self.cpu_s.unwrap_or(f64::NAN), 1),
             fmt(self.peak_rss_mb.unwrap_or(f64::NAN), 0)
         )
@@ -906,7 +1000,8 @@ pub fn run_child(cmd: &mut Command) -> Result<ChildRun> {
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
         bail!("{desc} failed ({what}):\n{}", tail.join("\n"));
     }
-    let result = parse_result_line(&stdout).with_context(|| format!("{desc}: no JSON result line in its output"))?;
+    let line = parse_result_line(&stdout).with_context(|| format!("{desc}: no JSON result line in its output"))?;
+    let result = serde_json::from_value(line).with_context(|| format!("{desc}: its result line is not a bench result"))?;
     Ok(ChildRun { wall_s, peak_rss_mb: rss, cpu_s, result })
 }
 
@@ -1004,72 +1099,166 @@ pub fn utc_timestamp(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// A report's machine and versions: date, CPU, load at start and end, lot/tch/libtorch, plus `extra`.
-fn environment(load_start: Option<Vec<f64>>, extra: Value) -> Value {
+/// A report's machine and versions, what every report records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// UTC, RFC 3339, when the report was made.
+    pub date: String,
+    pub cpu: String,
+    pub logical_cpus: usize,
+    /// /proc/loadavg (1, 5, 15 min) before the runs and after them; null where there is none.
+    pub load_avg_start: Option<Vec<f64>>,
+    pub load_avg_end: Option<Vec<f64>>,
+    pub lot: String,
+    pub tch: String,
+    pub libtorch: String,
+}
+
+/// A `lot bench` report's environment: the machine, the reference's Python and PyTorch, and each
+/// side's threads. The four are always written (null when the reference did not run), and only
+/// here: flattened, the JSON keeps the one object the reports have always had.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchEnvironment {
+    #[serde(flatten)]
+    pub machine: Environment,
+    pub python: Option<String>,
+    pub python_torch: Option<String>,
+    pub threads_ours: Option<usize>,
+    pub threads_reference: Option<usize>,
+}
+
+/// The overhead report's environment: the machine and the LoT worker's threads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverheadEnvironment {
+    #[serde(flatten)]
+    pub machine: Environment,
+    pub threads: Option<usize>,
+}
+
+/// This machine now, with the load average `load_start` taken before the runs.
+pub fn environment(load_start: Option<Vec<f64>>) -> Environment {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let mut env = json!({
-        "date": utc_timestamp(now),
-        "cpu": cpu_model(),
-        "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "load_avg_start": load_start,
-        "load_avg_end": load_avg(),
-        "lot": env!("CARGO_PKG_VERSION"),
-        "tch": TCH_VERSION,
-        "libtorch": libtorch_version(),
-    });
-    if let (Value::Object(e), Value::Object(x)) = (&mut env, extra) {
-        e.extend(x);
+    Environment {
+        date: utc_timestamp(now),
+        cpu: cpu_model(),
+        logical_cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        load_avg_start: load_start,
+        load_avg_end: load_avg(),
+        lot: env!("CARGO_PKG_VERSION").into(),
+        tch: TCH_VERSION.into(),
+        libtorch: libtorch_version(),
     }
-    env
+}
+
+/// Medians over one side's runs of the fields the report compares; NaN (null in the JSON) where
+/// no run has the field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Medians {
+    /// Spawn to exit.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub wall_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub cpu_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub train_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub per_step_s: f64,
+    /// From `wait4`, the child or its largest reaped descendant.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub peak_rss_mb: f64,
+    /// What the child printed as its own peak RSS.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub self_reported_peak_rss_mb: f64,
 }
 
 /// Medians over runs of the fields the report compares.
-pub fn summarize(runs: &[ChildRun]) -> Value {
+pub fn summarize(runs: &[ChildRun]) -> Medians {
     let col = |f: &dyn Fn(&ChildRun) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
-    json!({
-        "wall_s": col(&|r| r.wall_s),
-        "cpu_s": col(&|r| r.cpu_s.unwrap_or(f64::NAN)),
-        "train_s": col(&|r| r.field("train_s")),
-        "per_step_s": col(&|r| r.field("per_step_s")),
-        "peak_rss_mb": col(&|r| r.peak_rss_mb.unwrap_or(f64::NAN)),
-        "self_reported_peak_rss_mb": col(&|r| r.field("peak_rss_mb")),
-    })
+    Medians {
+        wall_s: col(&|r| r.wall_s),
+        cpu_s: col(&|r| r.cpu_s.unwrap_or(f64::NAN)),
+        train_s: col(&|r| r.result.train_s),
+        per_step_s: col(&|r| r.result.per_step_s),
+        peak_rss_mb: col(&|r| r.peak_rss_mb.unwrap_or(f64::NAN)),
+        self_reported_peak_rss_mb: col(&|r| r.result.peak_rss_mb.unwrap_or(f64::NAN)),
+    }
 }
 
-fn num(v: &Value, k: &str) -> f64 {
-    v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+/// The command lines both sides ran, quoted for a shell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Commands {
+    pub ours: String,
+    pub reference: String,
 }
 
-/// The report: settings, machine, versions, every run, medians, ratios.
-pub fn build_report(spec: &BenchSpec, ours: &[ChildRun], reference: &[ChildRun], env: Value, commands: Value) -> Value {
+/// One side of a report: every run and their medians.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Side {
+    pub runs: Vec<ChildRun>,
+    pub median: Medians,
+}
+
+/// ours / reference of the medians (below 1: we are faster or smaller); NaN (null) when a side is
+/// missing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ratios {
+    #[serde(deserialize_with = "nan_if_null")]
+    pub end_to_end_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub cpu_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub per_teacher_step_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub peak_rss_mb: f64,
+}
+
+/// reference / ours of the median times (above 1: we are faster); NaN (null) when a side is missing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Speedup {
+    #[serde(deserialize_with = "nan_if_null")]
+    pub end_to_end: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub per_teacher_step: f64,
+}
+
+/// The `lot bench` report: settings, machine, versions, every run, medians, ratios.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub task: BenchTask,
+    pub spec: BenchSpec,
+    pub environment: BenchEnvironment,
+    pub commands: Commands,
+    pub ours: Side,
+    pub reference: Side,
+    pub ratio_ours_over_reference: Ratios,
+    pub speedup: Speedup,
+    /// Added by [`run_bench`] after the runs; reports from before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roofline: Option<roofline::Roofline>,
+}
+
+/// The report from both sides' runs (no roofline: [`run_bench`] measures the peak after the runs).
+pub fn build_report(spec: &BenchSpec, ours: &[ChildRun], reference: &[ChildRun], environment: BenchEnvironment, commands: Commands) -> BenchReport {
     let (mo, mr) = (summarize(ours), summarize(reference));
-    let r = |k: &str| ratio(num(&mo, k), num(&mr, k));
-    let speed = |k: &str| {
-        let x = r(k);
-        if x.is_finite() && x > 0.0 {
-            1.0 / x
-        } else {
-            f64::NAN
-        }
+    let speed = |x: f64| if x.is_finite() && x > 0.0 { 1.0 / x } else { f64::NAN };
+    let ratio_ours_over_reference = Ratios {
+        end_to_end_s: ratio(mo.wall_s, mr.wall_s),
+        cpu_s: ratio(mo.cpu_s, mr.cpu_s),
+        per_teacher_step_s: ratio(mo.per_step_s, mr.per_step_s),
+        peak_rss_mb: ratio(mo.peak_rss_mb, mr.peak_rss_mb),
     };
-    json!({
-        "task": spec.task.name(),
-        "spec": spec,
-        "environment": env,
-        "commands": commands,
-        "ours": {"runs": ours, "median": mo},
-        "reference": {"runs": reference, "median": mr},
-        "ratio_ours_over_reference": {
-            "end_to_end_s": r("wall_s"),
-            "cpu_s": r("cpu_s"),
-            "per_teacher_step_s": r("per_step_s"),
-            "peak_rss_mb": r("peak_rss_mb"),
-        },
-        "speedup": {
-            "end_to_end": speed("wall_s"),
-            "per_teacher_step": speed("per_step_s"),
-        },
-    })
+    let speedup = Speedup { end_to_end: speed(ratio_ours_over_reference.end_to_end_s), per_teacher_step: speed(ratio_ours_over_reference.per_teacher_step_s) };
+    BenchReport {
+        task: spec.task,
+        spec: spec.clone(),
+        environment,
+        commands,
+        ours: Side { runs: ours.to_vec(), median: mo },
+        reference: Side { runs: reference.to_vec(), median: mr },
+        ratio_ours_over_reference,
+        speedup,
+        roofline: None,
+    }
 }
 
 fn fmt(x: f64, digits: usize) -> String {
@@ -1081,53 +1270,52 @@ fn fmt(x: f64, digits: usize) -> String {
 }
 
 /// A short human-readable table of a report.
-pub fn report_table(rep: &Value) -> String {
-    let m = |side: &str, k: &str| num(&rep[side]["median"], k);
-    let spec = &rep["spec"];
-    let task = match (rep["task"].as_str(), spec["env"].as_str()) {
-        (Some("ppo"), Some(env)) => format!("ppo ({env})"),
-        (t, _) => t.unwrap_or("?").to_string(),
-    };
+pub fn report_table(rep: &BenchReport) -> String {
+    let spec = &rep.spec;
+    let task = if rep.task == BenchTask::Ppo { format!("ppo ({})", spec.env) } else { rep.task.name().to_string() };
     let mut s = format!(
         "{} bench: {} teacher steps (+{} warm-up), {} repeats, precision {}, channels_last {}, device {}\n",
         task,
-        spec["steps"],
-        spec["warmup"],
-        rep["ours"]["runs"].as_array().map_or(0, Vec::len),
-        spec["precision"].as_str().unwrap_or("?"),
-        spec["channels_last"],
-        spec["device"].as_str().unwrap_or("?"),
+        spec.steps,
+        spec.warmup,
+        rep.ours.runs.len(),
+        spec.precision.name(),
+        spec.channels_last,
+        spec.device,
     );
     s.push_str("| | end-to-end s | s / teacher step | CPU s | peak RSS MiB |\n|---|---|---|---|---|\n");
-    for (label, side) in [("lot (ours)", "ours"), ("PyTorch reference", "reference")] {
+    for (label, side) in [("lot (ours)", &rep.ours), ("PyTorch reference", &rep.reference)] {
+        let m = &side.median;
         s.push_str(&format!(
             "| {label} | {} | {} | {} | {} |\n",
-            fmt(m(side, "wall_s"), 2),
-            fmt(m(side, "per_step_s"), 3),
-            fmt(m(side, "cpu_s"), 1),
-            fmt(m(side, "peak_rss_mb"), 0)
+            fmt(m.wall_s, 2),
+            fmt(m.per_step_s, 3),
+            fmt(m.cpu_s, 1),
+            fmt(m.peak_rss_mb, 0)
         ));
     }
-    let ro = &rep["ratio_ours_over_reference"];
+    let ro = &rep.ratio_ours_over_reference;
     s.push_str(&format!(
         "| ours / reference | {} | {} | {} | {} |\n",
-        fmt(num(ro, "end_to_end_s"), 3),
-        fmt(num(ro, "per_teacher_step_s"), 3),
-        fmt(num(ro, "cpu_s"), 3),
-        fmt(num(ro, "peak_rss_mb"), 3)
+        fmt(ro.end_to_end_s, 3),
+        fmt(ro.per_teacher_step_s, 3),
+        fmt(ro.cpu_s, 3),
+        fmt(ro.peak_rss_mb, 3)
     ));
     s.push_str(&format!(
         "speed-up (reference / ours): end-to-end {}×, per teacher step {}×\n",
-        fmt(num(&rep["speedup"], "end_to_end"), 2),
-        fmt(num(&rep["speedup"], "per_teacher_step"), 2)
+        fmt(rep.speedup.end_to_end, 2),
+        fmt(rep.speedup.per_teacher_step, 2)
     ));
-    s.push_str(&roofline::roofline_line(rep));
+    if let Some(r) = &rep.roofline {
+        s.push_str(&roofline::roofline_line(r, spec.precision));
+    }
     s
 }
 
 /// Run the bench: ours and the reference alternately (the order flips every repeat), `repeats`
 /// times each, then the report.
-pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<BenchReport> {
     spec.check_env()?;
     let spec_json = serde_json::to_string(spec)?;
     let program = h.reference_dir.join(spec.task.program());
@@ -1160,29 +1348,27 @@ pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)
             }
         }
     }
-    let env = environment(
-        load_start,
-        json!({
-            "python": reference.first().and_then(|r| r.result.get("python").cloned()),
-            "python_torch": reference.first().and_then(|r| r.result.get("torch").cloned()),
-            "threads_ours": ours.first().and_then(|r| r.result.get("threads").cloned()),
-            "threads_reference": reference.first().and_then(|r| r.result.get("threads").cloned()),
-        }),
-    );
+    let env = BenchEnvironment {
+        machine: environment(load_start),
+        python: reference.first().and_then(|r| r.result.python.clone()),
+        python_torch: reference.first().and_then(|r| r.result.torch.clone()),
+        threads_ours: ours.first().and_then(|r| r.result.threads),
+        threads_reference: reference.first().and_then(|r| r.result.threads),
+    };
     let quote = |c: &Command| {
         std::iter::once(c.get_program()).chain(c.get_args()).map(|a| {
             let s = a.to_string_lossy();
             if s.contains(|ch: char| ch.is_whitespace() || ch == '"' || ch == '{') { format!("'{s}'") } else { s.into_owned() }
         }).collect::<Vec<_>>().join(" ")
     };
-    let commands = json!({"ours": quote(&ours_cmd()), "reference": quote(&ref_cmd())});
+    let commands = Commands { ours: quote(&ours_cmd()), reference: quote(&ref_cmd()) };
     let mut rep = build_report(spec, &ours, &reference, env, commands);
     // The machine's peak, measured after the runs with the bench's thread count.
     if spec.threads > 0 {
         tch::set_num_threads(spec.threads as i32);
     }
     let (p32, p16) = (roofline::matmul_gflops(Kind::Float, 2048), roofline::matmul_gflops(Kind::BFloat16, 2048));
-    rep["roofline"] = roofline::roofline(spec, &rep, p32, p16);
+    rep.roofline = Some(roofline::roofline(spec, rep.ours.median.per_step_s, rep.reference.median.per_step_s, p32, p16));
     Ok(rep)
 }
 
@@ -1198,60 +1384,101 @@ pub fn predicted_lot_step(no_student_step: f64, teacher_forward: f64, students: 
     (1.0 + k * n) * no_student_step + (n - 1.0) * teacher_forward
 }
 
-/// The overhead report from the no_student runs (which carry `teacher_forward_s`) and the LoT runs.
-pub fn build_overhead_report(spec: &BenchSpec, no_student: &[ChildRun], lot: &[ChildRun], env: Value) -> Value {
-    let med = |runs: &[ChildRun], k: &str| median(&runs.iter().map(|r| r.field(k)).collect::<Vec<_>>());
-    let t_ns = med(no_student, "per_step_s");
-    let t_f = med(no_student, "teacher_forward_s");
-    let t_lot = med(lot, "per_step_s");
-    let predicted = predicted_lot_step(t_ns, t_f, spec.students, spec.student_steps);
-    let deviation = t_lot / predicted - 1.0;
-    let finite = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
-    json!({
-        "task": "overhead",
-        "spec": spec,
-        "environment": env,
-        "no_student": {"runs": no_student, "median_per_step_s": finite(t_ns), "median_teacher_forward_s": finite(t_f)},
-        "lot": {"runs": lot, "median_per_step_s": finite(t_lot)},
-        "measured_lot_over_no_student": finite(ratio(t_lot, t_ns)),
-        "predicted_lot_over_no_student": finite(ratio(predicted, t_ns)),
-        "predicted_lot_step_s": finite(predicted),
-        "deviation_from_prediction": finite(deviation),
-        "within_5_percent": deviation.is_finite() && deviation.abs() <= 0.05,
-    })
+/// The no_student side of the overhead report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NoStudentSide {
+    pub runs: Vec<ChildRun>,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_per_step_s: f64,
+    /// The teacher's no-grad forward per step (what each extra student step adds).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_teacher_forward_s: f64,
 }
 
-pub fn overhead_table(rep: &Value) -> String {
-    let spec = &rep["spec"];
-    let g = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+/// The LoT side of the overhead report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LotSide {
+    pub runs: Vec<ChildRun>,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_per_step_s: f64,
+}
+
+/// The overhead report (`lot bench overhead`): LoT's measured cost over no_student against
+/// [`predicted_lot_step`]. Numbers are NaN (null in the JSON) when a side has no runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OverheadReport {
+    /// Always "overhead": what tells this report from a [`BenchReport`] in a results folder.
+    pub task: String,
+    pub spec: BenchSpec,
+    pub environment: OverheadEnvironment,
+    pub no_student: NoStudentSide,
+    pub lot: LotSide,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub measured_lot_over_no_student: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub predicted_lot_over_no_student: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub predicted_lot_step_s: f64,
+    /// measured / predicted − 1.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub deviation_from_prediction: f64,
+    pub within_5_percent: bool,
+}
+
+/// The overhead report from the no_student runs (which carry `teacher_forward_s`) and the LoT runs.
+pub fn build_overhead_report(spec: &BenchSpec, no_student: &[ChildRun], lot: &[ChildRun], environment: OverheadEnvironment) -> OverheadReport {
+    let med = |runs: &[ChildRun], f: fn(&WorkerResult) -> f64| median(&runs.iter().map(|r| f(&r.result)).collect::<Vec<_>>());
+    let t_ns = med(no_student, |r| r.per_step_s);
+    let t_f = med(no_student, |r| r.teacher_forward_s.unwrap_or(f64::NAN));
+    let t_lot = med(lot, |r| r.per_step_s);
+    let predicted = predicted_lot_step(t_ns, t_f, spec.students, spec.student_steps);
+    let deviation = t_lot / predicted - 1.0;
+    // Non-finite numbers are written as null (serde_json does so for any f64); keep them NaN here.
+    let finite = |x: f64| if x.is_finite() { x } else { f64::NAN };
+    OverheadReport {
+        task: "overhead".into(),
+        spec: spec.clone(),
+        environment,
+        no_student: NoStudentSide { runs: no_student.to_vec(), median_per_step_s: finite(t_ns), median_teacher_forward_s: finite(t_f) },
+        lot: LotSide { runs: lot.to_vec(), median_per_step_s: finite(t_lot) },
+        measured_lot_over_no_student: finite(ratio(t_lot, t_ns)),
+        predicted_lot_over_no_student: finite(ratio(predicted, t_ns)),
+        predicted_lot_step_s: finite(predicted),
+        deviation_from_prediction: finite(deviation),
+        within_5_percent: deviation.is_finite() && deviation.abs() <= 0.05,
+    }
+}
+
+pub fn overhead_table(rep: &OverheadReport) -> String {
+    let spec = &rep.spec;
     let mut s = format!(
         "LoT cost over no_student: ResNet-{} teacher and K = {} student(s), N = {}, batch {}, precision {}, channels_last {}, device {}, {} repeats\n",
-        spec["depth"].as_str().unwrap_or("?"),
-        spec["students"],
-        spec["student_steps"],
-        spec["batch_size"],
-        spec["precision"].as_str().unwrap_or("?"),
-        spec["channels_last"],
-        spec["device"].as_str().unwrap_or("?"),
-        rep["lot"]["runs"].as_array().map_or(0, Vec::len),
+        spec.depth,
+        spec.students,
+        spec.student_steps,
+        spec.batch_size,
+        spec.precision.name(),
+        spec.channels_last,
+        spec.device,
+        rep.lot.runs.len(),
     );
     s.push_str("| | s / teacher step |\n|---|---|\n");
-    s.push_str(&format!("| no_student (teacher training step) | {} |\n", fmt(g(&rep["no_student"]["median_per_step_s"]), 3)));
-    s.push_str(&format!("| teacher forward, no autograd | {} |\n", fmt(g(&rep["no_student"]["median_teacher_forward_s"]), 3)));
-    s.push_str(&format!("| LoT predicted: (1+K·N)·no_student + (N−1)·forward | {} |\n", fmt(g(&rep["predicted_lot_step_s"]), 3)));
-    s.push_str(&format!("| LoT measured | {} |\n", fmt(g(&rep["lot"]["median_per_step_s"]), 3)));
+    s.push_str(&format!("| no_student (teacher training step) | {} |\n", fmt(rep.no_student.median_per_step_s, 3)));
+    s.push_str(&format!("| teacher forward, no autograd | {} |\n", fmt(rep.no_student.median_teacher_forward_s, 3)));
+    s.push_str(&format!("| LoT predicted: (1+K·N)·no_student + (N−1)·forward | {} |\n", fmt(rep.predicted_lot_step_s, 3)));
+    s.push_str(&format!("| LoT measured | {} |\n", fmt(rep.lot.median_per_step_s, 3)));
     s.push_str(&format!(
         "LoT / no_student: measured {}×, predicted {}×; measured vs predicted {}% ({})\n",
-        fmt(g(&rep["measured_lot_over_no_student"]), 3),
-        fmt(g(&rep["predicted_lot_over_no_student"]), 3),
-        fmt(100.0 * g(&rep["deviation_from_prediction"]), 1),
-        if rep["within_5_percent"].as_bool() == Some(true) { "within 5 %" } else { "NOT within 5 %" },
+        fmt(rep.measured_lot_over_no_student, 3),
+        fmt(rep.predicted_lot_over_no_student, 3),
+        fmt(100.0 * rep.deviation_from_prediction, 1),
+        if rep.within_5_percent { "within 5 %" } else { "NOT within 5 %" },
     ));
     s
 }
 
 /// Our vision worker with K = 0 (no_student) and with K students, alternating, `repeats` times each.
-pub fn run_overhead(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+pub fn run_overhead(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<OverheadReport> {
     if spec.task != BenchTask::Vision {
         lot::bail_input!("the overhead bench runs the vision loop");
     }
@@ -1276,7 +1503,7 @@ pub fn run_overhead(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&s
             if is_lot { lot.push(run) } else { ns.push(run) }
         }
     }
-    let env = environment(load_start, json!({"threads": lot.first().and_then(|r| r.result.get("threads").cloned())}));
+    let env = OverheadEnvironment { machine: environment(load_start), threads: lot.first().and_then(|r| r.result.threads) };
     Ok(build_overhead_report(spec, &ns, &lot, env))
 }
 
@@ -1300,9 +1527,50 @@ pub struct AccuracyOptions {
     pub tolerance: f64,
 }
 
+/// One model of one accuracy-guard run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccuracyRun {
+    pub precision: Precision,
+    pub seed: u64,
+    pub model: String,
+    /// Test accuracy, %; null where the run's summary has none.
+    pub final_test_accuracy: Option<f64>,
+    pub best_test_accuracy: Option<f64>,
+    pub wall_s: f64,
+}
+
+/// A model's mean final test accuracy over the seeds in each precision, %.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccuracyModel {
+    pub model: String,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub fp32_mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub bf16_mean: f64,
+    /// bf16 − fp32, points.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub difference: f64,
+}
+
+/// The accuracy guard's report (`lot bench accuracy`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccuracyReport {
+    pub config: String,
+    pub seeds: Vec<u64>,
+    pub epochs: usize,
+    pub train_limit: usize,
+    pub test_limit: usize,
+    pub runs: Vec<AccuracyRun>,
+    pub per_model: Vec<AccuracyModel>,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub teacher_difference_points: f64,
+    pub tolerance_points: f64,
+    pub within_tolerance: bool,
+}
+
 /// Train the config in fp32 and in bf16 + channels-last with the same seeds (finished runs in
 /// `out` are reused), and compare the final test accuracies.
-pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<AccuracyReport> {
     let text = &o.config_text;
     let mut rows = Vec::new();
     for &seed in &o.seeds {
@@ -1320,52 +1588,48 @@ pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<
             let dir = o.out.join(format!("{}-s{seed}", prec.name()));
             let summary = train_or_reuse(&cfg, &dir, &mut log)?;
             for (model, ms) in &summary.models {
-                rows.push(json!({
-                    "precision": prec.name(),
-                    "seed": seed,
-                    "model": model,
-                    "final_test_accuracy": ms.final_test_accuracy,
-                    "best_test_accuracy": ms.best_test_accuracy,
-                    "wall_s": summary.wall_s,
-                }));
+                rows.push(AccuracyRun {
+                    precision: prec,
+                    seed,
+                    model: model.clone(),
+                    final_test_accuracy: ms.final_test_accuracy,
+                    best_test_accuracy: ms.best_test_accuracy,
+                    wall_s: summary.wall_s,
+                });
             }
         }
     }
-    let mean = |prec: &str, model: &str| {
-        let v: Vec<f64> = rows
-            .iter()
-            .filter(|r| r["precision"] == prec && r["model"] == model)
-            .filter_map(|r| r["final_test_accuracy"].as_f64())
-            .collect();
+    let mean = |prec: Precision, model: &str| {
+        let v: Vec<f64> = rows.iter().filter(|r| r.precision == prec && r.model == model).filter_map(|r| r.final_test_accuracy).collect();
         if v.is_empty() {
             f64::NAN
         } else {
             v.iter().sum::<f64>() / v.len() as f64
         }
     };
-    let mut models: Vec<String> = rows.iter().filter_map(|r| r["model"].as_str().map(String::from)).collect();
+    let mut models: Vec<String> = rows.iter().map(|r| r.model.clone()).collect();
     models.sort();
     models.dedup();
-    let per_model: Vec<Value> = models
+    let per_model: Vec<AccuracyModel> = models
         .iter()
         .map(|m| {
-            let (a, b) = (mean("fp32", m), mean("bf16", m));
-            json!({"model": m, "fp32_mean": a, "bf16_mean": b, "difference": b - a})
+            let (a, b) = (mean(Precision::Fp32, m), mean(Precision::Bf16, m));
+            AccuracyModel { model: m.clone(), fp32_mean: a, bf16_mean: b, difference: b - a }
         })
         .collect();
-    let teacher_diff = per_model.iter().find(|p| p["model"] == "teacher").and_then(|p| p["difference"].as_f64()).unwrap_or(f64::NAN);
-    Ok(json!({
-        "config": o.config_name,
-        "seeds": o.seeds,
-        "epochs": o.epochs,
-        "train_limit": o.train_limit,
-        "test_limit": o.test_limit,
-        "runs": rows,
-        "per_model": per_model,
-        "teacher_difference_points": teacher_diff,
-        "tolerance_points": o.tolerance,
-        "within_tolerance": teacher_diff.abs() <= o.tolerance,
-    }))
+    let teacher_diff = per_model.iter().find(|p| p.model == "teacher").map_or(f64::NAN, |p| p.difference);
+    Ok(AccuracyReport {
+        config: o.config_name.clone(),
+        seeds: o.seeds.clone(),
+        epochs: o.epochs,
+        train_limit: o.train_limit,
+        test_limit: o.test_limit,
+        runs: rows,
+        per_model,
+        teacher_difference_points: teacher_diff,
+        tolerance_points: o.tolerance,
+        within_tolerance: teacher_diff.abs() <= o.tolerance,
+    })
 }
 
 /// A guard's run: the finished run in `dir` if there is one, else resumed or trained.
@@ -1410,9 +1674,59 @@ pub struct PerplexityOptions {
     pub tolerance_pct: f64,
 }
 
+/// One model of one perplexity-guard run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerplexityRun {
+    pub precision: Precision,
+    pub seed: u64,
+    pub model: String,
+    /// Validation perplexity at the end of the budget; null where the summary has none.
+    pub valid_perplexity: Option<f64>,
+    pub test_perplexity: Option<f64>,
+    pub wall_s: f64,
+}
+
+/// A model's validation perplexity over the seeds in each precision (mean, sample std: NaN/null
+/// with one seed), their relative difference, and the mean wall time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerplexityModel {
+    pub model: String,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub fp32_mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub fp32_std: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub bf16_mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub bf16_std: f64,
+    /// 100 · (bf16 − fp32) / fp32.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub difference_pct: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub fp32_wall_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub bf16_wall_s: f64,
+}
+
+/// The perplexity guard's report (`lot bench perplexity`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerplexityReport {
+    pub config: String,
+    pub seeds: Vec<u64>,
+    pub steps: usize,
+    pub sets: Vec<String>,
+    pub runs: Vec<PerplexityRun>,
+    /// The teacher first.
+    pub per_model: Vec<PerplexityModel>,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub teacher_difference_pct: f64,
+    pub tolerance_pct: f64,
+    pub within_tolerance: bool,
+}
+
 /// Train the config in fp32 and bf16 with the same seeds for `steps` teacher steps (finished runs
 /// in `out` are reused) and compare each model's validation perplexity at the end.
-pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Result<Value> {
+pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Result<PerplexityReport> {
     let mut rows = Vec::new();
     for &seed in &o.seeds {
         for prec in [Precision::Fp32, Precision::Bf16] {
@@ -1428,94 +1742,94 @@ pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Res
             let dir = o.out.join(format!("{}-s{seed}", prec.name()));
             let summary = train_or_reuse(&cfg, &dir, &mut log)?;
             for (model, ms) in &summary.models {
-                rows.push(json!({
-                    "precision": prec.name(),
-                    "seed": seed,
-                    "model": model,
-                    "valid_perplexity": ms.best_valid_perplexity,
-                    "test_perplexity": ms.final_test_perplexity,
-                    "wall_s": summary.wall_s,
-                }));
+                rows.push(PerplexityRun {
+                    precision: prec,
+                    seed,
+                    model: model.clone(),
+                    valid_perplexity: ms.best_valid_perplexity,
+                    test_perplexity: ms.final_test_perplexity,
+                    wall_s: summary.wall_s,
+                });
             }
         }
     }
-    let column = |prec: &str, model: &str, key: &str| -> Vec<f64> {
-        rows.iter().filter(|r| r["precision"] == prec && r["model"] == model).filter_map(|r| r[key].as_f64()).collect()
+    let column = |prec: Precision, model: &str, key: fn(&PerplexityRun) -> Option<f64>| -> Vec<f64> {
+        rows.iter().filter(|r| r.precision == prec && r.model == model).filter_map(key).collect()
     };
-    let mut models: Vec<String> = rows.iter().filter_map(|r| r["model"].as_str().map(String::from)).collect();
+    let mut models: Vec<String> = rows.iter().map(|r| r.model.clone()).collect();
     models.sort();
     models.dedup();
     models.sort_by_key(|m| m != "teacher");
-    let per_model: Vec<Value> = models
+    let valid = |r: &PerplexityRun| r.valid_perplexity;
+    let wall = |r: &PerplexityRun| Some(r.wall_s);
+    let per_model: Vec<PerplexityModel> = models
         .iter()
         .map(|m| {
-            let (fm, fs) = mean_std(&column("fp32", m, "valid_perplexity"));
-            let (bm, bs) = mean_std(&column("bf16", m, "valid_perplexity"));
-            let (ft, bt) = (column("fp32", m, "wall_s"), column("bf16", m, "wall_s"));
-            json!({
-                "model": m,
-                "fp32_mean": fm, "fp32_std": fs, "bf16_mean": bm, "bf16_std": bs,
-                "difference_pct": 100.0 * (bm - fm) / fm,
-                "fp32_wall_s": mean_std(&ft).0, "bf16_wall_s": mean_std(&bt).0,
-            })
+            let (fm, fs) = mean_std(&column(Precision::Fp32, m, valid));
+            let (bm, bs) = mean_std(&column(Precision::Bf16, m, valid));
+            let (ft, bt) = (column(Precision::Fp32, m, wall), column(Precision::Bf16, m, wall));
+            PerplexityModel {
+                model: m.clone(),
+                fp32_mean: fm,
+                fp32_std: fs,
+                bf16_mean: bm,
+                bf16_std: bs,
+                difference_pct: 100.0 * (bm - fm) / fm,
+                fp32_wall_s: mean_std(&ft).0,
+                bf16_wall_s: mean_std(&bt).0,
+            }
         })
         .collect();
-    let teacher = per_model.iter().find(|p| p["model"] == "teacher").and_then(|p| p["difference_pct"].as_f64()).unwrap_or(f64::NAN);
-    Ok(json!({
-        "config": o.config_name,
-        "seeds": o.seeds,
-        "steps": o.steps,
-        "sets": o.sets,
-        "runs": rows,
-        "per_model": per_model,
-        "teacher_difference_pct": teacher,
-        "tolerance_pct": o.tolerance_pct,
-        "within_tolerance": teacher.abs() <= o.tolerance_pct,
-    }))
+    let teacher = per_model.iter().find(|p| p.model == "teacher").map_or(f64::NAN, |p| p.difference_pct);
+    Ok(PerplexityReport {
+        config: o.config_name.clone(),
+        seeds: o.seeds.clone(),
+        steps: o.steps,
+        sets: o.sets.clone(),
+        runs: rows,
+        per_model,
+        teacher_difference_pct: teacher,
+        tolerance_pct: o.tolerance_pct,
+        within_tolerance: teacher.abs() <= o.tolerance_pct,
+    })
 }
 
 /// Markdown table of a perplexity-guard report.
-pub fn perplexity_table(rep: &Value) -> String {
+pub fn perplexity_table(rep: &PerplexityReport) -> String {
     let mut s = String::from("| model | fp32 valid ppl (mean ± std) | bf16 valid ppl (mean ± std) | bf16 − fp32 | wall s fp32 / bf16 |\n|---|---|---|---|---|\n");
-    for p in rep["per_model"].as_array().into_iter().flatten() {
+    for p in &rep.per_model {
         s.push_str(&format!(
             "| {} | {} ± {} | {} ± {} | {} % | {} / {} |\n",
-            p["model"].as_str().unwrap_or("?"),
-            fmt(num(p, "fp32_mean"), 2),
-            fmt(num(p, "fp32_std"), 2),
-            fmt(num(p, "bf16_mean"), 2),
-            fmt(num(p, "bf16_std"), 2),
-            fmt(num(p, "difference_pct"), 2),
-            fmt(num(p, "fp32_wall_s"), 0),
-            fmt(num(p, "bf16_wall_s"), 0),
+            p.model,
+            fmt(p.fp32_mean, 2),
+            fmt(p.fp32_std, 2),
+            fmt(p.bf16_mean, 2),
+            fmt(p.bf16_std, 2),
+            fmt(p.difference_pct, 2),
+            fmt(p.fp32_wall_s, 0),
+            fmt(p.bf16_wall_s, 0),
         ));
     }
     s.push_str(&format!(
         "teacher: |difference| {} %, tolerance {} % → {}\n",
-        fmt(num(rep, "teacher_difference_pct").abs(), 2),
-        fmt(num(rep, "tolerance_pct"), 2),
-        if rep["within_tolerance"].as_bool() == Some(true) { "within" } else { "NOT within" }
+        fmt(rep.teacher_difference_pct.abs(), 2),
+        fmt(rep.tolerance_pct, 2),
+        if rep.within_tolerance { "within" } else { "NOT within" }
     ));
     s
 }
 
 /// Markdown table of an accuracy-guard report.
-pub fn accuracy_table(rep: &Value) -> String {
+pub fn accuracy_table(rep: &AccuracyReport) -> String {
     let mut s = String::from("| model | fp32 mean test acc % | bf16 mean test acc % | bf16 − fp32 (points) |\n|---|---|---|---|\n");
-    for p in rep["per_model"].as_array().into_iter().flatten() {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            p["model"].as_str().unwrap_or("?"),
-            fmt(num(p, "fp32_mean"), 2),
-            fmt(num(p, "bf16_mean"), 2),
-            fmt(num(p, "difference"), 2)
-        ));
+    for p in &rep.per_model {
+        s.push_str(&format!("| {} | {} | {} | {} |\n", p.model, fmt(p.fp32_mean, 2), fmt(p.bf16_mean, 2), fmt(p.difference, 2)));
     }
     s.push_str(&format!(
         "teacher: |difference| {} points, tolerance {} → {}\n",
-        fmt(num(rep, "teacher_difference_points").abs(), 2),
-        fmt(num(rep, "tolerance_points"), 2),
-        if rep["within_tolerance"].as_bool() == Some(true) { "within" } else { "NOT within" }
+        fmt(rep.teacher_difference_points.abs(), 2),
+        fmt(rep.tolerance_points, 2),
+        if rep.within_tolerance { "within" } else { "NOT within" }
     ));
     s
 }
@@ -1532,30 +1846,43 @@ mod tests {
         assert_eq!(predicted_lot_step(0.5, 0.1, 2, 3), 3.5 + 0.2);
         // N = 1: the joint step only.
         assert_eq!(predicted_lot_step(2.0, 9.0, 1, 1), 4.0);
-        let mk = |per: f64, fwd: Option<f64>| {
-            let mut r = json!({"per_step_s": per});
-            if let Some(f) = fwd {
-                r["teacher_forward_s"] = json!(f);
-            }
-            ChildRun { wall_s: 1.0, peak_rss_mb: None, cpu_s: None, result: r }
+        let mk = |per: f64, fwd: Option<f64>| ChildRun {
+            wall_s: 1.0,
+            peak_rss_mb: None,
+            cpu_s: None,
+            result: WorkerResult { per_step_s: per, teacher_forward_s: fwd, ..Default::default() },
         };
         let mut spec = BenchSpec::vision();
         spec.student_steps = 2;
         let ns = [mk(1.0, Some(0.3)), mk(1.2, Some(0.2)), mk(0.8, Some(0.4))];
         let lot = [mk(3.5, None), mk(3.3, None), mk(3.4, None)];
-        let rep = build_overhead_report(&spec, &ns, &lot, json!({}));
+        let rep = build_overhead_report(&spec, &ns, &lot, overhead_env());
         // Medians 1.0 and 0.3 → predicted 3.3; measured 3.4 → +3.03 %.
-        assert!((rep["predicted_lot_step_s"].as_f64().unwrap() - 3.3).abs() < 1e-12);
-        assert!((rep["deviation_from_prediction"].as_f64().unwrap() - (3.4 / 3.3 - 1.0)).abs() < 1e-12);
-        assert_eq!(rep["within_5_percent"], true);
-        assert!((rep["measured_lot_over_no_student"].as_f64().unwrap() - 3.4).abs() < 1e-12);
+        assert!((rep.predicted_lot_step_s - 3.3).abs() < 1e-12);
+        assert!((rep.deviation_from_prediction - (3.4 / 3.3 - 1.0)).abs() < 1e-12);
+        assert!(rep.within_5_percent);
+        assert!((rep.measured_lot_over_no_student - 3.4).abs() < 1e-12);
+        assert_eq!((rep.no_student.median_per_step_s, rep.no_student.median_teacher_forward_s, rep.lot.median_per_step_s), (1.0, 0.3, 3.4));
         let slow = [mk(3.6, None)];
-        assert_eq!(build_overhead_report(&spec, &ns, &slow, json!({}))["within_5_percent"], false);
+        assert!(!build_overhead_report(&spec, &ns, &slow, overhead_env()).within_5_percent);
         assert!(overhead_table(&rep).contains("within 5 %"));
-        // Missing runs give nulls, not NaN in the JSON.
-        let empty = build_overhead_report(&spec, &[], &[], json!({}));
-        assert!(empty["deviation_from_prediction"].is_null() && empty["within_5_percent"] == false);
-        assert!(empty["predicted_lot_step_s"].is_null() && empty["measured_lot_over_no_student"].is_null(), "{empty}");
+        // The JSON keeps the report's shape and reads back.
+        let v = serde_json::to_value(&rep).unwrap();
+        assert_eq!(v["task"], "overhead");
+        assert_eq!(v["no_student"]["median_teacher_forward_s"], 0.3);
+        assert_eq!(v["lot"]["runs"].as_array().unwrap().len(), 3);
+        assert!(v["environment"]["threads"].is_null() && v["environment"]["cpu"].is_string(), "{}", v["environment"]);
+        let back: OverheadReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back.predicted_lot_step_s, rep.predicted_lot_step_s);
+        assert_eq!(back.no_student.runs[0].result.teacher_forward_s, Some(0.3));
+        // Missing runs give nulls, not NaN in the JSON, and NaN again when read back.
+        let empty = build_overhead_report(&spec, &[], &[], overhead_env());
+        assert!(empty.deviation_from_prediction.is_nan() && !empty.within_5_percent);
+        let v = serde_json::to_value(&empty).unwrap();
+        assert!(v["deviation_from_prediction"].is_null() && v["within_5_percent"] == false);
+        assert!(v["predicted_lot_step_s"].is_null() && v["measured_lot_over_no_student"].is_null(), "{v}");
+        let back: OverheadReport = serde_json::from_value(v).unwrap();
+        assert!(back.predicted_lot_step_s.is_nan() && back.measured_lot_over_no_student.is_nan());
     }
 
     #[test]
@@ -1579,6 +1906,18 @@ mod tests {
         let out = "warming up\n{\"a\": 1}\nnoise {not json\n{\"steps\": 3, \"per_step_s\": 0.5}\n";
         assert_eq!(parse_result_line(out).unwrap()["steps"], 3);
         assert!(parse_result_line("no json here\n[1, 2]\n").is_none());
+        // As a WorkerResult: the keys it has, NaN / None for the rest.
+        let r: WorkerResult = serde_json::from_value(parse_result_line(out).unwrap()).unwrap();
+        assert_eq!((r.steps, r.per_step_s), (Some(3), 0.5));
+        assert!(r.train_s.is_nan() && r.peak_rss_mb.is_none() && r.extra.is_empty(), "{r:?}");
+        // A reference program's line: its own keys read, the rest kept as they came.
+        let py = r#"{"program": "vision_lot.py", "steps": 12, "warmup": 2, "total_s": 26.0, "train_s": 20.4, "per_step_s": 1.7, "images_per_s": 150.5, "peak_rss_mb": 3197.9, "children_peak_rss_mb": 2505.1, "torch": "2.11.0+cu130", "python": "3.11.7", "threads": 2, "device": "cpu", "train_acc_teacher": 1.06, "gpu_max_allocated_mb": 12.5}"#;
+        let r: WorkerResult = serde_json::from_value(parse_result_line(py).unwrap()).unwrap();
+        assert_eq!((r.per_step_s, r.train_s, r.peak_rss_mb, r.threads), (1.7, 20.4, Some(3197.9), Some(2)));
+        assert_eq!((r.python.as_deref(), r.torch.as_deref(), r.children_peak_rss_mb), (Some("3.11.7"), Some("2.11.0+cu130"), Some(2505.1)));
+        assert_eq!(r.extra.get("gpu_max_allocated_mb"), Some(&serde_json::json!(12.5)));
+        // Written back, it is the line it was read from.
+        assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::from_str::<Value>(py).unwrap());
     }
 
     #[test]
@@ -1589,7 +1928,16 @@ mod tests {
     }
 
     fn run(wall: f64, per_step: f64, rss: f64) -> ChildRun {
-        ChildRun { wall_s: wall, peak_rss_mb: Some(rss), cpu_s: Some(wall * 1.5), result: json!({"per_step_s": per_step, "train_s": per_step * 10.0, "peak_rss_mb": rss}) }
+        let result = WorkerResult { per_step_s: per_step, train_s: per_step * 10.0, peak_rss_mb: Some(rss), ..Default::default() };
+        ChildRun { wall_s: wall, peak_rss_mb: Some(rss), cpu_s: Some(wall * 1.5), result }
+    }
+
+    fn bench_env() -> BenchEnvironment {
+        BenchEnvironment { machine: environment(None), python: None, python_torch: None, threads_ours: Some(2), threads_reference: None }
+    }
+
+    fn overhead_env() -> OverheadEnvironment {
+        OverheadEnvironment { machine: environment(None), threads: None }
     }
 
     #[test]
@@ -1597,40 +1945,81 @@ mod tests {
         let spec = BenchSpec::vision();
         let ours = vec![run(10.0, 1.0, 500.0), run(12.0, 1.2, 510.0), run(11.0, 0.9, 505.0)];
         let reference = vec![run(30.0, 2.0, 1000.0), run(20.0, 2.2, 1010.0), run(25.0, 2.4, 990.0)];
-        let rep = build_report(&spec, &ours, &reference, json!({"cpu": "x"}), json!({"ours": "lot", "reference": "py"}));
-        assert_eq!(rep["task"], "vision");
-        assert_eq!(rep["spec"]["batch_size"], 256);
-        assert_eq!(rep["ours"]["runs"].as_array().unwrap().len(), 3);
-        assert_eq!(rep["ours"]["median"]["wall_s"], 11.0);
-        assert_eq!(rep["reference"]["median"]["per_step_s"], 2.2);
-        assert_eq!(rep["ours"]["median"]["peak_rss_mb"], 505.0);
-        assert_eq!(rep["ours"]["median"]["cpu_s"], 16.5);
-        let r = &rep["ratio_ours_over_reference"];
-        assert!((r["end_to_end_s"].as_f64().unwrap() - 11.0 / 25.0).abs() < 1e-12);
-        assert!((r["per_teacher_step_s"].as_f64().unwrap() - 1.0 / 2.2).abs() < 1e-12);
-        assert!((r["peak_rss_mb"].as_f64().unwrap() - 505.0 / 1000.0).abs() < 1e-12);
-        assert!((rep["speedup"]["per_teacher_step"].as_f64().unwrap() - 2.2).abs() < 1e-12);
-        for k in ["environment", "commands"] {
-            assert!(rep[k].is_object(), "{k}");
-        }
-        // The report is plain JSON (no NaN sneaks in as invalid output) and the table names both sides.
-        let back: Value = serde_json::from_str(&serde_json::to_string_pretty(&rep).unwrap()).unwrap();
-        assert_eq!(back["ours"]["median"]["wall_s"], 11.0);
-        assert_eq!(back["reference"]["median"]["peak_rss_mb"], 1000.0);
-        assert_eq!(back["speedup"]["per_teacher_step"], rep["speedup"]["per_teacher_step"]);
+        let commands = Commands { ours: "lot".into(), reference: "py".into() };
+        let rep = build_report(&spec, &ours, &reference, bench_env(), commands);
+        assert_eq!(rep.task, BenchTask::Vision);
+        assert_eq!(rep.spec.batch_size, 256);
+        assert_eq!(rep.ours.runs.len(), 3);
+        assert_eq!(rep.ours.median.wall_s, 11.0);
+        assert_eq!(rep.reference.median.per_step_s, 2.2);
+        assert_eq!(rep.ours.median.peak_rss_mb, 505.0);
+        assert_eq!(rep.ours.median.self_reported_peak_rss_mb, 505.0);
+        assert_eq!(rep.ours.median.train_s, 10.0);
+        assert_eq!(rep.ours.median.cpu_s, 16.5);
+        let r = &rep.ratio_ours_over_reference;
+        assert!((r.end_to_end_s - 11.0 / 25.0).abs() < 1e-12);
+        assert!((r.per_teacher_step_s - 1.0 / 2.2).abs() < 1e-12);
+        assert!((r.peak_rss_mb - 505.0 / 1000.0).abs() < 1e-12);
+        assert!((r.cpu_s - 16.5 / 37.5).abs() < 1e-12);
+        assert!((rep.speedup.per_teacher_step - 2.2).abs() < 1e-12);
+        assert!((rep.speedup.end_to_end - 25.0 / 11.0).abs() < 1e-12);
+        assert!(rep.roofline.is_none());
+        // The JSON keeps the report's keys and nesting: environment flat, commands, no roofline yet.
+        let v = serde_json::to_value(&rep).unwrap();
+        assert_eq!(v["task"], "vision");
+        assert_eq!(v["spec"]["batch_size"], 256);
+        assert_eq!(v["ours"]["median"]["wall_s"], 11.0);
+        assert_eq!(v["ours"]["runs"][0]["result"]["per_step_s"], 1.0);
+        assert_eq!(v["ratio_ours_over_reference"]["per_teacher_step_s"].as_f64(), Some(r.per_teacher_step_s));
+        assert_eq!(v["commands"]["reference"], "py");
+        let e = &v["environment"];
+        assert!(e["cpu"].is_string() && e["python"].is_null() && e["threads_ours"] == 2 && e.get("machine").is_none(), "{e}");
+        assert!(v.get("roofline").is_none());
+        // The report is plain JSON (no NaN sneaks in as invalid output), reads back the same, and
+        // the table names both sides.
+        let text = serde_json::to_string_pretty(&rep).unwrap();
+        let back: BenchReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.ours.median, rep.ours.median);
+        assert_eq!(back.reference.median.peak_rss_mb, 1000.0);
+        assert_eq!(back.ratio_ours_over_reference, rep.ratio_ours_over_reference);
+        assert_eq!(back.speedup, rep.speedup);
+        assert_eq!(back.environment, rep.environment);
+        assert_eq!(back.ours.runs[2].result, rep.ours.runs[2].result);
         let t = report_table(&rep);
         assert!(t.contains("lot (ours)") && t.contains("PyTorch reference") && t.contains("2.20×"), "{t}");
+        assert!(!t.contains("roofline"), "{t}");
+        // With the roofline run_bench adds, the table gains its line.
+        let mut with = rep.clone();
+        with.roofline = Some(roofline::roofline(&spec, with.ours.median.per_step_s, with.reference.median.per_step_s, 100.0, 200.0));
+        assert!(report_table(&with).contains("roofline:"), "{}", report_table(&with));
+        assert!(serde_json::to_value(&with).unwrap()["roofline"]["ours_gflops"].is_number());
     }
 
     #[test]
     fn missing_reference_gives_null_ratios_not_invalid_json() {
-        let rep = build_report(&BenchSpec::lstm(), &[run(1.0, 0.1, 10.0)], &[], json!({}), json!({}));
-        for k in ["end_to_end_s", "per_teacher_step_s", "peak_rss_mb"] {
-            assert!(rep["ratio_ours_over_reference"][k].is_null(), "{k}: {}", rep["ratio_ours_over_reference"][k]);
+        let commands = Commands { ours: "lot".into(), reference: "py".into() };
+        let rep = build_report(&BenchSpec::lstm(), &[run(1.0, 0.1, 10.0)], &[], bench_env(), commands);
+        let r = &rep.ratio_ours_over_reference;
+        for (k, x) in [("end_to_end_s", r.end_to_end_s), ("cpu_s", r.cpu_s), ("per_teacher_step_s", r.per_teacher_step_s), ("peak_rss_mb", r.peak_rss_mb)] {
+            assert!(x.is_nan(), "{k}: {x}");
         }
-        assert!(rep["reference"]["median"]["per_step_s"].is_null() && rep["speedup"]["per_teacher_step"].is_null(), "{rep}");
-        assert_eq!(rep["ours"]["median"]["per_step_s"], 0.1);
-        assert!(!rep.to_string().contains("NaN"));
+        assert!(rep.reference.median.per_step_s.is_nan() && rep.speedup.per_teacher_step.is_nan(), "{rep:?}");
+        assert_eq!(rep.ours.median.per_step_s, 0.1);
+        // NaN is written as null, and null reads back as NaN.
+        let v = serde_json::to_value(&rep).unwrap();
+        for k in ["end_to_end_s", "cpu_s", "per_teacher_step_s", "peak_rss_mb"] {
+            assert!(v["ratio_ours_over_reference"][k].is_null(), "{k}: {}", v["ratio_ours_over_reference"][k]);
+        }
+        assert!(v["reference"]["median"]["per_step_s"].is_null() && v["speedup"]["per_teacher_step"].is_null(), "{v}");
+        assert_eq!(v["ours"]["median"]["per_step_s"], 0.1);
+        assert_eq!(v["reference"]["runs"].as_array().map(Vec::len), Some(0));
+        let text = serde_json::to_string(&rep).unwrap();
+        assert!(!text.contains("NaN"), "{text}");
+        let back: BenchReport = serde_json::from_str(&text).unwrap();
+        assert!(back.ratio_ours_over_reference.per_teacher_step_s.is_nan() && back.reference.median.wall_s.is_nan());
+        assert!(back.speedup.end_to_end.is_nan());
+        assert_eq!(back.ours.median.per_step_s, 0.1);
+        assert!(back.reference.runs.is_empty());
     }
 
     #[test]
@@ -1700,7 +2089,7 @@ mod tests {
     #[test]
     fn child_measurement_reads_exit_status_and_output() {
         let r = run_child(Command::new("sh").arg("-c").arg("echo hello; echo '{\"steps\": 2}'")).unwrap();
-        assert_eq!(r.result["steps"], 2);
+        assert_eq!(r.result.steps, Some(2));
         assert!(r.peak_rss_mb.map_or(true, |m| m > 0.0));
         assert!(r.cpu_s.map_or(true, |c| c >= 0.0));
         let e = run_child(Command::new("sh").arg("-c").arg("echo oops >&2; exit 3")).unwrap_err();
@@ -1749,23 +2138,85 @@ mod tests {
             tolerance_pct: 1.0,
         };
         let rep = perplexity_guard(&o, |_| {}).unwrap();
-        let rows = rep["runs"].as_array().unwrap();
+        let rows = &rep.runs;
         assert_eq!(rows.len(), 2 * 2 * 2, "2 seeds x 2 precisions x teacher + student");
-        let mean = |prec: &str| {
-            let v: Vec<f64> = rows.iter().filter(|r| r["precision"] == prec && r["model"] == "teacher").map(|r| r["valid_perplexity"].as_f64().unwrap()).collect();
+        let mean = |prec: Precision| {
+            let v: Vec<f64> = rows.iter().filter(|r| r.precision == prec && r.model == "teacher").map(|r| r.valid_perplexity.unwrap()).collect();
             assert_eq!(v.len(), 2);
             (v[0] + v[1]) / 2.0
         };
-        let (f, b) = (mean("fp32"), mean("bf16"));
-        let t = &rep["per_model"][0];
-        assert_eq!(t["model"], "teacher");
-        assert!((t["fp32_mean"].as_f64().unwrap() - f).abs() < 1e-9 && (t["bf16_mean"].as_f64().unwrap() - b).abs() < 1e-9);
+        let (f, b) = (mean(Precision::Fp32), mean(Precision::Bf16));
+        let t = &rep.per_model[0];
+        assert_eq!(t.model, "teacher");
+        assert!((t.fp32_mean - f).abs() < 1e-9 && (t.bf16_mean - b).abs() < 1e-9);
         let diff = 100.0 * (b - f) / f;
-        assert!((rep["teacher_difference_pct"].as_f64().unwrap() - diff).abs() < 1e-9);
-        assert_eq!(rep["within_tolerance"], diff.abs() <= 1.0);
+        assert!((rep.teacher_difference_pct - diff).abs() < 1e-9);
+        assert_eq!(rep.within_tolerance, diff.abs() <= 1.0);
         assert!(f > 1.0 && b > 1.0 && f < 20.0, "perplexities {f} {b}");
+        // The JSON names the precision as before, and the report reads back unchanged.
+        let v = serde_json::to_value(&rep).unwrap();
+        assert_eq!(v["runs"][0]["precision"], "fp32");
+        assert_eq!(v["per_model"][0]["model"], "teacher");
+        assert_eq!(serde_json::from_value::<PerplexityReport>(v).unwrap(), rep);
         let again = perplexity_guard(&o, |_| {}).unwrap();
-        assert_eq!(again["runs"], rep["runs"], "finished runs are reused");
+        assert_eq!(again.runs, rep.runs, "finished runs are reused");
         assert!(perplexity_table(&rep).contains("| teacher |"));
+    }
+
+    /// Every report committed under benches/results reads into its type: a field renamed or
+    /// retyped without the files following fails here.
+    #[test]
+    fn committed_reports_deserialize() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/results");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        files.sort();
+        assert!(!files.is_empty(), "no reports in {}", dir.display());
+        let (mut benches, mut overheads, mut guards) = (0, 0, 0);
+        for path in &files {
+            let text = std::fs::read_to_string(path).unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy();
+            let what = |e: serde_json::Error| format!("{name}: {e}");
+            match v["task"].as_str() {
+                Some("vision" | "lstm" | "txl" | "ppo") => {
+                    let rep: BenchReport = serde_json::from_str(&text).map_err(what).unwrap();
+                    assert_eq!(Some(rep.task.name()), v["task"].as_str(), "{name}");
+                    assert!(rep.ours.median.per_step_s.is_finite() && rep.ours.median.per_step_s > 0.0, "{name}");
+                    assert_eq!(rep.ours.median.per_step_s, v["ours"]["median"]["per_step_s"].as_f64().unwrap(), "{name}");
+                    assert!(rep.reference.median.per_step_s.is_finite() && rep.ratio_ours_over_reference.per_teacher_step_s.is_finite(), "{name}");
+                    assert!(!rep.ours.runs.is_empty() && rep.ours.runs.iter().all(|r| r.result.per_step_s.is_finite() && r.result.threads.is_some()), "{name}");
+                    assert!(rep.reference.runs.iter().all(|r| r.result.python.is_some() && r.result.torch.is_some()), "{name}");
+                    assert_eq!(rep.roofline.is_some(), v.get("roofline").is_some(), "{name}");
+                    if let Some(r) = &rep.roofline {
+                        let a = r.achieved.as_ref().unwrap_or_else(|| panic!("{name}: roofline without achieved GFLOP/s"));
+                        assert!(r.flops_per_teacher_step.is_some_and(f64::is_finite) && a.ours_gflops.is_finite(), "{name}");
+                    }
+                    benches += 1;
+                }
+                Some("overhead") => {
+                    let rep: OverheadReport = serde_json::from_str(&text).map_err(what).unwrap();
+                    assert!(rep.lot.median_per_step_s.is_finite() && rep.no_student.median_teacher_forward_s.is_finite(), "{name}");
+                    assert!(rep.no_student.runs.iter().all(|r| r.result.teacher_forward_s.is_some()), "{name}");
+                    assert!(rep.predicted_lot_step_s.is_finite(), "{name}");
+                    overheads += 1;
+                }
+                Some(other) => panic!("{name}: unknown task {other}"),
+                // The guards carry no task: told apart by what they compare.
+                None if v.get("teacher_difference_pct").is_some() => {
+                    let rep: PerplexityReport = serde_json::from_str(&text).map_err(what).unwrap();
+                    assert!(rep.teacher_difference_pct.is_finite() && rep.per_model.iter().all(|p| p.fp32_mean.is_finite()), "{name}");
+                    assert!(!rep.runs.is_empty(), "{name}");
+                    guards += 1;
+                }
+                None if v.get("teacher_difference_points").is_some() => {
+                    let rep: AccuracyReport = serde_json::from_str(&text).map_err(what).unwrap();
+                    assert!(rep.teacher_difference_points.is_finite() && !rep.runs.is_empty(), "{name}");
+                    guards += 1;
+                }
+                None => panic!("{name}: neither a bench, an overhead nor a guard report"),
+            }
+        }
+        assert_eq!(benches + overheads + guards, files.len());
+        assert!(benches > 0 && overheads > 0, "{benches} bench and {overheads} overhead reports");
     }
 }

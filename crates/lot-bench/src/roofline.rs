@@ -12,10 +12,11 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use lot::precision::Precision;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::{num, BenchSpec, BenchTask};
+use crate::{fmt, nan_if_null, BenchSpec, BenchTask};
 
 fn conv(cin: i64, cout: i64, k: i64, hw_out: i64) -> f64 {
     2.0 * (cin * cout * k * k * hw_out * hw_out) as f64
@@ -113,41 +114,71 @@ pub fn matmul_gflops(kind: Kind, n: i64) -> f64 {
     2.0 * (n * n * n) as f64 / times[2] / 1e9
 }
 
+/// Each side's achieved GFLOP/s and the measured peaks: present when the steps are counted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Achieved {
+    /// From ours' median seconds per teacher step.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub ours_gflops: f64,
+    /// NaN (null) without reference runs.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub reference_gflops: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub peak_gflops_fp32: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub peak_gflops_bf16: f64,
+    /// Ours over the peak of the precision it ran in.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub ours_fraction_of_peak: f64,
+}
+
+/// The report's `roofline` object. Counted steps carry the FLOPs and [`Achieved`] (flattened, as
+/// the JSON has always had them); PPO's carry a null FLOP count and a note.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Roofline {
+    pub flops_per_teacher_step: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(flatten)]
+    pub achieved: Option<Achieved>,
+}
+
 /// The report's `roofline` object: FLOPs per teacher step, each side's achieved GFLOP/s (from
 /// its median seconds per teacher step), the measured peaks, and ours as a fraction of the peak
 /// of the precision it ran in. Peaks are measured with the bench's thread count.
-pub fn roofline(spec: &BenchSpec, rep: &Value, peak_fp32: f64, peak_bf16: f64) -> Value {
+pub fn roofline(spec: &BenchSpec, ours_step_s: f64, reference_step_s: f64, peak_fp32: f64, peak_bf16: f64) -> Roofline {
     let Some(flops) = flops_per_teacher_step(spec) else {
-        return json!({"flops_per_teacher_step": null, "note": "PPO steps are not counted"});
+        return Roofline { flops_per_teacher_step: None, note: Some("PPO steps are not counted".into()), achieved: None };
     };
-    let achieved = |side: &str| flops / num(&rep[side]["median"], "per_step_s") / 1e9;
-    let peak = if spec.precision == lot::precision::Precision::Bf16 { peak_bf16 } else { peak_fp32 };
-    json!({
-        "flops_per_teacher_step": flops,
-        "ours_gflops": achieved("ours"),
-        "reference_gflops": achieved("reference"),
-        "peak_gflops_fp32": peak_fp32,
-        "peak_gflops_bf16": peak_bf16,
-        "ours_fraction_of_peak": achieved("ours") / peak,
-    })
+    let achieved = |step_s: f64| flops / step_s / 1e9;
+    let peak = if spec.precision == Precision::Bf16 { peak_bf16 } else { peak_fp32 };
+    Roofline {
+        flops_per_teacher_step: Some(flops),
+        note: None,
+        achieved: Some(Achieved {
+            ours_gflops: achieved(ours_step_s),
+            reference_gflops: achieved(reference_step_s),
+            peak_gflops_fp32: peak_fp32,
+            peak_gflops_bf16: peak_bf16,
+            ours_fraction_of_peak: achieved(ours_step_s) / peak,
+        }),
+    }
 }
 
-/// One line for the report table.
-pub fn roofline_line(rep: &Value) -> String {
-    let r = &rep["roofline"];
-    if r["flops_per_teacher_step"].is_null() {
+/// One line for the report table (empty for uncounted steps); `precision` is what ours ran in.
+pub fn roofline_line(r: &Roofline, precision: Precision) -> String {
+    let (Some(flops), Some(a)) = (r.flops_per_teacher_step, &r.achieved) else {
         return String::new();
-    }
-    let f = |k: &str, d: usize| crate::fmt(num(r, k), d);
+    };
     format!(
         "roofline: {} GFLOP per teacher step; ours {} GFLOP/s = {} % of the measured {} matmul peak ({} GFLOP/s fp32, {} bf16); reference {} GFLOP/s\n",
-        crate::fmt(num(r, "flops_per_teacher_step") / 1e9, 2),
-        f("ours_gflops", 1),
-        crate::fmt(100.0 * num(r, "ours_fraction_of_peak"), 1),
-        rep["spec"]["precision"].as_str().unwrap_or("fp32"),
-        f("peak_gflops_fp32", 0),
-        f("peak_gflops_bf16", 0),
-        f("reference_gflops", 1),
+        fmt(flops / 1e9, 2),
+        fmt(a.ours_gflops, 1),
+        fmt(100.0 * a.ours_fraction_of_peak, 1),
+        precision.name(),
+        fmt(a.peak_gflops_fp32, 0),
+        fmt(a.peak_gflops_bf16, 0),
+        fmt(a.reference_gflops, 1),
     )
 }
 
@@ -196,16 +227,32 @@ mod tests {
     fn roofline_divides_by_the_median_step_and_the_right_peak() {
         let mut spec = BenchSpec::lstm();
         let flops = flops_per_teacher_step(&spec).unwrap();
-        let rep = json!({"ours": {"median": {"per_step_s": 2.0}}, "reference": {"median": {"per_step_s": 4.0}}, "spec": {"precision": "fp32"}});
-        let r = roofline(&spec, &rep, 100.0, 400.0);
-        assert!((r["ours_gflops"].as_f64().unwrap() - flops / 2.0 / 1e9).abs() < 1e-9);
-        assert!((r["reference_gflops"].as_f64().unwrap() - flops / 4.0 / 1e9).abs() < 1e-9);
-        assert!((r["ours_fraction_of_peak"].as_f64().unwrap() - flops / 2.0 / 1e9 / 100.0).abs() < 1e-12);
-        spec.precision = lot::precision::Precision::Bf16;
-        let r = roofline(&spec, &rep, 100.0, 400.0);
-        assert!((r["ours_fraction_of_peak"].as_f64().unwrap() - flops / 2.0 / 1e9 / 400.0).abs() < 1e-12);
-        let full = json!({"roofline": r, "spec": {"precision": "bf16"}});
-        assert!(roofline_line(&full).contains("bf16 matmul peak"), "{}", roofline_line(&full));
+        let r = roofline(&spec, 2.0, 4.0, 100.0, 400.0);
+        let a = r.achieved.clone().unwrap();
+        assert_eq!(r.flops_per_teacher_step, Some(flops));
+        assert!((a.ours_gflops - flops / 2.0 / 1e9).abs() < 1e-9);
+        assert!((a.reference_gflops - flops / 4.0 / 1e9).abs() < 1e-9);
+        assert!((a.ours_fraction_of_peak - flops / 2.0 / 1e9 / 100.0).abs() < 1e-12);
+        spec.precision = Precision::Bf16;
+        let r = roofline(&spec, 2.0, 4.0, 100.0, 400.0);
+        assert!((r.achieved.as_ref().unwrap().ours_fraction_of_peak - flops / 2.0 / 1e9 / 400.0).abs() < 1e-12);
+        assert!(roofline_line(&r, Precision::Bf16).contains("bf16 matmul peak"), "{}", roofline_line(&r, Precision::Bf16));
+        // The JSON keeps its flat shape: achieved numbers beside the FLOPs, no note; and reads back.
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["ours_gflops"].as_f64(), Some(r.achieved.as_ref().unwrap().ours_gflops));
+        assert!(v.get("note").is_none() && v.get("achieved").is_none(), "{v}");
+        assert_eq!(serde_json::from_value::<Roofline>(v).unwrap(), r);
+        // PPO: a null FLOP count and a note, nothing else; no table line.
+        let p = roofline(&BenchSpec::ppo(), 1.0, 1.0, 100.0, 400.0);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v, serde_json::json!({"flops_per_teacher_step": null, "note": "PPO steps are not counted"}));
+        assert_eq!(serde_json::from_value::<Roofline>(v).unwrap(), p);
+        assert_eq!(roofline_line(&p, Precision::Fp32), "");
+        // No reference runs: the reference's GFLOP/s is null in the JSON and NaN read back.
+        let r = roofline(&BenchSpec::lstm(), 2.0, f64::NAN, 100.0, 400.0);
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v["reference_gflops"].is_null(), "{v}");
+        assert!(serde_json::from_value::<Roofline>(v).unwrap().achieved.unwrap().reference_gflops.is_nan());
         assert!(matmul_gflops(Kind::Float, 128) > 0.0);
     }
 }

@@ -436,7 +436,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::BenchWorker { spec } => {
             lot_bench::tune_malloc();
             let spec = lot_bench::parse_spec(&spec)?;
-            println!("{}", lot_bench::run_worker(&spec)?);
+            println!("{}", lot_bench::result_line(&lot_bench::run_worker(&spec)?)?);
         }
         Cmd::Launch { .. } => unreachable!("handled in main"),
         Cmd::Data { cmd, root } => {
