@@ -36,7 +36,7 @@ fn ppo_lot_learns_cartpole() {
     let recs = lot::track::read_metrics(&out.join(lot::run::METRICS_FILE)).unwrap();
     let episodes: Vec<&lot::track::metrics::Record> = recs.iter().filter(|r| r.split == "rollout").collect();
     assert!(episodes.len() > 100 && episodes.windows(2).all(|w| w[0].step <= w[1].step));
-    assert!(episodes.iter().all(|r| r.episodic_return.is_some() && r.episode_length.is_some()));
+    assert!(episodes.iter().all(|r| r.episodic_return().is_some() && r.episode_length().is_some()));
     let trains = recs.iter().filter(|r| r.split == "train" && r.model == "teacher").count() as u64;
     assert_eq!(trains, r.num_updates());
     let rows = lot::rl::evaluate_run(&out, &cfg).unwrap();

@@ -24,7 +24,7 @@ use crate::engine::{Engine, LotLoss};
 use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
 use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary};
-use crate::track::{plot, Record};
+use crate::track::{plot, Record, RecordKind};
 
 /// Episodes in the "final" and "best" return windows.
 const RETURN_WINDOW: usize = 20;
@@ -246,8 +246,10 @@ impl RlLearner {
                 step: global_step,
                 model: model_name(m),
                 split: "eval".into(),
-                episodic_return: Some(mean),
-                episode_length: Some(eps.iter().map(|e| e.len as f64).sum::<f64>() / eps.len().max(1) as f64),
+                kind: RecordKind::Episode {
+                    episodic_return: mean,
+                    episode_length: eps.iter().map(|e| e.len as f64).sum::<f64>() / eps.len().max(1) as f64,
+                },
                 wall_s: track.wall_s(),
                 ..Default::default()
             })?;
@@ -317,8 +319,7 @@ impl lifecycle::Learner for RlLearner {
                 step,
                 model: model_name(0),
                 split: "rollout".into(),
-                episodic_return: Some(e.ret),
-                episode_length: Some(e.len as f64),
+                kind: RecordKind::Episode { episodic_return: e.ret, episode_length: e.len as f64 },
                 wall_s,
                 ..Default::default()
             })?;
@@ -336,12 +337,14 @@ impl lifecycle::Learner for RlLearner {
             loss: us.teacher_loss,
             lr: Some(lr),
             wall_s,
-            env_steps_per_s: Some(rate),
-            approx_kl: Some(us.ppo.approx_kl),
-            clip_frac: Some(us.ppo.clip_frac),
-            entropy: Some(us.ppo.entropy),
-            policy_loss: Some(us.ppo.pg_loss),
-            value_loss: Some(us.ppo.v_loss),
+            kind: RecordKind::PpoUpdate {
+                env_steps_per_s: rate,
+                approx_kl: us.ppo.approx_kl,
+                clip_frac: us.ppo.clip_frac,
+                entropy: us.ppo.entropy,
+                policy_loss: us.ppo.pg_loss,
+                value_loss: us.ppo.v_loss,
+            },
             ..Default::default()
         })?;
         for (i, &l) in us.student_loss.iter().enumerate() {
@@ -507,7 +510,7 @@ pub fn plot_run(dir: &Path) -> Result<()> {
     let (scale, unit) = if max_step >= 2_000_000 { (1e6, "M") } else { (1e3, "k") };
     let x = |r: &Record| r.step as f64 / scale;
     let eps: Vec<(f64, f64)> =
-        recs.iter().filter(|r| r.split == "rollout").filter_map(|r| r.episodic_return.map(|v| (x(r), v))).collect();
+        recs.iter().filter(|r| r.split == "rollout").filter_map(|r| r.episodic_return().map(|v| (x(r), v))).collect();
     let smooth: Vec<(f64, f64)> = (0..eps.len())
         .map(|i| {
             let w = &eps[i.saturating_sub(RETURN_WINDOW - 1)..=i];

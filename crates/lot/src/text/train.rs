@@ -23,7 +23,7 @@ use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::lifecycle::{self, Tracker};
 use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use crate::run::{self, model_name, ModelSummary, Summary};
-use crate::track::{plot, Record};
+use crate::track::{plot, Record, RecordKind};
 
 /// Token ids `[rows, bsz]`: the stream cut into `bsz` contiguous columns (the reference's batchify).
 pub fn batchify(ids: &[u32], bsz: usize, device: Device) -> Tensor {
@@ -546,7 +546,7 @@ impl LmLearner {
                 model: model_name(m),
                 split: "test".into(),
                 loss: test,
-                perplexity: Some(test.exp()),
+                kind: RecordKind::LanguageModel { perplexity: test.exp() },
                 wall_s: track.wall_s(),
                 ..Default::default()
             })?;
@@ -664,12 +664,12 @@ impl lifecycle::Learner for LmLearner {
             track.write(&Record {
                 split: "train".into(),
                 loss: train_loss,
-                perplexity: Some(train_loss.exp()),
+                kind: RecordKind::LanguageModel { perplexity: train_loss.exp() },
                 lr: Some(self.engine.optims[m].lr()),
                 samples_per_s: Some(self.tokens_per_step * st.run_n as f64 / secs.max(1e-9)),
                 ..common.clone()
             })?;
-            track.write(&Record { split: "valid".into(), loss: vals[m], perplexity: Some(vals[m].exp()), ..common })?;
+            track.write(&Record { split: "valid".into(), loss: vals[m], kind: RecordKind::LanguageModel { perplexity: vals[m].exp() }, ..common })?;
             line.push_str(&format!(" | {} valid ppl {:.2}", model_name(m), vals[m].exp()));
         }
         track.bar.println(&line);
@@ -780,7 +780,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
 /// `curves.png`: validation and training perplexity per model against teacher steps.
 pub fn plot_run(dir: &Path) -> Result<()> {
     let (recs, names) = lifecycle::read_records(dir)?;
-    let series = |split: &str| lifecycle::curves(&recs, &names, split, |r| r.step as f64, |r| r.perplexity);
+    let series = |split: &str| lifecycle::curves(&recs, &names, split, |r| r.step as f64, |r| r.perplexity());
     let panels = [
         plot::Panel { title: "validation perplexity".into(), x_label: "teacher step".into(), y_label: "perplexity".into(), series: series("valid") },
         plot::Panel { title: "train perplexity".into(), x_label: "teacher step".into(), y_label: "perplexity".into(), series: series("train") },
@@ -964,7 +964,7 @@ student_schedule = "same"
             assert!(out.join(f).is_file(), "missing {f}");
         }
         let recs = crate::track::read_metrics(&out.join(run::METRICS_FILE)).unwrap();
-        let valid: Vec<f64> = recs.iter().filter(|r| r.model == "teacher" && r.split == "valid").map(|r| r.perplexity.unwrap()).collect();
+        let valid: Vec<f64> = recs.iter().filter(|r| r.model == "teacher" && r.split == "valid").map(|r| r.perplexity().unwrap()).collect();
         assert_eq!(valid.len(), 3, "one validation per epoch");
         assert!(valid[2] < valid[0]);
         // lot eval reproduces the summary's test perplexity from the saved (best) checkpoints.

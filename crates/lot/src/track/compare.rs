@@ -481,10 +481,10 @@ pub struct CurveDef {
 }
 
 pub const CURVES: [CurveDef; 4] = [
-    CurveDef { title: "test accuracy", x_label: "epoch", y_label: "accuracy %", split: "test", x: |r| r.epoch as f64, y: |r| r.accuracy, binned: false },
-    CurveDef { title: "validation accuracy", x_label: "epoch", y_label: "accuracy %", split: "valid", x: |r| r.epoch as f64, y: |r| r.accuracy, binned: false },
-    CurveDef { title: "validation perplexity", x_label: "step", y_label: "perplexity", split: "valid", x: |r| r.step as f64, y: |r| r.perplexity, binned: false },
-    CurveDef { title: "rollout return", x_label: "env step", y_label: "episodic return", split: "rollout", x: |r| r.step as f64, y: |r| r.episodic_return, binned: true },
+    CurveDef { title: "test accuracy", x_label: "epoch", y_label: "accuracy %", split: "test", x: |r| r.epoch as f64, y: |r| r.accuracy(), binned: false },
+    CurveDef { title: "validation accuracy", x_label: "epoch", y_label: "accuracy %", split: "valid", x: |r| r.epoch as f64, y: |r| r.accuracy(), binned: false },
+    CurveDef { title: "validation perplexity", x_label: "step", y_label: "perplexity", split: "valid", x: |r| r.step as f64, y: |r| r.perplexity(), binned: false },
+    CurveDef { title: "rollout return", x_label: "env step", y_label: "episodic return", split: "rollout", x: |r| r.step as f64, y: |r| r.episodic_return(), binned: true },
 ];
 
 /// Bins of a binned curve.
@@ -775,7 +775,7 @@ pub fn compare(args: &[PathBuf], out: &Path, baselines: &[String]) -> Result<Rep
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::MetricsWriter;
+    use crate::track::{MetricsWriter, RecordKind};
 
     #[test]
     fn mean_and_sample_std() {
@@ -990,8 +990,8 @@ mod tests {
         for (e, &a) in accs.iter().enumerate() {
             for (mi, m) in models.iter().enumerate() {
                 let acc = a - 5.0 * mi as f64;
-                w.write(&Record { epoch: e as u64 + 1, step: 10 * (e as u64 + 1), model: m.to_string(), split: "train".into(), loss: 1.0, accuracy: Some(acc - 2.0), lr: Some(0.1), ..Default::default() }).unwrap();
-                w.write(&Record { epoch: e as u64 + 1, step: 10 * (e as u64 + 1), model: m.to_string(), split: "test".into(), loss: 0.5, accuracy: Some(acc), ..Default::default() }).unwrap();
+                w.write(&Record { epoch: e as u64 + 1, step: 10 * (e as u64 + 1), model: m.to_string(), split: "train".into(), loss: 1.0, lr: Some(0.1), kind: RecordKind::Classification { accuracy: acc - 2.0 }, ..Default::default() }).unwrap();
+                w.write(&Record { epoch: e as u64 + 1, step: 10 * (e as u64 + 1), model: m.to_string(), split: "test".into(), loss: 0.5, kind: RecordKind::Classification { accuracy: acc }, ..Default::default() }).unwrap();
             }
         }
         let mut s = Summary { name: "tiny".into(), mode: mode.into(), seed, epochs: accs.len() as u64, teacher_steps: 10 * accs.len() as u64, wall_s: 1.0, models: BTreeMap::new() };

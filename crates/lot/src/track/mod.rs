@@ -8,5 +8,5 @@ pub mod plot;
 pub mod progress;
 pub mod tensorboard;
 
-pub use metrics::{read_metrics, MetricsWriter, Record};
+pub use metrics::{read_metrics, MetricsWriter, Record, RecordKind};
 pub use progress::Progress;

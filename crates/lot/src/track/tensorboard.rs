@@ -205,7 +205,7 @@ mod tests {
     //! The file is read back by an independent reader: its own bitwise CRC32C, its own framing
     //! and a minimal protobuf field parser.
     use super::*;
-    use crate::track::metrics::{record_scalars, Record};
+    use crate::track::metrics::{record_scalars, Record, RecordKind};
 
     /// Bitwise CRC32C (no table), independent of the writer's.
     fn crc32c_bitwise(data: &[u8]) -> u32 {
@@ -377,7 +377,7 @@ mod tests {
             model: "teacher".into(),
             split: "valid".into(),
             loss: 4.5,
-            perplexity: Some(90.0),
+            kind: RecordKind::LanguageModel { perplexity: 90.0 },
             wall_s: 3.0,
             ..Default::default()
         };
@@ -392,10 +392,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = crate::track::MetricsWriter::create(&dir.path().join("metrics.jsonl")).unwrap();
         let recs = [
-            Record { epoch: 1, step: 10, model: "teacher".into(), split: "train".into(), loss: 0.75, accuracy: Some(70.0), lr: Some(0.1), wall_s: 1.0, samples_per_s: Some(500.0), ..Default::default() },
-            Record { epoch: 1, step: 10, model: "teacher".into(), split: "test".into(), loss: 0.5, accuracy: Some(81.5), wall_s: 1.5, ..Default::default() },
+            Record { epoch: 1, step: 10, model: "teacher".into(), split: "train".into(), loss: 0.75, lr: Some(0.1), wall_s: 1.0, samples_per_s: Some(500.0), kind: RecordKind::Classification { accuracy: 70.0 }, ..Default::default() },
+            Record { epoch: 1, step: 10, model: "teacher".into(), split: "test".into(), loss: 0.5, wall_s: 1.5, kind: RecordKind::Classification { accuracy: 81.5 }, ..Default::default() },
             Record { epoch: 1, step: 10, model: "student0".into(), split: "train".into(), loss: 0.875, lr: Some(0.1), wall_s: 1.5, ..Default::default() },
-            Record { epoch: 2, step: 3_000_000_000, model: "teacher".into(), split: "rollout".into(), loss: 0.0, episodic_return: Some(-21.0), episode_length: Some(812.0), wall_s: 2.0, ..Default::default() },
+            Record { epoch: 2, step: 3_000_000_000, model: "teacher".into(), split: "rollout".into(), loss: 0.0, wall_s: 2.0, kind: RecordKind::Episode { episodic_return: -21.0, episode_length: 812.0 }, ..Default::default() },
         ];
         for r in &recs {
             w.write(r).unwrap();

@@ -20,7 +20,7 @@ use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
 use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary};
-use crate::track::{plot, Record};
+use crate::track::{plot, Record, RecordKind};
 
 /// Teacher (index 0) and students, each with its own var store, on its own device (`run.devices`).
 pub struct VisionModels {
@@ -407,7 +407,7 @@ impl VisionLearner {
                     model: model_name(m),
                     split: "test".into(),
                     loss: tl,
-                    accuracy: Some(ta),
+                    kind: RecordKind::Classification { accuracy: ta },
                     wall_s: track.wall_s(),
                     ..Default::default()
                 })?;
@@ -518,7 +518,7 @@ impl lifecycle::Learner for VisionLearner {
                 model: model_name(m),
                 split: "train".into(),
                 loss: loss_sum / steps.max(1.0),
-                accuracy: Some(100.0 * correct / seen.max(1.0)),
+                kind: RecordKind::Classification { accuracy: 100.0 * correct / seen.max(1.0) },
                 lr: Some(self.lr),
                 wall_s: track.wall_s(),
                 samples_per_s: Some(rate),
@@ -541,7 +541,7 @@ impl lifecycle::Learner for VisionLearner {
                 model: model_name(m),
                 split: split.into(),
                 loss: el,
-                accuracy: Some(ea),
+                kind: RecordKind::Classification { accuracy: ea },
                 wall_s: track.wall_s(),
                 ..Default::default()
             })?;
@@ -617,7 +617,7 @@ pub fn plot_run(dir: &Path) -> Result<()> {
             title: format!("{} accuracy", if per_epoch == "valid" { "validation" } else { "test" }),
             x_label: "epoch".into(),
             y_label: "accuracy %".into(),
-            series: series(per_epoch, &|r| r.accuracy),
+            series: series(per_epoch, &|r| r.accuracy()),
         },
         plot::Panel { title: "train loss".into(), x_label: "epoch".into(), y_label: "loss".into(), series: series("train", &|r| Some(r.loss)) },
     ];
