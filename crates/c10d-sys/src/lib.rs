@@ -63,6 +63,21 @@ unsafe impl Send for ProcessGroup {}
 // must issue collectives in the same order on every rank.
 unsafe impl Sync for ProcessGroup {}
 
+/// c10d's flight recorder (a process-wide log of recent collectives, for debugging hangs) is on by
+/// default in torch 2.11, and it is not safe with several process groups recording at once in one
+/// process: ranks as threads (the tests) crashed in a quarter of runs inside
+/// `FlightRecorder::recordWithResetEnabled` (a std::map insert, SIGSEGV). lot reads none of its
+/// dumps, so it is off unless the user set `TORCH_FR_BUFFER_SIZE` themselves. Set before the first
+/// group of the process is built, which is when the recorder reads it.
+fn flight_recorder_off() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TORCH_FR_BUFFER_SIZE").is_none() {
+            std::env::set_var("TORCH_FR_BUFFER_SIZE", "0");
+        }
+    });
+}
+
 impl ProcessGroup {
     /// Join the group of `world` ranks as `rank`: rank 0 hosts the TCPStore on `host:port`, the
     /// others connect to it; every rank waits until all have joined or `timeout` passes. Every
@@ -94,6 +109,7 @@ impl ProcessGroup {
         if world == 0 || rank >= world {
             return Err(C10dError(format!("rank {rank} is not in a world of {world}")));
         }
+        flight_recorder_off();
         let host_c = CString::new(host).map_err(|_| C10dError(format!("bad host {host:?}")))?;
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: valid C string; err is an out-pointer the shim sets only on failure.
