@@ -1592,8 +1592,8 @@ pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<
                     precision: prec,
                     seed,
                     model: model.clone(),
-                    final_test_accuracy: ms.final_test_accuracy,
-                    best_test_accuracy: ms.best_test_accuracy,
+                    final_test_accuracy: ms.final_test_accuracy(),
+                    best_test_accuracy: ms.best_test_accuracy(),
                     wall_s: summary.wall_s,
                 });
             }
@@ -1746,8 +1746,8 @@ pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Res
                     precision: prec,
                     seed,
                     model: model.clone(),
-                    valid_perplexity: ms.best_valid_perplexity,
-                    test_perplexity: ms.final_test_perplexity,
+                    valid_perplexity: ms.best_valid_perplexity(),
+                    test_perplexity: ms.final_test_perplexity(),
                     wall_s: summary.wall_s,
                 });
             }

@@ -648,14 +648,14 @@ fn print_summary(s: &Summary, out: &Path) {
     let any = |f: &dyn Fn(&lot::run::ModelSummary) -> bool| s.models.values().any(f);
     // Columns by task: perplexity (language models), return (RL), accuracy (vision).
     type Col = fn(&lot::run::ModelSummary) -> Option<f64>;
-    let cols: [(&str, Col); 2] = if any(&|m| m.best_valid_accuracy.is_some()) {
-        [("test acc % (final)", |m| m.final_test_accuracy), ("best valid acc %", |m| m.best_valid_accuracy)]
-    } else if any(&|m| m.final_test_perplexity.is_some()) {
-        [("test perplexity", |m| m.final_test_perplexity), ("best valid perplexity", |m| m.best_valid_perplexity)]
-    } else if any(&|m| m.eval_return.is_some() || m.final_return.is_some()) {
-        [("final return (last 20 episodes)", |m| m.final_return), ("eval return", |m| m.eval_return)]
+    let cols: [(&str, Col); 2] = if any(&|m| m.best_valid_accuracy().is_some()) {
+        [("test acc % (final)", |m| m.final_test_accuracy()), ("best valid acc %", |m| m.best_valid_accuracy())]
+    } else if any(&|m| m.final_test_perplexity().is_some()) {
+        [("test perplexity", |m| m.final_test_perplexity()), ("best valid perplexity", |m| m.best_valid_perplexity())]
+    } else if any(&|m| m.eval_return().is_some() || m.final_return().is_some()) {
+        [("final return (last 20 episodes)", |m| m.final_return()), ("eval return", |m| m.eval_return())]
     } else {
-        [("final test acc %", |m| m.final_test_accuracy), ("best test acc %", |m| m.best_test_accuracy)]
+        [("final test acc %", |m| m.final_test_accuracy()), ("best test acc %", |m| m.best_test_accuracy())]
     };
     println!("| model | {} | {} | optimizer steps |\n|---|---|---|---|", cols[0].0, cols[1].0);
     for (m, ms) in &s.models {
@@ -705,7 +705,7 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
             .iter()
             .filter(|g| g.mode == mode)
             .flat_map(|g| &g.runs)
-            .filter_map(|r| r.summary.models.get("teacher").and_then(|m| m.final_test_accuracy))
+            .filter_map(|r| r.summary.models.get("teacher").and_then(|m| m.final_test_accuracy()))
             .collect()
     };
     let cell = |xs: Vec<f64>| match lot::track::compare::mean_std(&xs) {

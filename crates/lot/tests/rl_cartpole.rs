@@ -24,10 +24,10 @@ fn ppo_lot_learns_cartpole() {
     let t = &s.models["teacher"];
     let student = &s.models["student0"];
     eprintln!("teacher: {t:?}\nstudent: {student:?}\nwall {:.0} s", s.wall_s);
-    assert!(t.final_return.unwrap() >= 450.0, "teacher final return {:?}", t.final_return);
-    assert!(t.eval_return.unwrap() >= 450.0, "teacher eval return {:?}", t.eval_return);
+    assert!(t.final_return().unwrap() >= 450.0, "teacher final return {:?}", t.final_return());
+    assert!(t.eval_return().unwrap() >= 450.0, "teacher eval return {:?}", t.eval_return());
     let Domain::Rl(r) = &cfg.domain else { panic!("not an rl config") };
-    assert_eq!(t.env_steps, Some(r.num_updates() * r.batch_size() as u64));
+    assert_eq!(t.env_steps(), Some(r.num_updates() * r.batch_size() as u64));
     assert_eq!(t.optimizer_steps, r.num_updates() * 16);
     assert!(student.optimizer_steps > t.optimizer_steps);
     for f in ["config.toml", "metrics.jsonl", "summary.json", "teacher.safetensors", "student0.safetensors", "curves.png"] {
@@ -41,5 +41,5 @@ fn ppo_lot_learns_cartpole() {
     assert_eq!(trains, r.num_updates());
     let rows = lot::rl::evaluate_run(&out, &cfg).unwrap();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].values[0].1, t.eval_return.unwrap(), "lot eval replays the final evaluation");
+    assert_eq!(rows[0].values[0].1, t.eval_return().unwrap(), "lot eval replays the final evaluation");
 }

@@ -23,7 +23,7 @@ use crate::dist::{Dist, LaunchEnv};
 use crate::engine::{Engine, LotLoss};
 use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
 use crate::lifecycle::{self, Tracker};
-use crate::run::{self, model_name, ModelSummary, Summary};
+use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
 use crate::track::{plot, Record, RecordKind};
 
 /// Episodes in the "final" and "best" return windows.
@@ -257,15 +257,17 @@ impl RlLearner {
             summary.models.insert(
                 model_name(m),
                 ModelSummary {
-                    final_train_loss: Some(last_loss),
                     best_epoch: self.num_updates,
                     optimizer_steps: learner.engine.optims[m].steps(),
-                    final_return: if teacher { returns.mean() } else { None },
-                    best_return: if teacher { returns.best.or(returns.mean()) } else { None },
-                    eval_return: Some(mean),
-                    eval_return_std: Some(std),
-                    env_steps: teacher.then_some(global_step),
-                    ..Default::default()
+                    kind: SummaryKind::Reinforcement {
+                        final_train_loss: Some(last_loss),
+                        legacy_final_test_loss: None,
+                        final_return: if teacher { returns.mean() } else { None },
+                        best_return: if teacher { returns.best.or(returns.mean()) } else { None },
+                        eval_return: mean,
+                        eval_return_std: std,
+                        env_steps: teacher.then_some(global_step),
+                    },
                 },
             );
             line.push_str(&format!(" | {} eval return {mean:.1} ± {std:.1}", model_name(m)));

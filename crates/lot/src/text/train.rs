@@ -22,7 +22,7 @@ use crate::dist::Dist;
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::lifecycle::{self, Tracker};
 use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
-use crate::run::{self, model_name, ModelSummary, Summary};
+use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
 use crate::track::{plot, Record, RecordKind};
 
 /// Token ids `[rows, bsz]`: the stream cut into `bsz` contiguous columns (the reference's batchify).
@@ -557,12 +557,13 @@ impl LmLearner {
             summary.models.insert(
                 model_name(m),
                 ModelSummary {
-                    final_test_loss: Some(test),
-                    final_test_perplexity: Some(test.exp()),
-                    best_valid_perplexity: self.st.best_val[m].map(f64::exp),
                     best_epoch: self.st.best_epoch[m],
                     optimizer_steps: self.engine.optims[m].steps(),
-                    ..Default::default()
+                    kind: SummaryKind::LanguageModel {
+                        final_test_loss: test,
+                        final_test_perplexity: test.exp(),
+                        best_valid_perplexity: self.st.best_val[m].map(f64::exp),
+                    },
                 },
             );
         }
@@ -957,7 +958,7 @@ student_schedule = "same"
         // 13 words (12 + <eos>): chance perplexity is 13; the successor rule is deterministic
         // except at line ends, so a trained model gets far below chance.
         for m in ["teacher", "student0"] {
-            let ppl = s.models[m].final_test_perplexity.unwrap();
+            let ppl = s.models[m].final_test_perplexity().unwrap();
             assert!(ppl < 4.0, "{m} test perplexity {ppl} did not fall far below 13");
         }
         for f in ["config.toml", "metrics.jsonl", "summary.json", "teacher.safetensors", "student0.safetensors", "curves.png"] {
@@ -971,7 +972,7 @@ student_schedule = "same"
         let cfg = Config::load(&out.join(run::CONFIG_FILE), &[]).unwrap();
         let rows = evaluate_run(&out, &cfg).unwrap();
         let ppl = rows[0].values[1].1;
-        assert!((ppl - s.models["teacher"].final_test_perplexity.unwrap()).abs() < 1e-6 * ppl);
+        assert!((ppl - s.models["teacher"].final_test_perplexity().unwrap()).abs() < 1e-6 * ppl);
     }
 
     #[test]
@@ -993,7 +994,7 @@ student_schedule = "same"
         t.train.checkpoint = Checkpoint::Teacher;
         cfg.domain = crate::config::Domain::Text(t);
         let s = train(&cfg, &d.path().join("run"), false).unwrap();
-        let ppl = s.models["teacher"].final_test_perplexity.unwrap();
+        let ppl = s.models["teacher"].final_test_perplexity().unwrap();
         assert!(ppl < 6.0, "teacher test perplexity {ppl}");
         assert_eq!(s.models["student0"].optimizer_steps, 2 * s.teacher_steps);
     }
@@ -1016,7 +1017,7 @@ student_schedule = "same"
             }
             let out = d.path().join(format!("{arch:?}"));
             let s = train(&cfg, &out, false).unwrap();
-            let ppl = s.models["teacher"].final_test_perplexity.unwrap();
+            let ppl = s.models["teacher"].final_test_perplexity().unwrap();
             assert!(ppl < 6.0, "{arch:?} bf16 teacher test perplexity {ppl}");
             let saved = Tensor::read_safetensors(out.join("teacher.safetensors")).unwrap();
             assert!(saved.iter().all(|(_, t)| t.kind() == tch::Kind::Float));

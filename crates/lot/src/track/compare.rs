@@ -206,17 +206,25 @@ pub struct MetricDef {
     pub higher_is_better: bool,
 }
 
+impl MetricDef {
+    /// The metric of one model; `None` where it has none. A number a run could not write (NaN or
+    /// infinite, stored as `null`) reads back as NaN and counts as absent, as it always has.
+    pub fn value(&self, m: &ModelSummary) -> Option<f64> {
+        (self.get)(m).filter(|v| !v.is_nan())
+    }
+}
+
 /// Table columns, in order; a column is shown when any model of any run has the field.
 pub const METRICS: [MetricDef; 9] = [
-    MetricDef { key: "final_test_accuracy", header: "final test acc %", get: |m| m.final_test_accuracy, higher_is_better: true },
-    MetricDef { key: "best_test_accuracy", header: "best test acc %", get: |m| m.best_test_accuracy, higher_is_better: true },
-    MetricDef { key: "final_valid_accuracy", header: "final valid acc %", get: |m| m.final_valid_accuracy, higher_is_better: true },
-    MetricDef { key: "best_valid_accuracy", header: "best valid acc %", get: |m| m.best_valid_accuracy, higher_is_better: true },
-    MetricDef { key: "final_test_perplexity", header: "test ppl", get: |m| m.final_test_perplexity, higher_is_better: false },
-    MetricDef { key: "best_valid_perplexity", header: "best valid ppl", get: |m| m.best_valid_perplexity, higher_is_better: false },
-    MetricDef { key: "final_return", header: "final return", get: |m| m.final_return, higher_is_better: true },
-    MetricDef { key: "best_return", header: "best return", get: |m| m.best_return, higher_is_better: true },
-    MetricDef { key: "eval_return", header: "eval return", get: |m| m.eval_return, higher_is_better: true },
+    MetricDef { key: "final_test_accuracy", header: "final test acc %", get: |m| m.final_test_accuracy(), higher_is_better: true },
+    MetricDef { key: "best_test_accuracy", header: "best test acc %", get: |m| m.best_test_accuracy(), higher_is_better: true },
+    MetricDef { key: "final_valid_accuracy", header: "final valid acc %", get: |m| m.final_valid_accuracy(), higher_is_better: true },
+    MetricDef { key: "best_valid_accuracy", header: "best valid acc %", get: |m| m.best_valid_accuracy(), higher_is_better: true },
+    MetricDef { key: "final_test_perplexity", header: "test ppl", get: |m| m.final_test_perplexity(), higher_is_better: false },
+    MetricDef { key: "best_valid_perplexity", header: "best valid ppl", get: |m| m.best_valid_perplexity(), higher_is_better: false },
+    MetricDef { key: "final_return", header: "final return", get: |m| m.final_return(), higher_is_better: true },
+    MetricDef { key: "best_return", header: "best return", get: |m| m.best_return(), higher_is_better: true },
+    MetricDef { key: "eval_return", header: "eval return", get: |m| m.eval_return(), higher_is_better: true },
 ];
 
 /// One table row: a model of a group, each shown metric over the group's seeds.
@@ -245,7 +253,7 @@ fn model_order(name: &str) -> (u8, u64, String) {
 pub fn shown_metrics(groups: &[Group]) -> Vec<&'static MetricDef> {
     METRICS
         .iter()
-        .filter(|d| groups.iter().flat_map(|g| &g.runs).flat_map(|r| r.summary.models.values()).any(|m| (d.get)(m).is_some()))
+        .filter(|d| groups.iter().flat_map(|g| &g.runs).flat_map(|r| r.summary.models.values()).any(|m| d.value(m).is_some()))
         .collect()
 }
 
@@ -261,7 +269,7 @@ pub fn table_rows(groups: &[Group]) -> Vec<Row> {
             let metrics = shown
                 .iter()
                 .map(|d| {
-                    let vals: Vec<f64> = per_run.iter().filter_map(|ms| (d.get)(ms)).collect();
+                    let vals: Vec<f64> = per_run.iter().filter_map(|ms| d.value(ms)).collect();
                     (d.key.to_string(), Stat::of(&vals))
                 })
                 .collect();
@@ -370,7 +378,7 @@ pub fn differences(groups: &[Group], baselines: &[String], warnings: &mut Vec<St
             for m in models {
                 for d in &shown {
                     let values = |grp: &Group| -> Vec<(u64, f64)> {
-                        grp.runs.iter().filter_map(|r| r.summary.models.get(m).and_then(d.get).map(|v| (r.summary.seed, v))).collect()
+                        grp.runs.iter().filter_map(|r| r.summary.models.get(m).and_then(|ms| d.value(ms)).map(|v| (r.summary.seed, v))).collect()
                     };
                     let (a, z) = (values(g), values(base));
                     if a.is_empty() || z.is_empty() {
@@ -775,6 +783,7 @@ pub fn compare(args: &[PathBuf], out: &Path, baselines: &[String]) -> Result<Rep
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::SummaryKind;
     use crate::track::{MetricsWriter, RecordKind};
 
     #[test]
@@ -806,6 +815,11 @@ mod tests {
         }
     }
 
+    /// A vision model without a validation split.
+    fn classification(final_test_accuracy: f64, best_test_accuracy: f64) -> ModelSummary {
+        ModelSummary { best_epoch: 0, optimizer_steps: 0, kind: SummaryKind::Classification { final_test_loss: 0.5, final_test_accuracy, best_test_accuracy } }
+    }
+
     fn run_info(dir: &str, name: &str, mode: &str, seed: u64, extra: &[(&str, &str)], acc: f64) -> RunInfo {
         let mut config: BTreeMap<String, String> = [("task", "vision"), ("run.name", name), ("run.seed", "0"), ("lot.mode", mode), ("lot.alpha", "0.5"), ("data.dir", dir)]
             .iter()
@@ -816,7 +830,7 @@ mod tests {
             config.insert(k.to_string(), v.to_string());
         }
         let mut models = BTreeMap::new();
-        models.insert("teacher".to_string(), ModelSummary { final_test_accuracy: Some(acc), best_test_accuracy: Some(acc + 1.0), ..Default::default() });
+        models.insert("teacher".to_string(), classification(acc, acc + 1.0));
         RunInfo { dir: PathBuf::from(dir), summary: Summary { name: name.into(), mode: mode.into(), seed, ..Default::default() }, config }
             .with_models(models)
     }
@@ -856,9 +870,9 @@ mod tests {
             run_info("x/lot-s3", "fm", "lot", 3, &[], 4.0),
             run_info("x/base-s0", "fm", "teacher_only", 0, &[], 70.0),
         ];
-        // A student in two of the four LoT runs.
+        // A student in two of the four LoT runs, its best accuracy unwritable (NaN, `null` in the file).
         for r in runs.iter_mut().take(2) {
-            r.summary.models.insert("student0".into(), ModelSummary { final_test_accuracy: Some(50.0), ..Default::default() });
+            r.summary.models.insert("student0".into(), classification(50.0, f64::NAN));
         }
         let t = markdown_table(&group_runs(runs));
         let expected = "\
@@ -874,14 +888,30 @@ mod tests {
     #[test]
     fn rl_and_lm_columns_appear_when_present() {
         let mut r = run_info("rl", "cartpole", "lot", 0, &[("task", "rl")], 0.0);
-        r.summary.models.insert("teacher".into(), ModelSummary { final_return: Some(480.0), best_return: Some(500.0), ..Default::default() });
+        r.summary.models.insert("teacher".into(), ModelSummary {
+            best_epoch: 1,
+            optimizer_steps: 16,
+            kind: SummaryKind::Reinforcement {
+                final_train_loss: Some(0.1),
+                legacy_final_test_loss: None,
+                final_return: Some(480.0),
+                best_return: Some(500.0),
+                eval_return: 490.0,
+                eval_return_std: 5.0,
+                env_steps: Some(2048),
+            },
+        });
         let mut l = run_info("lm", "ptb", "lot", 0, &[("task", "text")], 0.0);
-        l.summary.models.insert("teacher".into(), ModelSummary { final_test_perplexity: Some(60.0), best_valid_perplexity: Some(62.0), ..Default::default() });
+        l.summary.models.insert("teacher".into(), ModelSummary {
+            best_epoch: 1,
+            optimizer_steps: 16,
+            kind: SummaryKind::LanguageModel { final_test_loss: 60f64.ln(), final_test_perplexity: 60.0, best_valid_perplexity: Some(62.0) },
+        });
         let t = markdown_table(&group_runs(vec![r, l]));
         let header = t.lines().next().unwrap();
-        assert_eq!(header, "| group | model | n | test ppl | best valid ppl | final return | best return |");
-        assert!(t.contains("| cartpole/lot | teacher | 1 | — | — | 480.00 ± — | 500.00 ± — |"), "{t}");
-        assert!(t.contains("| ptb/lot | teacher | 1 | 60.00 ± — | 62.00 ± — | — | — |"), "{t}");
+        assert_eq!(header, "| group | model | n | test ppl | best valid ppl | final return | best return | eval return |");
+        assert!(t.contains("| cartpole/lot | teacher | 1 | — | — | 480.00 ± — | 500.00 ± — | 490.00 ± — |"), "{t}");
+        assert!(t.contains("| ptb/lot | teacher | 1 | 60.00 ± — | 62.00 ± — | — | — | — |"), "{t}");
     }
 
     #[test]
@@ -1000,12 +1030,13 @@ mod tests {
             s.models.insert(
                 m.to_string(),
                 ModelSummary {
-                    final_test_loss: Some(0.5),
-                    final_test_accuracy: accs.last().copied(),
-                    best_test_accuracy: accs.iter().copied().reduce(f64::max),
                     best_epoch: 1,
                     optimizer_steps: 10,
-                    ..Default::default()
+                    kind: SummaryKind::Classification {
+                        final_test_loss: 0.5,
+                        final_test_accuracy: *accs.last().unwrap(),
+                        best_test_accuracy: accs.iter().copied().fold(f64::MIN, f64::max),
+                    },
                 },
             );
         }

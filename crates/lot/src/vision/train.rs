@@ -19,7 +19,7 @@ use crate::dist::{self, Dist};
 use crate::engine::{Engine, LotLoss, LotModels, Stream};
 use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
 use crate::lifecycle::{self, Tracker};
-use crate::run::{self, model_name, ModelSummary, Summary};
+use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
 use crate::track::{plot, Record, RecordKind};
 
 /// Teacher (index 0) and students, each with its own var store, on its own device (`run.devices`).
@@ -397,8 +397,7 @@ impl VisionLearner {
             if main {
                 lifecycle::save_weights(out, m, &self.models.stores[m], resnet::to_reference_names)?;
             }
-            let ms = ModelSummary { best_epoch: self.st.best[m].1, optimizer_steps: self.engine.optims[m].steps(), ..Default::default() };
-            let ms = if self.valid.is_some() {
+            let kind = if self.valid.is_some() {
                 // The test set, read once: the final weights.
                 let (tl, ta) = evaluate_all(&self.models, m, &self.test, t.eval_batch_size, dist)?;
                 track.write(&Record {
@@ -411,21 +410,20 @@ impl VisionLearner {
                     wall_s: track.wall_s(),
                     ..Default::default()
                 })?;
-                ModelSummary {
-                    final_test_loss: Some(tl),
-                    final_test_accuracy: Some(ta),
-                    final_valid_accuracy: Some(self.st.last_eval[m].1),
-                    best_valid_accuracy: Some(self.st.best[m].0),
-                    ..ms
+                SummaryKind::ClassificationWithValid {
+                    final_test_loss: tl,
+                    final_test_accuracy: ta,
+                    final_valid_accuracy: self.st.last_eval[m].1,
+                    best_valid_accuracy: self.st.best[m].0,
                 }
             } else {
-                ModelSummary {
-                    final_test_loss: Some(self.st.last_eval[m].0),
-                    final_test_accuracy: Some(self.st.last_eval[m].1),
-                    best_test_accuracy: Some(self.st.best[m].0),
-                    ..ms
+                SummaryKind::Classification {
+                    final_test_loss: self.st.last_eval[m].0,
+                    final_test_accuracy: self.st.last_eval[m].1,
+                    best_test_accuracy: self.st.best[m].0,
                 }
             };
+            let ms = ModelSummary { best_epoch: self.st.best[m].1, optimizer_steps: self.engine.optims[m].steps(), kind };
             summary.models.insert(model_name(m), ms);
         }
         if main {
