@@ -9,6 +9,8 @@ configuration the reference trains on PTB:
     Dropout), the einsum formulation of the original;
   * segment recurrence: each layer's input of the last mem_len steps kept, detached (ext_len 0);
   * tied input/output embedding (div_val 1, no cutoffs): logits = h·Eᵀ + b, input E[x]·√d_model;
+  * the reference's state_dict keys, so that the weights `lot train` saves for a Transformer-XL
+    load with load_state_dict(strict=True);
   * weights_init 'normal' (std 0.02), teacher seeded `seed`, student `seed + 1`;
   * each teacher step: both models forward on the teacher window with their teacher-stream
     memories, kl_ce losses (α·T²·KL on raw logits), zero_grad, both backwards, clip_grad_norm_
@@ -33,6 +35,30 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 INIT_STD = 0.02
+
+
+class AdaptiveEmbedding(nn.Module):
+    """The reference's AdaptiveEmbedding with div_val 1 and no cutoffs (d_proj = d_embed): one
+    Embedding in `emb_layers`, its output scaled by sqrt(d_model)."""
+
+    def __init__(self, n_token, d_embed):
+        super().__init__()
+        self.emb_scale = d_embed ** 0.5
+        self.emb_layers = nn.ModuleList([nn.Embedding(n_token, d_embed)])
+
+    def forward(self, inp):
+        return self.emb_layers[0](inp) * self.emb_scale
+
+
+class ProjectedAdaptiveLogSoftmax(nn.Module):
+    """The parameters of the reference's ProjectedAdaptiveLogSoftmax with no cutoffs: `out_layers`
+    holds one Linear(d_embed, n_token) whose weight the model ties to the embedding's and whose
+    bias is the output bias. It is built without initialisation (no random draws): the weight is
+    replaced by the embedding's and weights_init zeroes the bias."""
+
+    def __init__(self, n_token, d_embed):
+        super().__init__()
+        self.out_layers = nn.ModuleList([torch.nn.utils.skip_init(nn.Linear, d_embed, n_token)])
 
 
 class PositionalEmbedding(nn.Module):
@@ -113,8 +139,15 @@ class MemTransformerLM(nn.Module):
     def __init__(self, n_token, n_layer, n_head, d_model, d_head, d_inner, dropout, dropatt, mem_len):
         super().__init__()
         self.n_token, self.d_model, self.mem_len = n_token, d_model, mem_len
-        self.emb = nn.Embedding(n_token, d_model)
-        self.out_bias = nn.Parameter(torch.zeros(n_token))
+        # state_dict keys as the reference's MemTransformerLM: word_emb.emb_layers.0.weight,
+        # crit.out_layers.0.{weight,bias} (the weight is the embedding), layers.<i>.…,
+        # pos_emb.inv_freq (a buffer), r_w_bias, r_r_bias (shared, untie_r False). The children
+        # come in this order (and r_w_bias/r_r_bias are the model's own parameters) so that the
+        # construction and the weights_init loop below draw the same numbers in the same order as
+        # before the renaming.
+        self.word_emb = AdaptiveEmbedding(n_token, d_model)
+        self.crit = ProjectedAdaptiveLogSoftmax(n_token, d_model)
+        self.crit.out_layers[0].weight = self.word_emb.emb_layers[0].weight
         self.drop = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
             [DecoderLayer(n_head, d_model, d_head, d_inner, dropout, dropatt) for _ in range(n_layer)]
@@ -135,7 +168,7 @@ class MemTransformerLM(nn.Module):
 
     def forward(self, dec_inp, mems):
         qlen, bsz = dec_inp.size()
-        word_emb = self.emb(dec_inp) * (self.d_model ** 0.5)
+        word_emb = self.word_emb(dec_inp)
         mlen = mems[0].size(0)
         klen = mlen + qlen
         mask = torch.triu(word_emb.new_ones(qlen, klen), diagonal=1 + mlen).bool()[:, :, None]
@@ -149,7 +182,8 @@ class MemTransformerLM(nn.Module):
         core_out = self.drop(core_out)
         with torch.no_grad():
             new_mems = [torch.cat([m, h], 0)[-self.mem_len:].detach() for m, h in zip(mems, hids)]
-        logits = F.linear(core_out, self.emb.weight, self.out_bias)
+        out_layer = self.crit.out_layers[0]
+        logits = F.linear(core_out, out_layer.weight, out_layer.bias)
         return logits.view(-1, self.n_token), new_mems
 
 

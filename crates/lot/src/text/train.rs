@@ -552,7 +552,11 @@ impl LmLearner {
             })?;
             line.push_str(&format!(" {} ppl {:.2}", model_name(m), test.exp()));
             if main {
-                lifecycle::save_weights(out, m, &self.models.stores[m], lifecycle::same_names)?;
+                let rename: lifecycle::Rename = match self.models.nets[m] {
+                    Net::Lstm(_) => lifecycle::same_names,
+                    Net::Txl(_) => super::txl::to_reference_names,
+                };
+                lifecycle::save_weights(out, m, &self.models.stores[m], rename)?;
             }
             summary.models.insert(
                 model_name(m),
@@ -803,7 +807,11 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     } as i64;
     let mut rows = Vec::new();
     for m in 0..models.nets.len() {
-        lifecycle::load_weights(dir, m, &models.stores[m], lifecycle::same_names)?;
+        let rename: lifecycle::Rename = match models.nets[m] {
+            Net::Lstm(_) => lifecycle::same_names,
+            Net::Txl(_) => super::txl::from_reference_names,
+        };
+        lifecycle::load_weights(dir, m, &models.stores[m], rename)?;
         let l = evaluate(&models.nets[m], &test, bptt);
         rows.push(run::EvalRow { model: model_name(m), values: vec![("test loss".into(), l), ("test perplexity".into(), l.exp())] });
     }

@@ -361,6 +361,43 @@ impl TransformerXl {
     }
 }
 
+/// The input embedding's name; the reference ties its output layer's weight to it.
+const EMB_WEIGHT: &str = "word_emb.emb_layers.0.weight";
+/// The reference's name for the tied output weight (the same tensor as [`EMB_WEIGHT`]).
+const OUT_WEIGHT: &str = "crit.out_layers.0.weight";
+/// The reference's `PositionalEmbedding` buffer.
+const INV_FREQ: &str = "pos_emb.inv_freq";
+
+/// The reference's `1 / (10000 ** (torch.arange(0.0, d_model, 2.0) / d_model))`, as it computes it.
+fn reference_inv_freq(d_model: i64, device: Device) -> Tensor {
+    let e = Tensor::arange_start_step(0.0, d_model as f64, 2.0, (Kind::Float, device)) / d_model as f64;
+    Tensor::pow_scalar(10000.0, &e).reciprocal()
+}
+
+/// Our variables under the names of the reference's `MemTransformerLM.state_dict()`, for
+/// [`crate::lifecycle::save_weights`]: the names already match, and `load_state_dict(strict=True)`
+/// also wants the two entries that are not variables of ours: `crit.out_layers.0.weight` (the
+/// output weight, tied to the embedding: the same tensor as `word_emb.emb_layers.0.weight`) and
+/// the buffer `pos_emb.inv_freq` (from d_model, the embedding's width). Sorted by name.
+pub fn to_reference_names(vars: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    let mut out = Vec::with_capacity(vars.len() + 2);
+    for (name, t) in vars {
+        if name == EMB_WEIGHT {
+            out.push((OUT_WEIGHT.to_string(), t.shallow_clone()));
+            out.push((INV_FREQ.to_string(), reference_inv_freq(t.size()[1], t.device())));
+        }
+        out.push((name, t));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The inverse of [`to_reference_names`], for [`crate::lifecycle::load_weights`]: drops the tied
+/// output weight and `pos_emb.inv_freq`; files written before them (our names only) pass unchanged.
+pub fn from_reference_names(saved: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    saved.into_iter().filter(|(n, _)| n != OUT_WEIGHT && n != INV_FREQ).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,5 +718,35 @@ mod tests {
         m.set_precision(crate::precision::Precision::Fp32);
         let (again, _) = m.forward_t(&tokens, &mems, false);
         assert!(again.equal(&exact), "the fp32 path must be exactly the original");
+    }
+
+    #[test]
+    fn reference_names_round_trip_and_accept_old_names() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = TransformerXl::new(&vs.root(), &small(10, 4));
+        let ours = crate::checkpoint::store_tensors(&vs);
+        let theirs = to_reference_names(ours.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect());
+        assert_eq!(theirs.len(), ours.len() + 2);
+        let get = |name: &str| &theirs.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1;
+        // The tied output weight is the embedding; the buffer is the model's frequencies.
+        assert!(get(OUT_WEIGHT).equal(&m.emb));
+        assert!(get("crit.out_layers.0.bias").equal(&m.out_bias));
+        assert!(get("r_w_bias").size() == vec![2, 8] && get("layers.1.pos_ff.CoreNet.3.bias").size() == vec![16]);
+        assert_eq!(get(INV_FREQ).size(), vec![8]);
+        assert!(max_abs_diff(get(INV_FREQ), &m.inv_freq) < 1e-6);
+        assert!(theirs.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no duplicates");
+        let back = from_reference_names(theirs);
+        let names = |v: &[(String, Tensor)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&back), names(&ours));
+        // Files written with our own names load unchanged.
+        let old = from_reference_names(ours.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect());
+        assert_eq!(names(&old), names(&ours));
+        // And a saved file restores: both directions through lifecycle.
+        let d = tempfile::tempdir().unwrap();
+        crate::lifecycle::save_weights(d.path(), 0, &vs, to_reference_names).unwrap();
+        let other = nn::VarStore::new(Device::Cpu);
+        let m2 = TransformerXl::new(&other.root(), &small(10, 4));
+        crate::lifecycle::load_weights(d.path(), 0, &other, from_reference_names).unwrap();
+        assert!(m2.emb.equal(&m.emb) && m2.out_bias.equal(&m.out_bias));
     }
 }
