@@ -14,7 +14,8 @@
 # metrics.jsonl, curves.png; never weights or checkpoints) are then copied to
 # results/<setting>/<mode>-s<seed>/, which is committed. A run whose results/…/summary.json exists
 # is skipped, so the suite continues across machines and sessions from what is committed.
-# SEEDS=0,1,2,3,4 adds seeds; JOBS=2 runs two at a time (one libtorch thread each).
+# SEEDS=0,1,2,3,4 adds seeds; JOBS=2 runs two at a time (one libtorch thread each); THREADS=1 sets
+# the libtorch threads of every run (e.g. JOBS=1 THREADS=1 beside another single-thread job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS="${SEEDS:-}"
@@ -38,6 +39,7 @@ setting() {
     fm2k-n1)      echo "fm2k-n1|$FM2K|lot|0,1,2|lot.student_steps=1" ;;
     fm2k-n5)      echo "fm2k-n5|$FM2K|lot|0,1,2|lot.student_steps=5" ;;
     fm20k)        echo "fm20k|configs/evidence/fm20k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    fm10k)        echo "fm10k|configs/evidence/fm10k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     acrobot)      echo "acrobot|configs/evidence/acrobot.toml|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
     ptb100k-lstm) echo "ptb100k-lstm|configs/evidence/ptb100k_lstm.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     ptb100k-txl)  echo "ptb100k-txl|configs/evidence/ptb100k_txl.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
@@ -54,6 +56,7 @@ part_settings() {
     acrobot) echo acrobot ;;
     ablation) echo fm2k fm2k-alpha0.1 fm2k-alpha1 fm2k-n1 fm2k-n5 ;;
     fm20k) echo fm20k ;;
+    fm10k) echo fm10k ;;
     ptb-lstm) echo ptb100k-lstm ;;
     ptb-txl) echo ptb100k-txl ;;
     ptb-lstm-converged) echo ptb50k-lstm ;;
@@ -61,7 +64,7 @@ part_settings() {
     *) return 1 ;;
   esac
 }
-PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged"
+PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged fm10k"
 
 # Set up and build, unless LOT_EVIDENCE_NO_BUILD is set and the binary exists (e.g. while a suite runs).
 ensure_built() {
@@ -114,6 +117,7 @@ run_setting() {
   for s in $sets; do set_args+=(--set "$s"); done
   local threads=()
   [ "$JOBS" -gt 1 ] && threads=(--set run.threads=1)
+  [ -n "${THREADS:-}" ] && threads=(--set "run.threads=$THREADS")
   local todo=() seed mode
   for seed in ${seeds//,/ }; do
     for mode in ${modes//,/ }; do
