@@ -48,10 +48,11 @@ impl Toy {
 
 impl LotModels for Toy {
     type Batch = (Tensor, Tensor);
-    fn forward(&mut self, m: usize, (x, y): &Self::Batch, _s: Stream) -> (Tensor, Tensor) {
+    type Stats = ();
+    fn forward(&mut self, m: usize, (x, y): &Self::Batch, _s: Stream) -> (Tensor, Tensor, ()) {
         let l = self.logits(m, x);
         let ce = l.cross_entropy_for_logits(y);
-        (l, ce)
+        (l, ce, ())
     }
     fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, _s: Stream) -> Option<(Tensor, Tensor)> {
         Some((self.logits(m, x), y.shallow_clone()))

@@ -20,14 +20,19 @@ pub enum Stream {
 /// A domain's models seen by the engine: model 0 is the teacher, 1..=K the students.
 pub trait LotModels {
     type Batch;
-    /// Forward model `m` in training mode. Returns logits flattened to `[rows, classes]` and the
-    /// model's task loss on the batch (a scalar; domains without labels return zeros).
-    fn forward(&mut self, m: usize, batch: &Self::Batch, stream: Stream) -> (Tensor, Tensor);
+    /// Diagnostics of a forward pass beyond its task loss (RL: the PPO loss's `PpoStats`; `()`
+    /// for domains without any). The engine hands the teacher's back in [`JointOut::teacher_stats`].
+    type Stats: Default;
+    /// Forward model `m` in training mode. Returns logits flattened to `[rows, classes]`, the
+    /// model's task loss on the batch (a scalar; domains without labels return zeros) and the
+    /// forward's diagnostics (kept for the teacher's forward in a joint step, dropped otherwise).
+    fn forward(&mut self, m: usize, batch: &Self::Batch, stream: Stream) -> (Tensor, Tensor, Self::Stats);
 
     /// For domains whose task loss is the mean cross-entropy of the logits against integer labels
     /// (vision, language models): the same forward pass without the task loss, returning the
     /// logits and those labels, so that the engine computes the task loss together with the KL
-    /// terms (gradient written out, `LotLoss::written_out`). `None` (the default, RL): the engine
+    /// terms (gradient written out, `LotLoss::written_out`); a joint step taking this path reports
+    /// `Self::Stats::default()` as the teacher's diagnostics. `None` (the default, RL): the engine
     /// uses `forward`. Must not change any state when it returns `None`.
     fn forward_ce(&mut self, _m: usize, _batch: &Self::Batch, _stream: Stream) -> Option<(Tensor, Tensor)> {
         None
@@ -41,9 +46,10 @@ pub trait GradSync {
     fn average(&mut self, grads: &[Tensor]) -> Result<()>;
 }
 
-/// Logits (detached) and loss values of a joint step, for metrics.
+/// Logits (detached), loss values and the teacher's forward diagnostics of a joint step, for
+/// metrics. `S` is the domain's [`LotModels::Stats`].
 #[derive(Debug)]
-pub struct JointOut {
+pub struct JointOut<S = ()> {
     pub teacher_logits: Tensor,
     pub student_logits: Vec<Tensor>,
     pub teacher_loss: f64,
@@ -51,6 +57,9 @@ pub struct JointOut {
     pub student_losses: Vec<f64>,
     /// Each student's task loss on the teacher's batch (what its metrics report).
     pub student_tasks: Vec<f64>,
+    /// What the teacher's `forward` returned besides logits and task loss (RL: the minibatch's PPO
+    /// diagnostics); `S::default()` when the step took the `forward_ce` path.
+    pub teacher_stats: S,
 }
 
 pub struct Engine {
@@ -96,8 +105,8 @@ impl Engine {
 
     /// One teacher update: forward all models on `batch`, backward the sum of their losses (with
     /// detach on the losses are independent, so one backward gives each model its own gradient),
-    /// step every optimizer.
-    pub fn joint_step<D: LotModels>(&mut self, models: &mut D, batch: &D::Batch) -> Result<JointOut> {
+    /// step every optimizer. The teacher's forward diagnostics come back in `teacher_stats`.
+    pub fn joint_step<D: LotModels>(&mut self, models: &mut D, batch: &D::Batch) -> Result<JointOut<D::Stats>> {
         let k = self.num_students();
         for o in self.optims.iter_mut() {
             o.zero_grad();
@@ -105,25 +114,25 @@ impl Engine {
         // Cross-entropy domains with the reference's detached targets: task loss and KL terms
         // computed together, gradients written out. Otherwise each model's own task loss + autograd.
         let fused = if self.loss.written_out() { models.forward_ce(0, batch, Stream::Teacher) } else { None };
-        let (t_logits, t_task, s_logits, s_tasks, teacher_loss, student_losses) = match fused {
+        let (t_logits, t_task, t_stats, s_logits, s_tasks, teacher_loss, student_losses) = match fused {
             Some((t_logits, labels)) => {
                 let s_logits: Vec<Tensor> = (0..k)
                     .map(|i| models.forward_ce(1 + i, batch, Stream::Teacher).expect("forward_ce answers for every model or none").0)
                     .collect();
                 let (tl, tt, sl, st) = self.loss.joint_losses_ce(&t_logits, &s_logits, &labels, self.teacher_alpha);
-                (t_logits, tt, s_logits, st, tl, sl)
+                (t_logits, tt, D::Stats::default(), s_logits, st, tl, sl)
             }
             None => {
-                let (t_logits, t_task) = models.forward(0, batch, Stream::Teacher);
+                let (t_logits, t_task, t_stats) = models.forward(0, batch, Stream::Teacher);
                 let mut s_logits = Vec::with_capacity(k);
                 let mut s_tasks = Vec::with_capacity(k);
                 for i in 0..k {
-                    let (l, t) = models.forward(1 + i, batch, Stream::Teacher);
+                    let (l, t, _) = models.forward(1 + i, batch, Stream::Teacher);
                     s_logits.push(l);
                     s_tasks.push(t);
                 }
                 let (tl, sl) = self.loss.joint_losses(&t_task, &t_logits, &s_tasks, &s_logits, self.teacher_alpha);
-                (t_logits, t_task, s_logits, s_tasks, tl, sl)
+                (t_logits, t_task, t_stats, s_logits, s_tasks, tl, sl)
             }
         };
         let mut total = teacher_loss.shallow_clone();
@@ -150,6 +159,7 @@ impl Engine {
             teacher_task,
             student_losses: student_values,
             student_tasks,
+            teacher_stats: t_stats,
         })
     }
 
@@ -188,7 +198,7 @@ impl Engine {
             let (loss, task) = match (fused, &teacher) {
                 (Some((l, labels)), Some(teacher)) => self.loss.student_loss_ce(&l, &labels, teacher),
                 _ => {
-                    let (l, task) = models.forward(1 + i, batch, Stream::Student);
+                    let (l, task, _) = models.forward(1 + i, batch, Stream::Student);
                     (self.loss.student_loss(&task, &l, teacher_logits), task)
                 }
             };
@@ -239,7 +249,7 @@ impl Engine {
         models: &mut D,
         batch: &D::Batch,
         mut next_student_batch: impl FnMut() -> Result<D::Batch>,
-    ) -> Result<JointOut> {
+    ) -> Result<JointOut<D::Stats>> {
         let out = self.joint_step(models, batch)?;
         if self.num_students() > 0 {
             for _ in 1..self.student_steps {

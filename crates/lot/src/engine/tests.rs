@@ -272,13 +272,14 @@ struct Toy {
 
 impl LotModels for Toy {
     type Batch = (Tensor, Tensor);
-    fn forward(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> (Tensor, Tensor) {
+    type Stats = ();
+    fn forward(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> (Tensor, Tensor, ()) {
         if stream == Stream::Student && m > 0 {
             self.student_forwards += 1;
         }
         let l = self.nets[m].forward(x);
         let ce = l.cross_entropy_for_logits(y);
-        (l, ce)
+        (l, ce, ())
     }
     fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> Option<(Tensor, Tensor)> {
         if !self.ce {

@@ -37,8 +37,6 @@ pub struct RlModels {
     pub agents: Vec<Agent>,
     pub stores: Vec<nn::VarStore>,
     pub params: PpoParams,
-    /// PPO diagnostics of the teacher's latest minibatch.
-    pub last_stats: PpoStats,
     /// Network forward passes per model.
     pub forwards: Vec<u64>,
 }
@@ -54,7 +52,7 @@ impl RlModels {
             agents.push(Agent::new(&vs.root(), obs_shape, num_actions)?);
             stores.push(vs);
         }
-        Ok(Self { device, agents, stores, params, last_stats: PpoStats::default(), forwards: vec![0; count] })
+        Ok(Self { device, agents, stores, params, forwards: vec![0; count] })
     }
 
     /// Every model's forward precision and memory format (`ppo.precision`, `ppo.channels_last`).
@@ -90,17 +88,20 @@ impl RlModels {
 
 impl LotModels for RlModels {
     type Batch = Minibatch;
-    fn forward(&mut self, m: usize, b: &Minibatch, _stream: Stream) -> (Tensor, Tensor) {
+    type Stats = PpoStats;
+    /// The teacher on a PPO minibatch: its policy logits, the PPO loss and that loss's diagnostics
+    /// (which the engine returns in `JointOut::teacher_stats`). Otherwise (students, or no PPO
+    /// targets): policy logits, a zero task loss and default diagnostics.
+    fn forward(&mut self, m: usize, b: &Minibatch, _stream: Stream) -> (Tensor, Tensor, PpoStats) {
         self.forwards[m] += 1;
         match (&b.ppo, m) {
             (Some(t), 0) => {
                 let (logits, values) = self.agents[0].logits_value(&b.obs);
                 let (loss, stats) = ppo_loss(&logits, &values, t, &self.params);
-                self.last_stats = stats;
-                (logits, loss)
+                (logits, loss, stats)
             }
             // Students imitate only (no task loss); their value heads are never trained.
-            _ => (self.agents[m].logits(&b.obs), Tensor::zeros([], (Kind::Float, self.device))),
+            _ => (self.agents[m].logits(&b.obs), Tensor::zeros([], (Kind::Float, self.device)), PpoStats::default()),
         }
     }
 }
@@ -321,6 +322,7 @@ impl LotPpo {
     }
 
     /// One update on a rollout: the PPO phase (joint steps), then the students' cache phase.
+    /// The PPO diagnostics are averaged from each joint step's `JointOut::teacher_stats`.
     pub fn update(&mut self, r: &Rollout) -> Result<UpdateStats> {
         self.updates += 1;
         let u = self.updates;
@@ -346,7 +348,7 @@ impl LotPpo {
                 for (i, l) in out.student_losses.iter().enumerate() {
                     st.student_loss[i] += l;
                 }
-                let p = self.models.last_stats;
+                let p = out.teacher_stats;
                 ppo_sum.pg_loss += p.pg_loss;
                 ppo_sum.v_loss += p.v_loss;
                 ppo_sum.entropy += p.entropy;

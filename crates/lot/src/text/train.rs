@@ -183,14 +183,15 @@ impl LmModels {
 
 impl LotModels for LmModels {
     type Batch = (Tensor, Tensor);
-    fn forward(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> (Tensor, Tensor) {
+    type Stats = ();
+    fn forward(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> (Tensor, Tensor, ()) {
         let s = match stream {
             Stream::Teacher => 0,
             Stream::Student => 1,
         };
         let logits = self.logits(m, x, s);
         let ce = logits.cross_entropy_for_logits(y);
-        (logits, ce)
+        (logits, ce, ())
     }
     fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, stream: Stream) -> Option<(Tensor, Tensor)> {
         let s = match stream {

@@ -93,10 +93,11 @@ impl VisionModels {
 
 impl LotModels for VisionModels {
     type Batch = (Tensor, Tensor);
-    fn forward(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> (Tensor, Tensor) {
+    type Stats = ();
+    fn forward(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> (Tensor, Tensor, ()) {
         let logits = self.logits(m, x, true);
         let ce = logits.cross_entropy_for_logits(y);
-        (logits, ce)
+        (logits, ce, ())
     }
     fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> Option<(Tensor, Tensor)> {
         Some((self.logits(m, x, true), y.shallow_clone()))
