@@ -718,7 +718,8 @@ fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, WorkerResult)> 
 }
 
 /// The language-model config the spec describes: the LSTM recipe (SGD with momentum, clip) or
-/// the Transformer-XL recipe (Adam, clip, no attention dropout), one lr schedule over the steps.
+/// the Transformer-XL recipe (Adam, clip, no attention dropout), the learning rate on a cosine over
+/// the bench's steps (warm-up and timed: `train.max_steps`), as the bench always ran it.
 fn lm_config(spec: &BenchSpec) -> Result<Config> {
     let model = if spec.task == BenchTask::Txl {
         format!(
@@ -733,12 +734,13 @@ fn lm_config(spec: &BenchSpec) -> Result<Config> {
     let epochs = 1 + (spec.warmup + spec.steps) * spec.bptt * spec.batch_size / spec.tokens.max(1);
     let text = format!(
         "task = \"text\"\n{}[model]\n{model}dropout = {:?}\n[train]\nepochs = {epochs}\nbatch_size = {}\nbptt = {}\n\
-         optimizer = \"{optimizer}\"\nlr = {:?}\nmomentum = {:?}\nclip = {:?}\nschedule = \"cosine_step\"\n\
+         max_steps = {}\noptimizer = \"{optimizer}\"\nlr = {:?}\nmomentum = {:?}\nclip = {:?}\nschedule = \"cosine_step\"\n\
          student_schedule = \"same\"\nprecision = \"{}\"\n",
         run_lot_sections(spec, 1),
         spec.dropout,
         spec.batch_size,
         spec.bptt,
+        spec.warmup + spec.steps,
         spec.lr,
         spec.momentum,
         spec.clip,

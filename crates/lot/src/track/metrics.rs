@@ -40,16 +40,46 @@ pub struct Record {
 #[serde(untagged)]
 pub enum RecordKind {
     /// Vision: accuracy in percent.
-    Classification { accuracy: f64 },
-    /// Language models: `exp(loss)`.
-    LanguageModel { perplexity: f64 },
+    Classification {
+        #[serde(deserialize_with = "nan_if_null")]
+        accuracy: f64,
+    },
+    /// Language models: `exp(loss)` (infinite, written as `null`, when the loss is above ~709).
+    LanguageModel {
+        #[serde(deserialize_with = "nan_if_null")]
+        perplexity: f64,
+    },
     /// The PPO teacher's update (split `train`): its throughput and diagnostics.
-    PpoUpdate { env_steps_per_s: f64, approx_kl: f64, clip_frac: f64, entropy: f64, policy_loss: f64, value_loss: f64 },
+    PpoUpdate {
+        #[serde(deserialize_with = "nan_if_null")]
+        env_steps_per_s: f64,
+        #[serde(deserialize_with = "nan_if_null")]
+        approx_kl: f64,
+        #[serde(deserialize_with = "nan_if_null")]
+        clip_frac: f64,
+        #[serde(deserialize_with = "nan_if_null")]
+        entropy: f64,
+        #[serde(deserialize_with = "nan_if_null")]
+        policy_loss: f64,
+        #[serde(deserialize_with = "nan_if_null")]
+        value_loss: f64,
+    },
     /// Raw (unclipped) return and length of a finished episode (split `rollout`), or their means
     /// over the evaluation episodes (split `eval`).
-    Episode { episodic_return: f64, episode_length: f64 },
+    Episode {
+        #[serde(deserialize_with = "nan_if_null")]
+        episodic_return: f64,
+        #[serde(deserialize_with = "nan_if_null")]
+        episode_length: f64,
+    },
     /// Nothing beyond the common fields (e.g. an RL student's update).
     Plain {},
+}
+
+/// serde_json writes a non-finite number as `null`; a kind's number reads it back as NaN, so the
+/// line keeps its kind (and its other numbers) instead of falling through to `Plain`.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Default for RecordKind {
@@ -265,6 +295,16 @@ mod tests {
         for (rec, line) in cases {
             assert_eq!(serde_json::to_string(&rec).unwrap(), line);
             assert_eq!(serde_json::from_str::<Record>(line).unwrap(), rec);
+        }
+        // A non-finite number is written as null and read back as NaN, in its kind, the other
+        // numbers kept (an overflowing perplexity; a diverged PPO diagnostic).
+        let inf = r("valid", RecordKind::LanguageModel { perplexity: f64::INFINITY });
+        let back: Record = serde_json::from_str(&serde_json::to_string(&inf).unwrap()).unwrap();
+        assert!(back.perplexity().is_some_and(f64::is_nan), "{back:?}");
+        let line = r#"{"epoch":1,"step":8,"model":"teacher","split":"train","loss":0.5,"wall_s":2.0,"env_steps_per_s":9.0,"approx_kl":null,"clip_frac":0.125,"entropy":1.5,"policy_loss":-0.5,"value_loss":3.0}"#;
+        match serde_json::from_str::<Record>(line).unwrap().kind {
+            RecordKind::PpoUpdate { approx_kl, clip_frac, .. } => assert!(approx_kl.is_nan() && clip_frac == 0.125),
+            k => panic!("read as {k:?}"),
         }
     }
 
