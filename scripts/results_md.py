@@ -166,7 +166,7 @@ def generated():
     missing = [title for key, title, _, _ in SETTINGS if not os.path.exists(os.path.join(RESULTS, key, "compare.json"))]
     tail = [""]
     if missing:
-        tail += ["Not run yet (see `bash scripts/evidence.sh list`): " + "; ".join(missing) + ".", ""]
+        tail += ["No finished runs in results/ yet (see `bash scripts/evidence.sh list`): " + "; ".join(missing) + ".", ""]
     tail += ["Differences are paired by seed (t-test on the per-seed differences) unless the seeds differ "
              "(then Welch). `better`/`worse`: the 95 % interval excludes 0; `tie`: it does not. For perplexity lower is "
              "better, so a negative difference is a gain.", "", "## Settings", ""]
