@@ -19,7 +19,6 @@ use anyhow::{bail, Context, Result};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use serde::Deserializer;
 use serde_json::Value;
 use tch::{Device, Kind};
 
@@ -504,11 +503,9 @@ pub fn synthetic_images(n: usize, classes: usize, seed: u64) -> ImageDataset {
     ImageDataset { images, labels, n, c, h, w, num_classes: classes }
 }
 
-/// A number or null as f64, null → NaN: serde_json writes a non-finite f64 as null, so a report
-/// with a missing side (NaN medians and ratios) reads back as it was computed.
-pub(crate) fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
+/// null → NaN on reading (serde_json writes a non-finite f64 as null), so a report with a missing
+/// side (NaN medians and ratios) reads back as it was computed.
+pub(crate) use lot::run::nan_if_null;
 
 fn nan() -> f64 {
     f64::NAN

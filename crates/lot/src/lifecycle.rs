@@ -253,16 +253,17 @@ pub trait Learner {
 /// [`checkpoint::Interrupted`]).
 pub fn fit(learner: &mut impl Learner, track: &mut Tracker) -> Result<()> {
     while learner.done() < learner.total() {
-        let next = learner.label(learner.done() + 1);
-        learner.step(track).map_err(|e| track.step_failed(&next, e))?;
-        let at = learner.label(learner.done());
+        // Labels are formatted only when an error needs one, not on every step.
+        let next = learner.done() + 1;
+        learner.step(track).map_err(|e| track.step_failed(&learner.label(next), e))?;
+        let done = learner.done();
         let evaluated = learner.eval_due();
         if evaluated {
-            learner.evaluate(track).map_err(|e| track.step_failed(&format!("evaluation after {at}"), e))?;
+            learner.evaluate(track).map_err(|e| track.step_failed(&format!("evaluation after {}", learner.label(done)), e))?;
         }
-        let (save, interrupted) = track.checkpoint_due(learner.done(), evaluated).map_err(|e| track.step_failed(&at, e))?;
+        let (save, interrupted) = track.checkpoint_due(done, evaluated).map_err(|e| track.step_failed(&learner.label(done), e))?;
         if save {
-            let saved = learner.checkpoint(track).map_err(|e| track.step_failed(&format!("checkpoint after {at}"), e))?;
+            let saved = learner.checkpoint(track).map_err(|e| track.step_failed(&format!("checkpoint after {}", learner.label(done)), e))?;
             if let Some((state, tensors)) = saved {
                 track.save_checkpoint(&state, &tensors)?;
             }

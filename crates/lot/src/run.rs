@@ -103,7 +103,10 @@ pub enum SummaryKind {
     },
 }
 
-fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+/// serde_json writes a non-finite number as `null`; read it back as NaN (a required number keeps
+/// its place instead of failing or changing which variant a line reads as). Shared by the typed
+/// summaries, metrics records and `lot bench` reports.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::run::nan_if_null;
+
 /// One line of `metrics.jsonl`: the fields every trainer writes, plus the domain's own in
 /// [`RecordKind`]. The line is a flat JSON object (the kind's keys sit beside the common ones).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -74,12 +76,6 @@ pub enum RecordKind {
     },
     /// Nothing beyond the common fields (e.g. an RL student's update).
     Plain {},
-}
-
-/// serde_json writes a non-finite number as `null`; a kind's number reads it back as NaN, so the
-/// line keeps its kind (and its other numbers) instead of falling through to `Plain`.
-fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Default for RecordKind {
