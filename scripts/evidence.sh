@@ -39,7 +39,7 @@ setting() {
     fm2k-n1)      echo "fm2k-n1|$FM2K|lot|0,1,2|lot.student_steps=1" ;;
     fm2k-n5)      echo "fm2k-n5|$FM2K|lot|0,1,2|lot.student_steps=5" ;;
     fm20k)        echo "fm20k|configs/evidence/fm20k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
-    fm10k)        echo "fm10k|configs/evidence/fm10k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    fm10k)        echo "fm10k|configs/evidence/fm10k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2,3,4|" ;;
     acrobot)      echo "acrobot|configs/evidence/acrobot.toml|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
     ptb100k-lstm) echo "ptb100k-lstm|configs/evidence/ptb100k_lstm.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     ptb100k-txl)  echo "ptb100k-txl|configs/evidence/ptb100k_txl.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
