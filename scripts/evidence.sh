@@ -34,6 +34,7 @@ setting() {
   case "$1" in
     fm2k)         echo "fm2k|$FM2K|lot,teacher_only,compute_matched,no_student|0,1,2|" ;;
     fm5k)         echo "fm5k|$FM5K|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
+    fm5k-e20)     echo "fm5k-e20|$FM5K|lot,teacher_only,compute_matched|0,1,2|train.epochs=20" ;;
     fm2k-alpha0.1) echo "fm2k-alpha0.1|$FM2K|lot|0,1,2|lot.alpha=0.1" ;;
     fm2k-alpha1)  echo "fm2k-alpha1|$FM2K|lot|0,1,2|lot.alpha=1.0" ;;
     fm2k-n1)      echo "fm2k-n1|$FM2K|lot|0,1,2|lot.student_steps=1" ;;
@@ -53,6 +54,7 @@ part_settings() {
   case "$1" in
     fm2k) echo fm2k ;;
     fm5k) echo fm5k ;;
+    fm5k-e20) echo fm5k-e20 ;;
     acrobot) echo acrobot ;;
     ablation) echo fm2k fm2k-alpha0.1 fm2k-alpha1 fm2k-n1 fm2k-n5 ;;
     fm20k) echo fm20k ;;
@@ -64,7 +66,7 @@ part_settings() {
     *) return 1 ;;
   esac
 }
-PARTS="fm2k fm5k acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged fm10k"
+PARTS="fm2k fm5k fm5k-e20 acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged fm10k"
 
 # Set up and build, unless LOT_EVIDENCE_NO_BUILD is set and the binary exists (e.g. while a suite runs).
 ensure_built() {
