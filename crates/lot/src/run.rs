@@ -110,6 +110,18 @@ pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resul
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// Writes `fields` into map `m` in the order `order` lists their keys. The typed summaries and
+/// metrics records use it to keep their files byte for byte what the one flat type each replaced
+/// wrote (a derived `Serialize` with `flatten` would put all of a kind's keys in one place).
+pub(crate) fn serialize_in_order<M: SerializeMap, V: Serialize>(
+    m: &mut M,
+    mut fields: Vec<(&'static str, V)>,
+    order: &[&str],
+) -> std::result::Result<(), M::Error> {
+    fields.sort_by_key(|&(k, _)| order.iter().position(|&o| o == k));
+    fields.iter().try_for_each(|(k, v)| m.serialize_entry(k, v))
+}
+
 /// A number as written: integers stay integers (`21`, not `21.0`).
 #[derive(Clone, Copy, Debug)]
 enum Num {
@@ -163,8 +175,7 @@ impl SummaryKind {
 }
 
 /// Order of the keys in a model's object: the field order of the one flat summary type this
-/// replaced, so `summary.json` stays byte for byte what earlier versions wrote (a derived
-/// `Serialize` with `flatten` would put all of a kind's keys in one place).
+/// replaced, so `summary.json` stays byte for byte what earlier versions wrote.
 const KEY_ORDER: [&str; 15] = [
     "final_test_loss",
     "final_train_loss",
@@ -189,11 +200,8 @@ impl Serialize for ModelSummary {
         let mut nums = self.kind.fields();
         nums.push(("best_epoch", Num::U(self.best_epoch)));
         nums.push(("optimizer_steps", Num::U(self.optimizer_steps)));
-        nums.sort_by_key(|&(k, _)| KEY_ORDER.iter().position(|&o| o == k));
         let mut m = s.serialize_map(Some(nums.len()))?;
-        for (k, v) in &nums {
-            m.serialize_entry(k, v)?;
-        }
+        serialize_in_order(&mut m, nums, &KEY_ORDER)?;
         m.end()
     }
 }

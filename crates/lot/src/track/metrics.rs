@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::run::nan_if_null;
+use crate::run::{nan_if_null, serialize_in_order};
 
 /// One line of `metrics.jsonl`: the fields every trainer writes, plus the domain's own in
 /// [`RecordKind`]. The line is a flat JSON object (the kind's keys sit beside the common ones).
@@ -137,8 +137,7 @@ impl Record {
 }
 
 /// Order of the numeric keys in a line: the field order of the one flat record type this
-/// replaced, so lines stay byte for byte what earlier versions wrote (a derived `Serialize`
-/// with `flatten` would put all of a kind's keys in one place).
+/// replaced, so lines stay byte for byte what earlier versions wrote.
 const KEY_ORDER: [&str; 14] = [
     "loss",
     "accuracy",
@@ -163,15 +162,12 @@ impl Serialize for Record {
         nums.extend(self.lr.map(|v| ("lr", v)));
         nums.extend(self.samples_per_s.map(|v| ("samples_per_s", v)));
         nums.extend(self.kind.fields());
-        nums.sort_by_key(|&(k, _)| KEY_ORDER.iter().position(|&o| o == k));
         let mut m = s.serialize_map(Some(4 + nums.len()))?;
         m.serialize_entry("epoch", &self.epoch)?;
         m.serialize_entry("step", &self.step)?;
         m.serialize_entry("model", &self.model)?;
         m.serialize_entry("split", &self.split)?;
-        for (k, v) in &nums {
-            m.serialize_entry(k, v)?;
-        }
+        serialize_in_order(&mut m, nums, &KEY_ORDER)?;
         m.end()
     }
 }
