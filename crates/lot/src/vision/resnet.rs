@@ -371,7 +371,7 @@ mod tests {
         assert!(ForwardOptions::default().is_exact_fp32());
         assert!(!ForwardOptions::new(Precision::Fp32, true).is_exact_fp32());
         assert_eq!(Precision::parse("bf16"), Ok(Precision::Bf16));
-        assert!(Precision::parse("fp16").unwrap_err().contains("fp32 or bf16"));
+        assert!(Precision::parse("fp16").unwrap_err().contains("fp32, bf16 or auto"));
     }
 
     /// bf16 against fp32 on the same weights and input. bf16 keeps 8 significant bits (relative
