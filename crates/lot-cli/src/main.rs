@@ -10,6 +10,7 @@ use lot::config::Config;
 use lot::error::is_input_error;
 use lot::run::{self, Summary};
 
+mod eta;
 mod launch;
 mod slurm;
 mod sweep;

@@ -194,6 +194,42 @@ fn run_child(exe: &Path, args: &[OsString], r: &GridRun, logs: &Path, plan: &Pla
     }
 }
 
+/// How often the sweep looks at its runs' progress, and prints the ETA at most.
+const ETA_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+const ETA_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `[sweep] 2/6 done · 41 % · 3m10s elapsed · ETA 4m35s`, once every running run has reported
+/// progress and every queued run's mode has a pace.
+fn eta_line(
+    grid: &[GridRun],
+    running: &[(usize, Instant)],
+    queued: &[usize],
+    durations: &[(usize, f64)],
+    jobs: usize,
+    done: usize,
+    start: Instant,
+) -> Option<String> {
+    let now: Vec<crate::eta::Running> = running
+        .iter()
+        .map(|&(i, t)| crate::eta::Running {
+            mode: grid[i].mode.name(),
+            since_start_s: t.elapsed().as_secs_f64(),
+            progress: run::read_progress(&grid[i].dir),
+        })
+        .collect();
+    let queued: Vec<&str> = queued.iter().map(|&i| grid[i].mode.name()).collect();
+    let finished: Vec<(&str, f64)> = durations.iter().map(|&(i, s)| (grid[i].mode.name(), s)).collect();
+    let left = crate::eta::sweep_eta(&now, &queued, &finished, jobs)?;
+    let el = start.elapsed().as_secs_f64();
+    let pct = 100.0 * el / (el + left).max(1e-9);
+    Some(format!(
+        "[sweep] {done}/{} done · {pct:.0} % · {} elapsed · ETA {}",
+        grid.len(),
+        crate::eta::hms(el),
+        crate::eta::hms(left)
+    ))
+}
+
 /// Returns the final comparison (`None` when no run finished).
 pub fn sweep(a: &SweepArgs) -> Result<Option<lot::track::compare::Report>> {
     let seeds = parse_seeds(&a.seeds)?;
@@ -255,7 +291,26 @@ pub fn sweep(a: &SweepArgs) -> Result<Option<lot::track::compare::Report>> {
     let total = grid.len();
     let (mut done, mut failed) = (0usize, Vec::new());
     let mut finished_dirs = Vec::new();
-    for msg in rx {
+    // For the whole sweep's ETA: runs in progress (since when), and the finished runs' durations.
+    let sweep_start = Instant::now();
+    let mut running: Vec<(usize, Instant)> = Vec::new();
+    let mut durations: Vec<(usize, f64)> = Vec::new();
+    let mut last_eta: Option<Instant> = None;
+    loop {
+        let msg = match rx.recv_timeout(ETA_POLL) {
+            Ok(m) => m,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if last_eta.map_or(true, |t| t.elapsed() >= ETA_EVERY) {
+                    let queued: Vec<usize> = queue.lock().unwrap().iter().copied().collect();
+                    if let Some(line) = eta_line(&grid, &running, &queued, &durations, jobs, done, sweep_start) {
+                        eprintln!("{line}");
+                        last_eta = Some(Instant::now());
+                    }
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         match msg {
             Msg::Started(i, p) => {
                 let r = &grid[i];
@@ -264,15 +319,18 @@ pub fn sweep(a: &SweepArgs) -> Result<Option<lot::track::compare::Report>> {
                     Plan::Resume => "resume",
                     Plan::Reuse | Plan::Stuck => continue,
                 };
+                running.push((i, Instant::now()));
                 eprintln!("[{done}/{total} done] {verb} {} (seed {}, mode {}) -> {}", r.name, r.seed, r.mode.name(), r.dir.display());
             }
             Msg::Done(i, outcome, secs) => {
                 done += 1;
+                running.retain(|&(j, _)| j != i);
                 let r = &grid[i];
                 match outcome {
                     Outcome::Finished => {
                         eprintln!("[{done}/{total} done] finished {} in {secs:.1} s", r.name);
                         finished_dirs.push(i);
+                        durations.push((i, secs));
                     }
                     Outcome::Reused => {
                         eprintln!("[{done}/{total} done] {} already finished, reused ({})", r.name, r.dir.display());

@@ -24,6 +24,7 @@ use std::path::Path;
 
 /// Train a run of any task into the run folder `out` (created once the inputs are checked).
 pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
+    cfg.print_precision_note();
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(cfg, out, false),
         config::Domain::Text(_) => text::train::train(cfg, out, false),
@@ -42,6 +43,7 @@ pub fn resume(dir: &Path) -> anyhow::Result<run::Summary> {
     if !checkpoint::path(dir).exists() {
         bail_input!("{}: no checkpoint to resume from", checkpoint::path(dir).display());
     }
+    cfg.print_precision_note();
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(&cfg, dir, true),
         config::Domain::Text(_) => text::train::train(&cfg, dir, true),

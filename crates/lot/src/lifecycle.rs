@@ -151,11 +151,14 @@ impl Tracker {
         self.start.elapsed().as_secs_f64()
     }
 
+    /// Append a metrics record, and note the run's progress in `progress.json` (what `lot sweep`
+    /// reads to show an ETA for the whole sweep).
     pub fn write(&mut self, r: &Record) -> Result<()> {
-        match &mut self.metrics {
-            Some(m) => m.write(r),
-            None => Ok(()),
-        }
+        let Some(m) = &mut self.metrics else { return Ok(()) };
+        m.write(r)?;
+        let (done, total) = self.bar.position();
+        let p = run::Progress { done, total, elapsed_s: self.wall_s() };
+        crate::fsio::write_atomic(&self.out.join(run::PROGRESS_FILE), serde_json::to_string(&p)?.as_bytes())
     }
 
     /// Whether to checkpoint after `step`, and whether Ctrl-C was pressed (on any rank): after

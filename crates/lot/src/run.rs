@@ -14,6 +14,21 @@ use crate::fsio::write_atomic;
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
+/// A run in progress: steps done of the total and seconds spent, rewritten with every metrics record.
+pub const PROGRESS_FILE: &str = "progress.json";
+
+/// The contents of [`PROGRESS_FILE`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    pub elapsed_s: f64,
+}
+
+/// A run's progress, if it has written any.
+pub fn read_progress(dir: &Path) -> Option<Progress> {
+    serde_json::from_slice(&std::fs::read(dir.join(PROGRESS_FILE)).ok()?).ok()
+}
 
 /// Final and best metrics of one model: the fields every trainer writes, plus the domain's own in
 /// [`SummaryKind`]. In `summary.json` a model is one flat object (the kind's keys sit beside the
@@ -316,13 +331,26 @@ pub struct Summary {
     pub epochs: u64,
     pub teacher_steps: u64,
     pub wall_s: f64,
+    /// The precision the models ran in (`precision = "auto"` resolved on this machine); absent
+    /// in summaries written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     pub models: BTreeMap<String, ModelSummary>,
 }
 
 impl Summary {
     /// A finished run's summary, its models to be added.
     pub fn new(cfg: &Config, epochs: u64, teacher_steps: u64, wall_s: f64) -> Self {
-        Self { name: cfg.run.name.clone(), mode: cfg.lot.mode.name().into(), seed: cfg.run.seed, epochs, teacher_steps, wall_s, models: BTreeMap::new() }
+        Self {
+            name: cfg.run.name.clone(),
+            mode: cfg.lot.mode.name().into(),
+            seed: cfg.run.seed,
+            epochs,
+            teacher_steps,
+            wall_s,
+            precision: Some(cfg.precision().name().into()),
+            models: BTreeMap::new(),
+        }
     }
 }
 

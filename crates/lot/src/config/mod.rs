@@ -36,6 +36,9 @@ pub struct Config {
     pub run: RunConfig,
     pub lot: LotConfig,
     pub domain: Domain,
+    /// Why the precision is what it is, when the loader resolved `"auto"` or an explicit bf16
+    /// is emulated on this device; the run prints it ([`Config::print_precision_note`]).
+    pub precision_note: Option<String>,
 }
 
 /// The sections every task shares; everything else belongs to the task's own schema.
@@ -103,9 +106,49 @@ impl Config {
             Task::Text => Domain::Text(deserialize(rest, origin)?),
             Task::Rl => Domain::Rl(deserialize(rest, origin)?),
         };
-        let cfg = Config { task: head.task, run: head.run, lot: head.lot, domain };
+        let mut cfg = Config { task: head.task, run: head.run, lot: head.lot, domain, precision_note: None };
         cfg.validate().map_err(|e| input_err(format!("{origin}: {e}")))?;
+        cfg.resolve_precision()?;
         Ok(cfg)
+    }
+
+    /// Replace `precision = "auto"` by what this machine runs natively (see
+    /// [`crate::precision::Precision::resolve`]), so that the models, config.toml, summary.json
+    /// and `lot compare`'s grouping all see the precision actually used.
+    fn resolve_precision(&mut self) -> Result<()> {
+        use crate::precision::Precision;
+        let device = self.device()?;
+        let p = match &mut self.domain {
+            Domain::Vision(v) => &mut v.train.precision,
+            Domain::Text(t) => &mut t.train.precision,
+            // PPO's MLP agents have no bf16 path: "auto" is fp32 for them wherever they run.
+            Domain::Rl(r) if !crate::rl::is_atari_name(&r.env.name) => {
+                r.ppo.precision = Precision::Fp32;
+                return Ok(());
+            }
+            Domain::Rl(r) => &mut r.ppo.precision,
+        };
+        let (resolved, note) = p.resolve(device);
+        *p = resolved;
+        self.precision_note = note;
+        Ok(())
+    }
+
+    /// The models' forward precision (resolved: never `auto`).
+    pub fn precision(&self) -> crate::precision::Precision {
+        match &self.domain {
+            Domain::Vision(v) => v.train.precision,
+            Domain::Text(t) => t.train.precision,
+            Domain::Rl(r) => r.ppo.precision,
+        }
+    }
+
+    /// Print the precision note on stderr, once per run (rank 0 of a data-parallel run).
+    pub fn print_precision_note(&self) {
+        let rank0 = std::env::var("RANK").map_or(true, |r| r.trim() == "0");
+        if let (Some(note), true) = (&self.precision_note, rank0) {
+            eprintln!("{note}");
+        }
     }
 
     pub fn load(path: &Path, sets: &[String]) -> Result<Self> {

@@ -1024,7 +1024,7 @@ mod tests {
                 w.write(&Record { epoch: e as u64 + 1, step: 10 * (e as u64 + 1), model: m.to_string(), split: "test".into(), loss: 0.5, kind: RecordKind::Classification { accuracy: acc }, ..Default::default() }).unwrap();
             }
         }
-        let mut s = Summary { name: "tiny".into(), mode: mode.into(), seed, epochs: accs.len() as u64, teacher_steps: 10 * accs.len() as u64, wall_s: 1.0, models: BTreeMap::new() };
+        let mut s = Summary { name: "tiny".into(), mode: mode.into(), seed, epochs: accs.len() as u64, teacher_steps: 10 * accs.len() as u64, wall_s: 1.0, precision: None, models: BTreeMap::new() };
         for (mi, m) in models.iter().enumerate() {
             let accs: Vec<f64> = accs.iter().map(|a| a - 5.0 * mi as f64).collect();
             s.models.insert(

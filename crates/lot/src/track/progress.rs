@@ -45,6 +45,11 @@ impl Progress {
         self.last_pct = if self.total > 0 { pos * 100 / self.total } else { 0 };
     }
 
+    /// Steps done and the total.
+    pub fn position(&self) -> (u64, u64) {
+        (self.bar.position(), self.total)
+    }
+
     pub fn set_message(&self, msg: String) {
         self.bar.set_message(msg);
     }
