@@ -121,16 +121,11 @@ fn two_ranks_train_like_one_process_with_the_global_batch() {
     let half = run_one("half", &["train.batch_size=16"]);
     let other_seed = run_one("other", &["train.batch_size=32", "run.seed=4"]);
     assert!(2.0 * close < half && 4.0 * close < other_seed, "2 ranks {close}, batch 16 {half}, another seed {other_seed}");
-    // With `run.sync_bn` the statistics are the global batch's too. At this learning rate float
-    // rounding in near-constant BatchNorm channels grows over the 40 steps (one process computing
-    // BN through the synchronized code lands 1.5e-5 away from torch's own), so the tight check is
-    // `synchronized_batchnorm_trains_two_ranks_like_one_process`; here: far closer than per-rank BN
-    // (measured 2.6e-4 against 2.6e-2, in ‖Δw‖/‖w‖).
-    let synced = tmp.path().join("synced");
-    let o = launch(2, &["train", c, "--set", "train.batch_size=16", "--set", "run.sync_bn=true", "--out", synced.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (s, u) = (norm_diff(&one, &synced, "teacher", false), norm_diff(&one, &two, "teacher", false));
-    assert!(20.0 * s < u, "synchronized BN {s}, per-rank BN {u}");
+    // `run.sync_bn` is checked at a learning rate where rounding does not grow, in
+    // `synchronized_batchnorm_trains_two_ranks_like_one_process`. Here, at lr 0.05, float
+    // rounding in near-constant BatchNorm channels is amplified over the 40 steps by an amount that
+    // depends on the CPU's kernels (‖Δw‖/‖w‖ to one process: 7.6e-7 with AVX-512, 5.0e-3 with AVX2
+    // kernels), so a comparison here would test the kernels, not the synchronization.
     // The per-epoch and final accuracies are over the whole validation/test set.
     let acc = |dir: &Path| -> f64 {
         let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();

@@ -946,7 +946,7 @@ epochs = 3
 batch_size = 4
 eval_batch_size = 2
 bptt = 8
-lr = 5.0
+lr = 0.5
 momentum = 0.3
 clip = 1.0
 schedule = "constant"
@@ -976,7 +976,10 @@ student_schedule = "same"
         let recs = crate::track::read_metrics(&out.join(run::METRICS_FILE)).unwrap();
         let valid: Vec<f64> = recs.iter().filter(|r| r.model == "teacher" && r.split == "valid").map(|r| r.perplexity().unwrap()).collect();
         assert_eq!(valid.len(), 3, "one validation per epoch");
-        assert!(valid[2] < valid[0]);
+        // lr 0.5 keeps the curve smooth: validation ppl 4.83 → 1.61 → 1.54 with AVX-512 and with
+        // AVX2 kernels alike (to 1e-7). At lr 5 the model fits within the first epoch and float
+        // rounding decided the rest (2.02 → 20.4 → 2.10 on an AVX2-only EPYC, 3.46 → 8.97 → 1.87 here).
+        assert!(valid[2] < 0.7 * valid[0], "teacher validation perplexity by epoch {valid:?} did not fall");
         // lot eval reproduces the summary's test perplexity from the saved (best) checkpoints.
         let cfg = Config::load(&out.join(run::CONFIG_FILE), &[]).unwrap();
         let rows = evaluate_run(&out, &cfg).unwrap();
