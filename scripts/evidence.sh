@@ -28,17 +28,19 @@ LOT="${LOT_BIN:-./target/release/lot}"
 
 # Settings: name|config|modes|default seeds|--set overrides (space-separated).
 # CPU time per run on a 2-core AMD EPYC (AVX-512-BF16), measured: see RESULTS.md.
+# FM2K is the main job's config (15 epochs since 2026-12-04); fm2k and its ablation ran it for 30.
 FM2K=configs/quick_fashion_mnist_lot.toml
 FM5K=configs/evidence/fm5k_resnet8.toml
 setting() {
   case "$1" in
-    fm2k)         echo "fm2k|$FM2K|lot,teacher_only,compute_matched,no_student|0,1,2|" ;;
+    fm2k-e15)     echo "fm2k-e15|$FM2K|lot,teacher_only,compute_matched|0,1,2|" ;;
+    fm2k)         echo "fm2k|$FM2K|lot,teacher_only,compute_matched,no_student|0,1,2|train.epochs=30" ;;
     fm5k)         echo "fm5k|$FM5K|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
     fm5k-e20)     echo "fm5k-e20|$FM5K|lot,teacher_only,compute_matched|0,1,2|train.epochs=20" ;;
-    fm2k-alpha0.1) echo "fm2k-alpha0.1|$FM2K|lot|0,1,2|lot.alpha=0.1" ;;
-    fm2k-alpha1)  echo "fm2k-alpha1|$FM2K|lot|0,1,2|lot.alpha=1.0" ;;
-    fm2k-n1)      echo "fm2k-n1|$FM2K|lot|0,1,2|lot.student_steps=1" ;;
-    fm2k-n5)      echo "fm2k-n5|$FM2K|lot|0,1,2|lot.student_steps=5" ;;
+    fm2k-alpha0.1) echo "fm2k-alpha0.1|$FM2K|lot|0,1,2|lot.alpha=0.1 train.epochs=30" ;;
+    fm2k-alpha1)  echo "fm2k-alpha1|$FM2K|lot|0,1,2|lot.alpha=1.0 train.epochs=30" ;;
+    fm2k-n1)      echo "fm2k-n1|$FM2K|lot|0,1,2|lot.student_steps=1 train.epochs=30" ;;
+    fm2k-n5)      echo "fm2k-n5|$FM2K|lot|0,1,2|lot.student_steps=5 train.epochs=30" ;;
     fm20k)        echo "fm20k|configs/evidence/fm20k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     fm10k)        echo "fm10k|configs/evidence/fm10k_resnet20.toml|lot,teacher_only,compute_matched|0,1,2,3,4|" ;;
     acrobot)      echo "acrobot|configs/evidence/acrobot.toml|lot,teacher_only,compute_matched,no_student|0,1,2,3,4|" ;;
@@ -52,6 +54,7 @@ setting() {
 # Parts: what `bash scripts/evidence.sh PART` runs, cheapest first.
 part_settings() {
   case "$1" in
+    demo) echo fm2k-e15 ;;
     fm2k) echo fm2k ;;
     fm5k) echo fm5k ;;
     fm5k-e20) echo fm5k-e20 ;;
@@ -66,7 +69,7 @@ part_settings() {
     *) return 1 ;;
   esac
 }
-PARTS="fm2k fm5k fm5k-e20 acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged fm10k"
+PARTS="demo fm2k fm5k fm5k-e20 acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged fm10k"
 
 # Set up and build, unless LOT_EVIDENCE_NO_BUILD is set and the binary exists (e.g. while a suite runs).
 ensure_built() {
@@ -162,7 +165,7 @@ report() {
   local dir name baselines b
   for dir in "$RESULTS"/*/; do
     name=$(basename "$dir")
-    case "$name" in ablation|fm2k-*) continue ;; esac
+    case "$name" in ablation|fm2k-alpha*|fm2k-n*) continue ;; esac
     ls "$dir"/*/summary.json >/dev/null 2>&1 || continue
     baselines=()
     for b in teacher_only compute_matched; do
