@@ -4,7 +4,8 @@
 #
 #   bash scripts/evidence.sh                 # every part, then the report
 #   bash scripts/evidence.sh fm5k acrobot    # some parts (see PARTS below), then the report
-#   bash scripts/evidence.sh report          # only regenerate results/*/compare.* and RESULTS.md
+#   bash scripts/evidence.sh report          # only regenerate results/*/compare.*, RESULTS.md and
+#                                            # results/summary.png (with its rows, summary_rows.json)
 #   bash scripts/evidence.sh list            # parts, settings, and which runs are done
 #   bash scripts/evidence.sh collect         # copy runs that finished in the work folder into results/
 #                                            # (while a suite runs: it copies only when its sweep ends)
@@ -160,7 +161,8 @@ run_setting() {
   echo "evidence: $name: done in $((SECONDS - t0)) s" >&2
 }
 
-# results/<setting>/compare.{md,json,png} for every setting with runs, then RESULTS.md.
+# results/<setting>/compare.{md,json,png} for every setting with runs, then RESULTS.md,
+# results/summary_rows.json and the forest plot results/summary.png.
 report() {
   local dir name baselines b
   for dir in "$RESULTS"/*/; do
@@ -184,7 +186,8 @@ report() {
     "$LOT" compare "${abl[@]}" --baseline teacher_only --out "$RESULTS/ablation" >/dev/null
   fi
   python3 scripts/results_md.py
-  echo "evidence: wrote RESULTS.md and $RESULTS/*/compare.*" >&2
+  "$LOT" plot-evidence "$RESULTS/summary_rows.json" --out "$RESULTS/summary.png" >/dev/null
+  echo "evidence: wrote RESULTS.md, $RESULTS/summary.png, $RESULTS/summary_rows.json and $RESULTS/*/compare.*" >&2
 }
 
 list() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write the generated part of RESULTS.md from results/ (run by `bash scripts/evidence.sh report`).
+"""Write the generated part of RESULTS.md from results/ (run by `bash scripts/evidence.sh report`),
+and results/summary_rows.json, the rows of the forest plot results/summary.png (`lot plot-evidence`).
 
 Everything between the GENERATED markers is rebuilt from `results/<setting>/compare.json` and
 `compare.md` (written by `lot compare --baseline`) and the runs' `summary.json`; the text outside
@@ -139,6 +140,34 @@ def setting_section(key, title, text, metric):
     return row, "\n".join(lines)
 
 
+ROWS = os.path.join(RESULTS, "summary_rows.json")
+
+
+def summary_rows():
+    """Per setting and baseline mode, LoT's teacher − the baseline's on the headline metric (from
+    compare.json), with the baseline's mean: what `lot plot-evidence` draws as results/summary.png."""
+    rows = []
+    for key, title, _, metric in SETTINGS:
+        cmp_json = os.path.join(RESULTS, key, "compare.json")
+        if not os.path.exists(cmp_json):
+            continue
+        cmp = load(cmp_json)
+        means = {g["name"]: g["models"].get("teacher", {}).get(metric, {}).get("mean") for g in cmp["groups"]}
+        for baseline in ("teacher_only", "compute_matched"):
+            for d in cmp.get("differences", []):
+                if d["group"].endswith("/lot") and d["baseline"].endswith("/" + baseline) \
+                        and d["model"] == "teacher" and d["metric"] == metric and means.get(d["baseline"]) is not None:
+                    rows.append({
+                        "setting": key, "title": title, "metric": metric, "header": HEADERS[metric],
+                        "higher_is_better": d["higher_is_better"], "baseline": baseline,
+                        "group": d["group"], "baseline_group": d["baseline"], "test": d["test"],
+                        "mean": d["mean"], "ci95": d["ci95"], "p": d["p"], "baseline_mean": means[d["baseline"]],
+                        "n": d["n"], "n_baseline": d["n_baseline"], "verdict": d["verdict"],
+                    })
+                    break
+    return rows
+
+
 def ablation_section():
     path = os.path.join(RESULTS, "ablation", "compare.md")
     if not os.path.exists(path):
@@ -196,6 +225,8 @@ def main():
         text = "# Results: the evidence suite\n\n" + BEGIN + "\n" + gen + "\n" + END + "\n"
     with open(OUT, "w") as f:
         f.write(text)
+    with open(ROWS, "w") as f:
+        f.write("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in summary_rows()) + "\n]\n")
 
 
 if __name__ == "__main__":

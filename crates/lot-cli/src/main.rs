@@ -100,6 +100,16 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
         baseline: Vec<String>,
     },
+    /// Draw the evidence suite's forest plot: LoT's teacher − each baseline per setting, in % of the
+    /// baseline (right = LoT better), with 95 % intervals, from the rows file that
+    /// scripts/results_md.py writes (bash scripts/evidence.sh report runs both).
+    PlotEvidence {
+        /// The rows file (results/summary_rows.json)
+        rows: PathBuf,
+        /// The PNG to write (default: summary.png beside the rows file)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Train a grid of seeds × modes (child processes, --jobs at a time), then compare the finished runs.
     Sweep {
         config: PathBuf,
@@ -427,6 +437,14 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Cmd::Demo { out, seeds, jobs, sets } => demo(&out, &seeds, jobs, &sets)?,
         Cmd::Compare { run_dirs, out, baseline } => print_compare(&lot::track::compare::compare(&run_dirs, &out, &baseline)?),
+        Cmd::PlotEvidence { rows, out } => {
+            let out = out.unwrap_or_else(|| rows.with_file_name("summary.png"));
+            let (n, warnings) = lot::track::forest::plot_evidence(&lot::track::forest::read_rows(&rows)?, &out)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("plot: {} ({n} setting{})", out.display(), if n == 1 { "" } else { "s" });
+        }
         Cmd::Sweep { config, seeds, modes, sets, jobs, out, baseline, launcher, submit, sbatch, nproc_per_task } => {
             if launcher == Launcher::Local && (submit || !sbatch.is_empty() || nproc_per_task != 1) {
                 lot::bail_input!("--submit, --sbatch and --nproc-per-task go with --launcher slurm");

@@ -1,5 +1,5 @@
 //! `lot sweep` and `lot compare` through the binary: a tiny 2 seeds × 2 modes grid on generated
-//! IDX files, rerun (reuses the finished runs), failing children, and bad flags.
+//! IDX files, rerun (reuses the finished runs), failing children, and bad flags; `lot plot-evidence`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -109,6 +109,27 @@ fn failing_runs_are_reported_with_their_folder_and_last_stderr_line() {
     assert!(err.lines().last().unwrap().starts_with("error: sweep: 1 of 1 runs failed"), "{err}");
 }
 
+/// `lot plot-evidence` draws a rows file as results_md.py writes it, beside it by default.
+#[test]
+fn plot_evidence_draws_the_rows_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = tmp.path().join("summary_rows.json");
+    let row = |baseline: &str, mean: f64| {
+        format!(
+            r#"{{"setting": "fm5k", "title": "Fashion-MNIST, 5k", "metric": "final_test_accuracy", "header": "test acc %", "higher_is_better": true, "baseline": "{baseline}", "group": "fm5k/lot", "baseline_group": "fm5k/{baseline}", "test": "paired", "mean": {mean}, "ci95": [0.1, 1.0], "p": 0.01, "baseline_mean": 86.1, "n": 5, "n_baseline": 5, "verdict": "better"}}"#
+        )
+    };
+    std::fs::write(&rows, format!("[\n{},\n{}\n]\n", row("teacher_only", 0.76), row("compute_matched", 0.49))).unwrap();
+    let o = lot(&["plot-evidence", rows.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = tmp.path().join("summary.png");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("plot: {} (1 setting)", png.display()));
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    let other = tmp.path().join("other.png");
+    assert!(lot(&["plot-evidence", rows.to_str().unwrap(), "--out", other.to_str().unwrap()]).status.success());
+    assert!(other.is_file());
+}
+
 #[test]
 fn bad_sweep_and_compare_flags_give_one_line_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
@@ -125,6 +146,8 @@ fn bad_sweep_and_compare_flags_give_one_line_and_exit_2() {
         (&["sweep", "/nonexistent/c.toml", "--seeds", "0", "--modes", "lot", "--out", o_s], "/nonexistent/c.toml"),
         (&["compare", "/nonexistent/run"], "/nonexistent/run"),
         (&["compare", tmp.path().to_str().unwrap(), "--out", o_s], "no finished runs"),
+        (&["plot-evidence", "/nonexistent/rows.json"], "/nonexistent/rows.json"),
+        (&["plot-evidence", c], "not an evidence rows file"),
     ];
     for (args, needle) in cases {
         let o = lot(args);

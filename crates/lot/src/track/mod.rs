@@ -2,6 +2,7 @@
 //! comparison of runs over seeds.
 
 pub mod compare;
+pub mod forest;
 pub mod stats;
 pub mod metrics;
 pub mod plot;

@@ -1,7 +1,8 @@
 //! PNG line plots of training curves (pure Rust, via `plotters`).
 //!
 //! [`plot_panels`] draws one image with several panels side by side (one row), each with its
-//! own axes, grid and legend. Text (titles, tick labels, legends) needs a TrueType font, which
+//! own axes, grid and legend; [`plot_charts`] also takes strip panels ([`StripPanel`]): per group,
+//! its runs' values as dots and their mean with a 95 % interval, for a number measured once per run. Text (titles, tick labels, legends) needs a TrueType font, which
 //! is loaded once at run time from the first existing of `$LOT_FONT` and a few usual system
 //! paths. When no font is found the plot is still drawn (lines, bands, grid, axes frame) without
 //! any text, and a single warning is printed to stderr.
@@ -44,8 +45,38 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
+/// One group of a strip panel: its values as dots at one x position, their mean and interval beside them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Strip {
+    /// Legend text.
+    pub label: String,
+    /// One value per run (non-finite values are skipped).
+    pub values: Vec<f64>,
+    pub mean: f64,
+    /// The mean's 95 % interval; `None` for a single value.
+    pub interval: Option<(f64, f64)>,
+    /// Palette index (so that a group keeps the colour it has in the line panels beside it).
+    pub color: usize,
+}
+
+/// A chart of values measured once per run: one strip per group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StripPanel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub strips: Vec<Strip>,
+}
+
+/// One chart of an image: curves, or strips.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chart {
+    Lines(Panel),
+    Strips(StripPanel),
+}
+
 /// Fixed series palette (tab10 order, red first).
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(214, 39, 40),   // red
     RGBColor(31, 119, 180),  // blue
     RGBColor(44, 160, 44),   // green
@@ -58,48 +89,58 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),  // cyan
 ];
 
-const BACKGROUND: RGBColor = RGBColor(255, 255, 255);
-const FONT_FAMILY: &str = "sans-serif";
+pub(crate) const BACKGROUND: RGBColor = RGBColor(255, 255, 255);
+pub(crate) const FONT_FAMILY: &str = "sans-serif";
 const FONT_CANDIDATES: [&str; 3] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
 ];
 
-fn palette_color(i: usize) -> RGBColor {
+pub(crate) fn palette_color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
 /// Draws one PNG with the panels side by side (1 row, panels.len() columns), each with axes,
 /// grid, legend; width 640 px per panel, height 480.
 pub fn plot_panels(path: &Path, panels: &[Panel]) -> Result<()> {
-    if panels.is_empty() {
+    plot_charts(path, &lines(panels))
+}
+
+/// [`plot_panels`] for charts of either kind.
+pub fn plot_charts(path: &Path, charts: &[Chart]) -> Result<()> {
+    if charts.is_empty() {
         bail!("plot {}: no panels to draw", path.display());
     }
-    let w = u32::try_from(panels.len())
+    let w = u32::try_from(charts.len())
         .ok()
         .and_then(|n| n.checked_mul(PANEL_WIDTH))
         .ok_or_else(|| {
             anyhow!(
                 "plot {}: too many panels ({})",
                 path.display(),
-                panels.len()
+                charts.len()
             )
         })?;
     let h = PANEL_HEIGHT;
-    let rgb = render_to_buffer(panels, w, h)
+    let rgb = render_charts(charts, w, h, ensure_font())
         .with_context(|| format!("rendering plot {}", path.display()))?;
     let png = encode_png(&rgb, w, h)?;
     crate::fsio::write_atomic(path, &png)
 }
 
+fn lines(panels: &[Panel]) -> Vec<Chart> {
+    panels.iter().cloned().map(Chart::Lines).collect()
+}
+
 /// Renders the panels into an RGB8 buffer of `w * h * 3` bytes (row-major, top row first).
+#[cfg(test)]
 pub(crate) fn render_to_buffer(panels: &[Panel], w: u32, h: u32) -> Result<Vec<u8>> {
     render(panels, w, h, ensure_font())
 }
 
 /// Registers a TrueType font for `sans-serif` once per process; returns whether text can be drawn.
-fn ensure_font() -> bool {
+pub(crate) fn ensure_font() -> bool {
     static FONT_OK: OnceLock<bool> = OnceLock::new();
     *FONT_OK.get_or_init(|| {
         let env = std::env::var_os("LOT_FONT")
@@ -127,8 +168,13 @@ fn ensure_font() -> bool {
     })
 }
 
-/// Rendering proper; `text` = false draws no text at all (no font is needed then).
+#[cfg(test)]
 fn render(panels: &[Panel], w: u32, h: u32, text: bool) -> Result<Vec<u8>> {
+    render_charts(&lines(panels), w, h, text)
+}
+
+/// Rendering proper; `text` = false draws no text at all (no font is needed then).
+fn render_charts(panels: &[Chart], w: u32, h: u32, text: bool) -> Result<Vec<u8>> {
     if w == 0 || h == 0 {
         bail!("plot size must be non-zero, got {w}x{h}");
     }
@@ -144,16 +190,20 @@ fn render(panels: &[Panel], w: u32, h: u32, text: bool) -> Result<Vec<u8>> {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&BACKGROUND).map_err(plot_err)?;
         let cols = root.split_evenly((1, panels.len()));
-        for (i, (area, panel)) in cols.iter().zip(panels).enumerate() {
-            draw_panel(area, panel, text)
-                .with_context(|| format!("panel {i} ({:?})", panel.title))?;
+        for (i, (area, chart)) in cols.iter().zip(panels).enumerate() {
+            match chart {
+                Chart::Lines(p) => draw_panel(area, p, text)
+                    .with_context(|| format!("panel {i} ({:?})", p.title))?,
+                Chart::Strips(p) => draw_strips(area, p, text)
+                    .with_context(|| format!("panel {i} ({:?})", p.title))?,
+            }
         }
         root.present().map_err(plot_err)?;
     }
     Ok(buf)
 }
 
-fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("plotters: {e}")
 }
 
@@ -197,30 +247,30 @@ fn band_polygons(s: &Series) -> Vec<Vec<(f64, f64)>> {
 
 /// Min/max accumulator over finite values.
 #[derive(Clone, Copy)]
-struct Extent {
+pub(crate) struct Extent {
     lo: f64,
     hi: f64,
 }
 
 impl Extent {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Extent {
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
         }
     }
-    fn add(&mut self, v: f64) {
+    pub(crate) fn add(&mut self, v: f64) {
         if v.is_finite() {
             self.lo = self.lo.min(v);
             self.hi = self.hi.max(v);
         }
     }
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.lo > self.hi
     }
     /// Axis range with a relative `margin` on both sides; a (near) zero-width extent is padded
     /// so the axis never collapses.
-    fn to_range(self, margin: f64) -> Range<f64> {
+    pub(crate) fn to_range(self, margin: f64) -> Range<f64> {
         if self.is_empty() {
             return 0.0..1.0;
         }
@@ -378,8 +428,110 @@ where
     Ok(())
 }
 
+/// Horizontal offset of a strip's dots (left) and of its mean and interval (right) from its x.
+const STRIP_DOTS: f64 = -0.14;
+const STRIP_MEAN: f64 = 0.14;
+
+/// Where strip `i`'s k-th of n dots goes: spread over 0.16 left of centre, so equal values stay apart.
+fn strip_dot_x(i: usize, k: usize, n: usize) -> f64 {
+    let spread = if n > 1 { 0.16 * (k as f64 / (n - 1) as f64 - 0.5) } else { 0.0 };
+    i as f64 + STRIP_DOTS + spread
+}
+
+/// A strip panel: strip i at x = i, its values as hollow dots, its mean as a filled dot with the
+/// interval as a capped vertical bar; the x range extends right of the strips to leave room for the legend.
+fn draw_strips<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    panel: &StripPanel,
+    text: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let n = panel.strips.len();
+    let mut ye = Extent::new();
+    for s in &panel.strips {
+        s.values.iter().for_each(|&v| ye.add(v));
+        ye.add(s.mean);
+        if let Some((lo, hi)) = s.interval {
+            ye.add(lo);
+            ye.add(hi);
+        }
+    }
+    let has_points = !ye.is_empty();
+    // Legend room: about 7 px per character of the longest label plus the marker, as a share of the panel.
+    let longest = panel.strips.iter().map(|s| s.label.chars().count()).max().unwrap_or(0);
+    let legend_share = if text && n > 0 { ((longest as f64 * 7.0 + 60.0) / PANEL_WIDTH as f64).min(0.6) } else { 0.0 };
+    let x_lo = -0.5;
+    let x_hi = (n.max(1) as f64 - 0.5 - x_lo * legend_share) / (1.0 - legend_share);
+    let (xr, yr) = (x_lo..x_hi, if has_points { ye.to_range(0.08) } else { 0.0..1.0 });
+
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12);
+    if text {
+        let title = if has_points { panel.title.clone() } else { format!("{} (no data)", panel.title) };
+        builder.caption(title, (FONT_FAMILY, 20));
+        builder.x_label_area_size(40).y_label_area_size(64);
+    }
+    let mut chart = builder.build_cartesian_2d(xr.clone(), yr.clone()).map_err(plot_err)?;
+    {
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .x_labels(0)
+            .max_light_lines(1)
+            .light_line_style(RGBColor(238, 238, 238))
+            .bold_line_style(RGBColor(205, 205, 205))
+            .axis_style(BLACK);
+        if text {
+            mesh.label_style((FONT_FAMILY, 13)).axis_desc_style((FONT_FAMILY, 15));
+            if !panel.x_label.is_empty() {
+                mesh.x_desc(panel.x_label.clone());
+            }
+            if !panel.y_label.is_empty() {
+                mesh.y_desc(panel.y_label.clone());
+            }
+        }
+        mesh.draw().map_err(plot_err)?;
+    }
+    if !text {
+        chart
+            .draw_series(std::iter::once(Rectangle::new([(xr.start, yr.start), (xr.end, yr.end)], BLACK.stroke_width(1))))
+            .map_err(plot_err)?;
+    }
+    for (i, s) in panel.strips.iter().enumerate() {
+        let color = palette_color(s.color);
+        let vals: Vec<f64> = s.values.iter().copied().filter(|v| v.is_finite()).collect();
+        chart
+            .draw_series(vals.iter().enumerate().map(|(k, &v)| Circle::new((strip_dot_x(i, k, vals.len()), v), 4, color.stroke_width(2))))
+            .map_err(plot_err)?;
+        let x = i as f64 + STRIP_MEAN;
+        if let Some((lo, hi)) = s.interval.filter(|(lo, hi)| lo.is_finite() && hi.is_finite()) {
+            let cap = 0.05;
+            let bar = [vec![(x, lo), (x, hi)], vec![(x - cap, lo), (x + cap, lo)], vec![(x - cap, hi), (x + cap, hi)]];
+            chart.draw_series(bar.into_iter().map(|p| PathElement::new(p, color.stroke_width(2)))).map_err(plot_err)?;
+        }
+        if s.mean.is_finite() {
+            let ann = chart.draw_series(std::iter::once(Circle::new((x, s.mean), 5, color.filled()))).map_err(plot_err)?;
+            if text && !s.label.is_empty() {
+                ann.label(s.label.clone()).legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+            }
+        }
+    }
+    if text && panel.strips.iter().any(|s| !s.label.is_empty() && s.mean.is_finite()) {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT_FAMILY, 13))
+            .background_style(BACKGROUND.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .draw()
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
 /// Encodes an RGB8 buffer as a PNG (with the `image` crate that plotters' bitmap encoder uses).
-fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
+pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
     use image::ImageEncoder;
     if rgb.len() != w as usize * h as usize * 3 {
         bail!("RGB buffer has {} bytes, expected {}x{}x3", rgb.len(), w, h);
@@ -700,5 +852,39 @@ mod tests {
         let p = [panel("a", vec![series("a", curve(3, |x| x))])];
         assert!(plot_panels(&dir.path().join("missing_dir").join("x.png"), &p).is_err());
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn strips_draw_each_value_and_the_interval_in_their_colour() {
+        let strip = |label: &str, values: Vec<f64>, color: usize| {
+            let (mean, interval) = crate::track::stats::mean_ci95(&values).unwrap();
+            Strip { label: label.into(), values, mean, interval, color }
+        };
+        let sp = StripPanel {
+            title: "test accuracy".into(),
+            x_label: String::new(),
+            y_label: "accuracy %".into(),
+            strips: vec![strip("a", vec![85.0, 86.0, 87.0], 2), strip("b", vec![84.0], 0)],
+        };
+        let charts = [Chart::Strips(sp.clone())];
+        for text in [false, true] {
+            let buf = render_charts(&charts, PANEL_WIDTH, PANEL_HEIGHT, text && ensure_font()).unwrap();
+            // Strip a in palette colour 2 (dots, bar, mean), b in colour 0; colour 1 unused.
+            assert!(count_color(&buf, PALETTE[2]) > 100, "{}", count_color(&buf, PALETTE[2]));
+            assert!(count_color(&buf, PALETTE[0]) > 30);
+            assert_eq!(count_color(&buf, PALETTE[1]), 0);
+        }
+        // The interval bar makes strip a taller than its dots alone.
+        let dots_only = StripPanel { strips: vec![Strip { interval: None, ..sp.strips[0].clone() }, sp.strips[1].clone()], ..sp.clone() };
+        let with = render_charts(&charts, PANEL_WIDTH, PANEL_HEIGHT, false).unwrap();
+        let without = render_charts(&[Chart::Strips(dots_only)], PANEL_WIDTH, PANEL_HEIGHT, false).unwrap();
+        assert!(count_color(&with, PALETTE[2]) > count_color(&without, PALETTE[2]));
+        // Dots of one strip spread left of centre, in order; no strips or NaN values do not panic.
+        assert!(strip_dot_x(1, 0, 3) < strip_dot_x(1, 1, 3) && strip_dot_x(1, 2, 3) < 1.0 + STRIP_MEAN);
+        assert_eq!(strip_dot_x(0, 0, 1), STRIP_DOTS);
+        let odd = StripPanel { strips: vec![Strip { label: "nan".into(), values: vec![f64::NAN], mean: f64::NAN, interval: None, color: 0 }], ..sp.clone() };
+        render_charts(&[Chart::Strips(odd), Chart::Strips(StripPanel::default())], 2 * PANEL_WIDTH, PANEL_HEIGHT, ensure_font()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        plot_charts(&dir.path().join("s.png"), &charts).unwrap();
     }
 }

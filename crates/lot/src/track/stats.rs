@@ -226,6 +226,20 @@ pub fn welch(method: &[f64], baseline: &[f64]) -> Option<Difference> {
     Some(Difference::from_t(Test::Welch, ma - mb, None, se2.sqrt(), method.len(), baseline.len(), df))
 }
 
+/// The mean of `xs` and its 95 % t-interval, mean ± t_{0.975, n−1} · s/√n; the interval is `None`
+/// for fewer than 2 values, and the whole answer `None` for none.
+pub fn mean_ci95(xs: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
+    if xs.is_empty() {
+        return None;
+    }
+    if xs.len() < 2 {
+        return Some((xs[0], None));
+    }
+    let (mean, var) = mean_var(xs);
+    let half = t_quantile(0.975, (xs.len() - 1) as f64) * (var / xs.len() as f64).sqrt();
+    Some((mean, Some((mean - half, mean + half))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +354,20 @@ mod tests {
         assert!(close(tq, 3.218_758_614_532_882, 1e-10), "t quantile {tq}");
         assert!(close(d.p, 2.0 * t_cdf(d.t, d.df), 1e-12));
         assert!(welch(&[1.0, 2.0], &[3.0]).is_none());
+    }
+
+    #[test]
+    fn mean_interval_by_hand() {
+        // 1, 2, 3: mean 2, sd 1, se 1/√3, t_{0.975, 2} = 4.302653: 2 ± 2.484138.
+        let (m, ci) = mean_ci95(&[1.0, 2.0, 3.0]).unwrap();
+        let (lo, hi) = ci.unwrap();
+        assert_eq!(m, 2.0);
+        assert!(close(lo, 2.0 - 2.484_137_71, 1e-7) && close(hi, 2.0 + 2.484_137_71, 1e-7), "{lo} {hi}");
+        // 86.1, 86.4, 86.2, 86.5, 86.3 (sd 0.158114, n 5, t_{0.975, 4} = 2.776445): 86.3 ± 0.196324.
+        let (m, ci) = mean_ci95(&[86.1, 86.4, 86.2, 86.5, 86.3]).unwrap();
+        let (lo, hi) = ci.unwrap();
+        assert!(close(m, 86.3, 1e-13) && close(hi - m, 0.196_324_3, 1e-5) && close(m - lo, 0.196_324_3, 1e-5), "{lo} {hi}");
+        assert_eq!(mean_ci95(&[7.5]), Some((7.5, None)));
+        assert_eq!(mean_ci95(&[]), None);
     }
 }
