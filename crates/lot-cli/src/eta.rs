@@ -25,8 +25,8 @@ fn project(r: &Running) -> Option<(f64, f64)> {
 }
 
 /// Seconds until the sweep is done: running runs finish at their projection, queued runs (in
-/// queue order) start on the first free worker and take their mode's mean duration. `None`
-/// while some needed duration is still unknown.
+/// queue order) start on the first free worker and take their mode's mean duration, or, for a
+/// mode none of whose runs has started, the longest mode's. `None` before any pace is known.
 pub fn sweep_eta(running: &[Running], queued: &[&str], finished: &[(&str, f64)], jobs: usize) -> Option<f64> {
     let mut per_mode: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for (m, s) in finished {
@@ -41,9 +41,10 @@ pub fn sweep_eta(running: &[Running], queued: &[&str], finished: &[(&str, f64)],
     }
     let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
     let duration = |m: &str| per_mode.get(m).or_else(|| projected.get(m)).map(mean);
+    let longest = per_mode.values().chain(projected.values()).map(mean).fold(None, |a: Option<f64>, d| Some(a.map_or(d, |a| a.max(d))));
     workers.resize(jobs.max(running.len()).max(1), 0.0);
     for m in queued {
-        let d = duration(m)?;
+        let d = duration(m).or(longest)?;
         let first_free = workers.iter_mut().min_by(|a, b| a.total_cmp(b)).expect("at least one worker");
         *first_free += d;
     }
@@ -86,11 +87,13 @@ mod tests {
     }
 
     #[test]
-    fn eta_is_unknown_until_every_needed_mode_has_a_pace() {
+    fn eta_is_unknown_until_a_pace_is_known_and_unstarted_modes_take_the_longest() {
         let run = [running("lot", 5.0, 0, 40, 0.0)];
         assert_eq!(sweep_eta(&run, &[], &[], 2), None, "no step done yet");
-        let run = [running("lot", 30.0, 10, 40, 30.0)];
-        assert_eq!(sweep_eta(&run, &["teacher_only"], &[], 2), None, "no teacher_only run started");
+        assert_eq!(sweep_eta(&[], &["lot"], &[], 2), None, "nothing started");
+        // compute_matched has not started: it is counted as the longest known mode (lot, 120 s).
+        let run = [running("lot", 30.0, 10, 40, 30.0), running("teacher_only", 20.0, 20, 40, 20.0)];
+        assert_eq!(sweep_eta(&run, &["compute_matched"], &[], 2), Some(140.0));
         let none = [Running { mode: "lot", since_start_s: 1.0, progress: None }];
         assert_eq!(sweep_eta(&none, &[], &[], 1), None);
     }
