@@ -1231,12 +1231,12 @@ pub struct BenchReport {
     pub reference: Side,
     pub ratio_ours_over_reference: Ratios,
     pub speedup: Speedup,
-    /// Added by [`run_bench`] after the runs; reports from before it have none.
+    /// Added by [`add_roofline`] after the runs; reports from before it have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roofline: Option<roofline::Roofline>,
 }
 
-/// The report from both sides' runs (no roofline: [`run_bench`] measures the peak after the runs).
+/// The report from both sides' runs (no roofline: [`add_roofline`] measures the peak after the runs).
 pub fn build_report(spec: &BenchSpec, ours: &[ChildRun], reference: &[ChildRun], environment: BenchEnvironment, commands: Commands) -> BenchReport {
     let (mo, mr) = (summarize(ours), summarize(reference));
     let speed = |x: f64| if x.is_finite() && x > 0.0 { 1.0 / x } else { f64::NAN };
@@ -1307,13 +1307,13 @@ pub fn report_table(rep: &BenchReport) -> String {
         fmt(rep.speedup.per_teacher_step, 2)
     ));
     if let Some(r) = &rep.roofline {
-        s.push_str(&roofline::roofline_line(r, spec.precision));
+        s.push_str(&roofline::roofline_line(r, roofline::ran_in(spec)));
     }
     s
 }
 
 /// Run the bench: ours and the reference alternately (the order flips every repeat), `repeats`
-/// times each, then the report.
+/// times each, then the report, without its roofline ([`add_roofline`]).
 pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)) -> Result<BenchReport> {
     spec.check_env()?;
     let spec_json = serde_json::to_string(spec)?;
@@ -1361,14 +1361,16 @@ pub fn run_bench(spec: &BenchSpec, h: &HarnessOptions, mut log: impl FnMut(&str)
         }).collect::<Vec<_>>().join(" ")
     };
     let commands = Commands { ours: quote(&ours_cmd()), reference: quote(&ref_cmd()) };
-    let mut rep = build_report(spec, &ours, &reference, env, commands);
-    // The machine's peak, measured after the runs with the bench's thread count.
-    if spec.threads > 0 {
-        tch::set_num_threads(spec.threads as i32);
-    }
-    let (p32, p16) = (roofline::matmul_gflops(Kind::Float, 2048), roofline::matmul_gflops(Kind::BFloat16, 2048));
-    rep.roofline = Some(roofline::roofline(spec, rep.ours.median.per_step_s, rep.reference.median.per_step_s, p32, p16));
-    Ok(rep)
+    Ok(build_report(spec, &ours, &reference, env, commands))
+}
+
+/// Add the roofline to a finished bench's report: the machine's matmul peaks measured here, after
+/// the runs, with the bench's thread count ([`roofline::measure_roofline`]: bounded probes, a bf16
+/// peak only where it is native or the bench ran in bf16). Callers write the report first, so a
+/// bench stopped during the probes still leaves one.
+pub fn add_roofline(rep: &mut BenchReport, mut log: impl FnMut(&str)) {
+    let (ours, reference) = (rep.ours.median.per_step_s, rep.reference.median.per_step_s);
+    rep.roofline = Some(roofline::measure_roofline(&rep.spec, ours, reference, &mut log));
 }
 
 // ---------------------------------------------------------------------------------------------

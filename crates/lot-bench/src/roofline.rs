@@ -9,10 +9,14 @@
 //! student steps (the teacher's no-grad forward for the targets, each student trains):
 //! `B · [3·(F_t + K·F_s) + (N − 1)·(F_t + 3·K·F_s)]`, with F the forward FLOPs per sample
 //! (image or token) and B the samples per step. PPO steps are not counted (null in the report).
+//!
+//! The peaks: fp32 always; bf16 only where this CPU computes it natively or the bench ran in bf16
+//! (an emulated bf16 matmul on an AVX2-only CPU runs at ~0.2 GFLOP/s: a 2048² product took 88 s).
+//! Each probe is sized from a small first matmul so that it takes about [`PROBE_BUDGET_S`].
 
 use std::time::Instant;
 
-use lot::precision::Precision;
+use lot::precision::{Bf16Support, Precision};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -94,24 +98,116 @@ pub fn flops_per_teacher_step(spec: &BenchSpec) -> Option<f64> {
     Some(samples * (3.0 * (ft + k * fs) + (n - 1.0) * (ft + 3.0 * k * fs)))
 }
 
-/// GFLOP/s of an `n`×`n` by `n`×`n` matmul in `kind` on the CPU with the current thread count:
-/// the median of 5 timed products after one untimed.
-pub fn matmul_gflops(kind: Kind, n: i64) -> f64 {
+/// Seconds of each of `timed` `n`×`n` by `n`×`n` matmuls in `kind` on the CPU with the current
+/// thread count, after one untimed.
+fn matmul_seconds(kind: Kind, n: i64, timed: usize) -> Vec<f64> {
     let _g = tch::no_grad_guard();
     tch::manual_seed(0);
     let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu)).to_kind(kind);
     let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu)).to_kind(kind);
-    let _ = a.matmul(&b);
-    let mut times: Vec<f64> = (0..5)
+    let _ = a.matmul(&b).double_value(&[0, 0]);
+    (0..timed)
         .map(|_| {
             let t = Instant::now();
             let c = a.matmul(&b);
             let _ = c.double_value(&[0, 0]);
             t.elapsed().as_secs_f64()
         })
-        .collect();
+        .collect()
+}
+
+/// GFLOP/s of an `n`×`n` by `n`×`n` matmul in `kind` on the CPU with the current thread count:
+/// the median of 5 timed products after one untimed.
+pub fn matmul_gflops(kind: Kind, n: i64) -> f64 {
+    let mut times = matmul_seconds(kind, n, 5);
     times.sort_by(f64::total_cmp);
     2.0 * (n * n * n) as f64 / times[2] / 1e9
+}
+
+/// About how long one peak probe (one untimed and 5 timed matmuls) may take, seconds.
+pub const PROBE_BUDGET_S: f64 = 5.0;
+/// The size of the small matmul that sizes each probe.
+pub const SIZING_N: i64 = 256;
+/// The largest probe: a 2048² product is large enough to reach the peak on a CPU.
+pub const MAX_PROBE_N: i64 = 2048;
+/// Matmuls in a probe: one untimed, 5 timed.
+const PROBE_MATMULS: f64 = 6.0;
+
+/// Estimated seconds of a probe of size `n` (6 matmuls), from one `small_n` matmul's seconds
+/// (time grows as n³).
+pub fn probe_seconds(small_s: f64, small_n: i64, n: i64) -> f64 {
+    PROBE_MATMULS * small_s * (n as f64 / small_n as f64).powi(3)
+}
+
+/// The probe's size from one `small_n`×`small_n` matmul that took `small_s` seconds: the largest
+/// multiple of 256 whose probe fits [`PROBE_BUDGET_S`], within [256, [`MAX_PROBE_N`]]. A product
+/// too fast to time gets the largest; an unusable time (NaN, negative) the smallest.
+pub fn probe_n(small_s: f64, small_n: i64) -> i64 {
+    if small_s.is_nan() || small_s < 0.0 {
+        return 256;
+    }
+    if small_s == 0.0 {
+        return MAX_PROBE_N;
+    }
+    let fit = small_n as f64 * (PROBE_BUDGET_S / (PROBE_MATMULS * small_s)).cbrt();
+    let n = (fit / 256.0).floor() as i64 * 256;
+    n.clamp(256, MAX_PROBE_N)
+}
+
+/// This CPU's `kind` matmul peak, GFLOP/s, in a probe bounded in time: one small matmul (the
+/// larger of 2 timed, after one untimed) sizes it ([`probe_n`]); `log` gets a line before the
+/// probe and one with its result.
+pub fn measure_peak(kind: Kind, log: &mut dyn FnMut(&str)) -> f64 {
+    let name = if kind == Kind::BFloat16 { "bf16" } else { "fp32" };
+    let start = Instant::now();
+    let small_s = matmul_seconds(kind, SIZING_N, 2).into_iter().fold(0.0, f64::max);
+    let n = probe_n(small_s, SIZING_N);
+    log(&format!("bench: measuring the {name} matmul peak (n={n}, ~{:.0} s)…", probe_seconds(small_s, SIZING_N, n).max(1.0)));
+    let gflops = matmul_gflops(kind, n);
+    log(&format!("bench: {name} matmul peak {gflops:.1} GFLOP/s (n={n}, {:.1} s with the sizing)", start.elapsed().as_secs_f64()));
+    gflops
+}
+
+/// The precision ours ran in: the spec's, `auto` resolved on the bench's device.
+pub fn ran_in(spec: &BenchSpec) -> Precision {
+    match spec.precision {
+        Precision::Auto => spec.device().map_or(Precision::Fp32, |d| Precision::Auto.resolve(d).0),
+        p => p,
+    }
+}
+
+/// Why the bf16 peak is not measured, or `None` to measure it: it is measured where this CPU has
+/// native bf16 (`cpu`) or the bench ran in bf16 (`ran_in`) — never for an fp32 bench on a CPU
+/// that emulates bf16, where the probe would be slow and its number unused.
+pub fn bf16_peak_skipped(ran_in: Precision, cpu: &Bf16Support) -> Option<String> {
+    match (ran_in, cpu) {
+        (Precision::Bf16, _) | (_, Bf16Support::Native(_)) => None,
+        (_, Bf16Support::Emulated(why)) => Some(format!("{why}, and the bench ran in {}", ran_in.name())),
+    }
+}
+
+/// The roofline of a finished bench: the peaks measured here (fp32 always, bf16 where
+/// [`bf16_peak_skipped`] allows), each probe bounded ([`measure_peak`]), with the bench's thread
+/// count. PPO (uncounted) measures nothing.
+pub fn measure_roofline(spec: &BenchSpec, ours_step_s: f64, reference_step_s: f64, log: &mut dyn FnMut(&str)) -> Roofline {
+    if flops_per_teacher_step(spec).is_none() {
+        return roofline(spec, ours_step_s, reference_step_s, f64::NAN, f64::NAN);
+    }
+    if spec.threads > 0 {
+        tch::set_num_threads(spec.threads as i32);
+    }
+    let p32 = measure_peak(Kind::Float, log);
+    let skipped = bf16_peak_skipped(ran_in(spec), &lot::precision::cpu_bf16());
+    let p16 = match &skipped {
+        None => measure_peak(Kind::BFloat16, log),
+        Some(why) => {
+            log(&format!("bench: bf16 peak not measured ({why})"));
+            f64::NAN
+        }
+    };
+    let mut r = roofline(spec, ours_step_s, reference_step_s, p32, p16);
+    r.bf16_peak_not_measured = skipped;
+    r
 }
 
 /// Each side's achieved GFLOP/s and the measured peaks: present when the steps are counted.
@@ -139,22 +235,26 @@ pub struct Roofline {
     pub flops_per_teacher_step: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Why `peak_gflops_bf16` is null, when it was not measured ([`bf16_peak_skipped`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bf16_peak_not_measured: Option<String>,
     #[serde(flatten)]
     pub achieved: Option<Achieved>,
 }
 
 /// The report's `roofline` object: FLOPs per teacher step, each side's achieved GFLOP/s (from
 /// its median seconds per teacher step), the measured peaks, and ours as a fraction of the peak
-/// of the precision it ran in. Peaks are measured with the bench's thread count.
+/// of the precision it ran in ([`ran_in`]; NaN where that peak is NaN).
 pub fn roofline(spec: &BenchSpec, ours_step_s: f64, reference_step_s: f64, peak_fp32: f64, peak_bf16: f64) -> Roofline {
     let Some(flops) = flops_per_teacher_step(spec) else {
-        return Roofline { flops_per_teacher_step: None, note: Some("PPO steps are not counted".into()), achieved: None };
+        return Roofline { flops_per_teacher_step: None, note: Some("PPO steps are not counted".into()), bf16_peak_not_measured: None, achieved: None };
     };
     let achieved = |step_s: f64| flops / step_s / 1e9;
-    let peak = if spec.precision == Precision::Bf16 { peak_bf16 } else { peak_fp32 };
+    let peak = if ran_in(spec) == Precision::Bf16 { peak_bf16 } else { peak_fp32 };
     Roofline {
         flops_per_teacher_step: Some(flops),
         note: None,
+        bf16_peak_not_measured: None,
         achieved: Some(Achieved {
             ours_gflops: achieved(ours_step_s),
             reference_gflops: achieved(reference_step_s),
@@ -179,7 +279,7 @@ pub fn roofline_line(r: &Roofline, precision: Precision) -> String {
         fmt(a.peak_gflops_fp32, 0),
         fmt(a.peak_gflops_bf16, 0),
         fmt(a.reference_gflops, 1),
-    )
+    ) + &r.bf16_peak_not_measured.as_ref().map_or(String::new(), |why| format!("bf16 peak: not measured ({why})\n"))
 }
 
 #[cfg(test)]
@@ -254,5 +354,74 @@ mod tests {
         assert!(v["reference_gflops"].is_null(), "{v}");
         assert!(serde_json::from_value::<Roofline>(v).unwrap().achieved.unwrap().reference_gflops.is_nan());
         assert!(matmul_gflops(Kind::Float, 128) > 0.0);
+    }
+
+    #[test]
+    fn probe_size_fits_the_budget() {
+        // A 256² product is 2·256³ = 33.6 MFLOP. fp32 on a Zen 2 core (~35 GFLOP/s): ~1 ms, so the
+        // full 2048²; emulated bf16 there (~0.2 GFLOP/s): 0.17 s, so the smallest (a ~1 s probe),
+        // where 2048² would have taken 6 × 88 s.
+        let at = |gflops: f64| 2.0 * 256f64.powi(3) / (gflops * 1e9);
+        assert_eq!(probe_n(at(35.0), 256), 2048);
+        assert_eq!(probe_n(at(0.2), 256), 256);
+        assert!(probe_seconds(at(0.2), 256, 256) < 1.1);
+        // 2 GFLOP/s: 16.8 ms; 256·(5 / 0.1)^(1/3) = 943 → 768 (a 2.9 s probe).
+        assert_eq!(probe_n(at(2.0), 256), 768);
+        // Every answer is a multiple of 256 in [256, 2048] whose probe fits the budget (unless
+        // even the smallest cannot), and it never grows as the small product slows down.
+        let mut last = i64::MAX;
+        for i in 0..200 {
+            let s = 1e-5 * 1.08f64.powi(i);
+            let n = probe_n(s, 256);
+            assert!(n % 256 == 0 && (256..=2048).contains(&n), "{s} → {n}");
+            assert!(n == 256 || probe_seconds(s, 256, n) <= PROBE_BUDGET_S, "{s} → {n}");
+            assert!(n <= last, "{s} → {n} after {last}");
+            last = n;
+        }
+        // Sized from a different small product: the same rule.
+        assert_eq!(probe_n(at(2.0) / 8.0, 128), 768);
+        assert_eq!((probe_n(0.0, 256), probe_n(f64::NAN, 256), probe_n(-1.0, 256), probe_n(f64::INFINITY, 256)), (2048, 256, 256, 256));
+    }
+
+    #[test]
+    fn bf16_peak_only_where_native_or_the_bench_ran_in_bf16() {
+        let native = Bf16Support::Native("avx512_bf16".into());
+        let emulated = Bf16Support::Emulated("this CPU has no native bf16".into());
+        assert_eq!(bf16_peak_skipped(Precision::Fp32, &native), None);
+        assert_eq!(bf16_peak_skipped(Precision::Bf16, &native), None);
+        assert_eq!(bf16_peak_skipped(Precision::Bf16, &emulated), None);
+        let why = bf16_peak_skipped(Precision::Fp32, &emulated).unwrap();
+        assert_eq!(why, "this CPU has no native bf16, and the bench ran in fp32");
+        // Skipped: a null bf16 peak in the JSON, the reason beside it and in the table; an fp32
+        // bench's fraction of peak is unaffected.
+        let spec = BenchSpec::lstm();
+        let mut r = roofline(&spec, 2.0, 4.0, 100.0, f64::NAN);
+        r.bf16_peak_not_measured = Some(why.clone());
+        let flops = flops_per_teacher_step(&spec).unwrap();
+        assert!((r.achieved.as_ref().unwrap().ours_fraction_of_peak - flops / 2.0 / 1e9 / 100.0).abs() < 1e-12);
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v["peak_gflops_bf16"].is_null() && v["peak_gflops_fp32"] == 100.0, "{v}");
+        assert_eq!(v["bf16_peak_not_measured"], why.as_str());
+        let back: Roofline = serde_json::from_value(v).unwrap();
+        assert!(back.achieved.as_ref().unwrap().peak_gflops_bf16.is_nan() && back.bf16_peak_not_measured == r.bf16_peak_not_measured);
+        let line = roofline_line(&r, Precision::Fp32);
+        assert!(line.contains("GFLOP/s fp32, — bf16") && line.ends_with(&format!("bf16 peak: not measured ({why})\n")), "{line}");
+        // Measured: no such key (the JSON as before).
+        let v = serde_json::to_value(roofline(&spec, 2.0, 4.0, 100.0, 400.0)).unwrap();
+        assert!(v.get("bf16_peak_not_measured").is_none(), "{v}");
+    }
+
+    #[test]
+    fn a_measured_peak_is_bounded_and_logged() {
+        let mut lines = Vec::new();
+        let t = Instant::now();
+        let g = measure_peak(Kind::Float, &mut |l: &str| lines.push(l.to_string()));
+        assert!(g > 0.0 && t.elapsed().as_secs_f64() < 4.0 * PROBE_BUDGET_S, "{g} GFLOP/s in {:?}", t.elapsed());
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("bench: measuring the fp32 matmul peak (n="), "{lines:?}");
+        // PPO is not counted: no probe, no line.
+        let mut n = 0;
+        let r = measure_roofline(&BenchSpec::ppo(), 1.0, 1.0, &mut |_: &str| n += 1);
+        assert!(r.achieved.is_none() && n == 0);
     }
 }

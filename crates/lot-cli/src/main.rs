@@ -510,7 +510,14 @@ fn run_bench(spec: &lot_bench::BenchSpec, c: &BenchCommon) -> Result<()> {
         reference_dir,
         ours_only: c.ours_only,
     };
-    let rep = lot_bench::run_bench(spec, &h, |line| eprintln!("{line}"))?;
+    let mut rep = lot_bench::run_bench(spec, &h, |line| eprintln!("{line}"))?;
+    // The report first, then the optional peak probes, then the report again with the roofline:
+    // a bench stopped during the probes still leaves its runs.
+    if let Some(out) = &c.out {
+        lot_bench::write_json(out, &rep)?;
+        eprintln!("bench: report written to {} (the roofline follows)", out.display());
+    }
+    lot_bench::add_roofline(&mut rep, |line| eprintln!("{line}"));
     println!("{}", lot_bench::report_table(&rep));
     if let Some(out) = &c.out {
         lot_bench::write_json(out, &rep)?;
