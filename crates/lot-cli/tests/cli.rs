@@ -160,10 +160,50 @@ fn demo_prints_seeds_per_mode_and_the_paired_difference() {
     let verdict = text.lines().find(|l| l.contains("interval")).unwrap();
     assert!(verdict.contains("better") || verdict.contains("WORSE") || verdict.contains("Not significant"), "{verdict}");
     assert!(out.join("compare.md").is_file() && out.join("compare.png").is_file());
+    // The precision it chose, once, and the committed evidence beside the live result.
+    assert_eq!(stderr(&o).matches("precision auto → ").count(), 1, "{}", stderr(&o));
+    assert!(text.contains("The committed evidence (RESULTS.md") && text.contains("vs compute-matched"), "{text}");
     // One seed is refused.
     let mut args = vec!["demo", "--out", out.to_str().unwrap(), "--seeds", "0", "--set", &dir];
     args.extend(["--set", "train.epochs=1"]);
     assert!(bad(&args).contains("at least 2 seeds"));
+}
+
+/// `precision = "auto"` resolves per CPU when the config is loaded: one line says why, and the
+/// run folder's config.toml and summary.json record what ran. An explicit bf16 on a CPU without
+/// native bf16 runs, with a warning. (LOT_CPU_BF16 stands in for the CPU's flags.)
+#[test]
+fn precision_auto_resolves_per_cpu_and_the_run_records_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 128, 50);
+    let cfg = write_config(tmp.path(), &data);
+    let run = |name: &str, cpu: &str, precision: &str| {
+        let out = tmp.path().join(name);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_lot"))
+            .args(["train", cfg.to_str().unwrap(), "--set", "train.epochs=1", "--set", "train.channels_last=true"])
+            .args(["--set", &format!("train.precision={precision}"), "--out", out.to_str().unwrap()])
+            .env("LOT_NO_PROGRESS", "1")
+            .env("LOT_CPU_BF16", cpu)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let toml = std::fs::read_to_string(out.join("config.toml")).unwrap();
+        let line = toml.lines().find(|l| l.starts_with("precision")).unwrap().to_string();
+        (stderr(&o), line, summary(&out)["precision"].as_str().unwrap().to_string())
+    };
+    let (err, toml, ran) = run("avx2", "none", "auto");
+    assert!(err.contains("precision auto → fp32: bf16 detection overridden by LOT_CPU_BF16=none"), "{err}");
+    assert_eq!((toml.as_str(), ran.as_str()), ("precision = \"fp32\"", "fp32"));
+    let (err, toml, ran) = run("native", "native", "auto");
+    assert!(err.contains("precision auto → bf16"), "{err}");
+    assert_eq!((toml.as_str(), ran.as_str()), ("precision = \"bf16\"", "bf16"));
+    let (err, toml, ran) = run("forced", "none", "bf16");
+    assert_eq!(err.matches("warning: precision bf16 on a device without native bf16").count(), 1, "{err}");
+    assert_eq!((toml.as_str(), ran.as_str()), ("precision = \"bf16\"", "bf16"));
+    let (err, _, ran) = run("exact", "none", "fp32");
+    assert!(!err.contains("precision"), "an explicit fp32 needs no note: {err}");
+    assert_eq!(ran, "fp32");
 }
 
 /// Runs `lot` and checks the bad-input contract; returns the error line.

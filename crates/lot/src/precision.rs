@@ -88,8 +88,8 @@ pub const CPU_BF16_ENV: &str = "LOT_CPU_BF16";
 /// /proc/cpuinfo ([`bf16_from_cpu_flags`]); a CPU whose flags cannot be read counts as emulated.
 pub fn cpu_bf16() -> Bf16Support {
     match std::env::var(CPU_BF16_ENV).ok().as_deref() {
-        Some("native") => return Bf16Support::Native(format!("{CPU_BF16_ENV}=native")),
-        Some("none") => return Bf16Support::Emulated(format!("{CPU_BF16_ENV}=none")),
+        Some("native") => return Bf16Support::Native(format!("bf16 detection overridden by {CPU_BF16_ENV}=native")),
+        Some("none") => return Bf16Support::Emulated(format!("bf16 detection overridden by {CPU_BF16_ENV}=none")),
         _ => {}
     }
     match std::fs::read_to_string("/proc/cpuinfo") {
