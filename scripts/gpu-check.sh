@@ -4,7 +4,8 @@
 # the CUDA tests and the vision unit tests, then the vision bench on cuda (ours fp32 and bf16 +
 # channels-last, each against the PyTorch reference program), printing images/s and GPU memory,
 # and a 2-rank data-parallel training run on the GPU (Gloo with CUDA tensors; with synchronized
-# BatchNorm too). The CUDA tests include run.devices (a teacher on the GPU, its student on the CPU).
+# BatchNorm too), and `precision = "auto"` on CUDA. The CUDA tests include run.devices (a teacher on
+# the GPU, its student on the CPU).
 # One prepared command of a few minutes. Reports go to $OUT (default gpu-check-out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,12 @@ printf 'task = "vision"\n[run]\nname = "dp"\ndevice = "cuda"\ndist_timeout_s = 1
   && cat "$DP/gloo-syncbn/dist.json" || echo "gpu-check: synchronized BatchNorm over Gloo on CUDA FAILED (see above)"
 "$B/run.sh" lot launch --nproc-per-node 1 -- train "$DP/dp.toml" --set run.dist_backend=nccl --out "$DP/nccl" \
   && cat "$DP/nccl/dist.json" || echo "gpu-check: data parallel over NCCL FAILED (see above)"
+
+echo "== 3c. precision auto on CUDA (nvidia-smi's compute capability: bf16 from 8.0 on)"
+"$B/run.sh" lot train "$DP/dp.toml" --set train.precision=auto --set train.channels_last=true --set train.epochs=1 \
+  --out "$DP/auto" >"$DP/auto.log" 2>&1 || echo "gpu-check: precision auto run FAILED (see $DP/auto.log)"
+grep -m1 'precision auto' "$DP/auto.log" || echo "gpu-check: precision auto printed no choice on CUDA"
+grep -H '^precision' "$DP/auto/config.toml" || true
 
 echo "== 4. summary"
 "$PY" - "$OUTDIR" <<'PY'
