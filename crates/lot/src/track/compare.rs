@@ -1183,7 +1183,7 @@ mod tests {
             w.write(&Record { epoch: e, step: 10 * e, model: "teacher".into(), split: "valid".into(), loss: 0.5, kind: RecordKind::Classification { accuracy: acc }, ..Default::default() }).unwrap();
         }
         w.write(&Record { epoch: epochs, step: 10 * epochs, model: "teacher".into(), split: "test".into(), loss: 0.5, kind: RecordKind::Classification { accuracy: test_acc }, ..Default::default() }).unwrap();
-        let mut s = Summary { name: "tiny".into(), mode: mode.into(), seed, epochs, teacher_steps: 10 * epochs, wall_s: 1.0, models: BTreeMap::new() };
+        let mut s = Summary { name: "tiny".into(), mode: mode.into(), seed, epochs, teacher_steps: 10 * epochs, wall_s: 1.0, precision: None, models: BTreeMap::new() };
         s.models.insert("teacher".into(), classification(test_acc, test_acc));
         run::write_summary(dir, &s).unwrap();
     }
