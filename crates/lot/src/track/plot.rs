@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
+use plotters::chart::MeshStyle;
+use plotters::coord::types::RangedCoordf64;
 use plotters::style::{register_font, FontStyle};
 
 /// Width of one panel in pixels.
@@ -315,6 +317,29 @@ fn panel_extents(panel: &Panel) -> (Extent, Extent, bool) {
     (xe, ye, has_points)
 }
 
+/// The grid and axes every panel shares (light grid, grey bold lines, black axes), with the axis
+/// descriptions where fonts are available.
+fn style_mesh<X: Ranged, Y: Ranged, DB: DrawingBackend>(mesh: &mut MeshStyle<'_, '_, X, Y, DB>, x_label: &str, y_label: &str, text: bool) {
+    mesh.max_light_lines(1).light_line_style(RGBColor(238, 238, 238)).bold_line_style(RGBColor(205, 205, 205)).axis_style(BLACK);
+    if text {
+        mesh.label_style((FONT_FAMILY, 13)).axis_desc_style((FONT_FAMILY, 15));
+        if !x_label.is_empty() {
+            mesh.x_desc(x_label.to_string());
+        }
+        if !y_label.is_empty() {
+            mesh.y_desc(y_label.to_string());
+        }
+    }
+}
+
+/// Without label areas plotters draws no axis lines: frame the plotting area instead.
+fn frame<DB: DrawingBackend>(chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, xr: &Range<f64>, yr: &Range<f64>) -> Result<()> {
+    chart
+        .draw_series(std::iter::once(Rectangle::new([(xr.start, yr.start), (xr.end, yr.end)], BLACK.stroke_width(1))))
+        .map_err(plot_err)?;
+    Ok(())
+}
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     panel: &Panel,
@@ -349,30 +374,11 @@ where
 
     {
         let mut mesh = chart.configure_mesh();
-        mesh.max_light_lines(1)
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(205, 205, 205))
-            .axis_style(BLACK);
-        if text {
-            mesh.label_style((FONT_FAMILY, 13))
-                .axis_desc_style((FONT_FAMILY, 15));
-            if !panel.x_label.is_empty() {
-                mesh.x_desc(panel.x_label.clone());
-            }
-            if !panel.y_label.is_empty() {
-                mesh.y_desc(panel.y_label.clone());
-            }
-        }
+        style_mesh(&mut mesh, &panel.x_label, &panel.y_label, text);
         mesh.draw().map_err(plot_err)?;
     }
     if !text {
-        // Without label areas plotters draws no axis lines: frame the plotting area instead.
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(xr.start, yr.start), (xr.end, yr.end)],
-                BLACK.stroke_width(1),
-            )))
-            .map_err(plot_err)?;
+        frame(&mut chart, &xr, &yr)?;
     }
 
     // Bands first so the lines are drawn on top of every band.
@@ -476,27 +482,12 @@ where
     let mut chart = builder.build_cartesian_2d(xr.clone(), yr.clone()).map_err(plot_err)?;
     {
         let mut mesh = chart.configure_mesh();
-        mesh.disable_x_mesh()
-            .x_labels(0)
-            .max_light_lines(1)
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(205, 205, 205))
-            .axis_style(BLACK);
-        if text {
-            mesh.label_style((FONT_FAMILY, 13)).axis_desc_style((FONT_FAMILY, 15));
-            if !panel.x_label.is_empty() {
-                mesh.x_desc(panel.x_label.clone());
-            }
-            if !panel.y_label.is_empty() {
-                mesh.y_desc(panel.y_label.clone());
-            }
-        }
+        mesh.disable_x_mesh().x_labels(0);
+        style_mesh(&mut mesh, &panel.x_label, &panel.y_label, text);
         mesh.draw().map_err(plot_err)?;
     }
     if !text {
-        chart
-            .draw_series(std::iter::once(Rectangle::new([(xr.start, yr.start), (xr.end, yr.end)], BLACK.stroke_width(1))))
-            .map_err(plot_err)?;
+        frame(&mut chart, &xr, &yr)?;
     }
     for (i, s) in panel.strips.iter().enumerate() {
         let color = palette_color(s.color);
