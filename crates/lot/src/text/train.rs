@@ -1011,26 +1011,32 @@ student_schedule = "same"
         assert_eq!(s.models["student0"].optimizer_steps, 2 * s.teacher_steps);
     }
 
-    /// `train.precision = "bf16"`: both architectures learn the tiny corpus as fp32 does, keep
-    /// fp32 weights, and `lot eval` (which runs the same bf16 forward) reproduces the summary.
+    /// `train.precision = "bf16"`: both architectures learn the tiny corpus close to what fp32
+    /// does (test perplexity within 20 % of the same run in fp32; measured on AVX-512 and on AVX2
+    /// kernels: LSTM 1.543 against 1.543, Transformer-XL 1.42-1.46 against 1.29; chance is 13),
+    /// keep fp32 weights, and `lot eval` (which runs the same bf16 forward) reproduces the summary.
     #[test]
-    fn bf16_language_models_learn_and_keep_fp32_weights() {
+    fn bf16_language_models_learn_as_fp32_does_and_keep_fp32_weights() {
         let d = tempfile::tempdir().unwrap();
         write_corpus(d.path());
         for arch in [Arch::Lstm, Arch::TransformerXl] {
-            let mut cfg = config(d.path(), "precision = \"bf16\"");
-            if let crate::config::Domain::Text(t) = &mut cfg.domain {
-                t.model.arch = arch;
-                if arch == Arch::TransformerXl {
-                    (t.model.n_layer, t.model.d_model, t.model.n_head, t.model.d_head, t.model.d_inner, t.model.mem_len) = (1, 16, 2, 8, 32, 8);
-                    t.train.optimizer = OptimizerKind::Adam;
-                    t.train.lr = 0.01;
+            let run = |precision: &str| {
+                let mut cfg = config(d.path(), &format!("precision = \"{precision}\""));
+                if let crate::config::Domain::Text(t) = &mut cfg.domain {
+                    t.model.arch = arch;
+                    if arch == Arch::TransformerXl {
+                        (t.model.n_layer, t.model.d_model, t.model.n_head, t.model.d_head, t.model.d_inner, t.model.mem_len) = (1, 16, 2, 8, 32, 8);
+                        t.train.optimizer = OptimizerKind::Adam;
+                        t.train.lr = 0.01;
+                    }
                 }
-            }
-            let out = d.path().join(format!("{arch:?}"));
-            let s = train(&cfg, &out, false).unwrap();
-            let ppl = s.models["teacher"].final_test_perplexity().unwrap();
-            assert!(ppl < 6.0, "{arch:?} bf16 teacher test perplexity {ppl}");
+                let out = d.path().join(format!("{arch:?}-{precision}"));
+                let s = train(&cfg, &out, false).unwrap();
+                (s.models["teacher"].final_test_perplexity().unwrap(), out)
+            };
+            let (fp32, _) = run("fp32");
+            let (ppl, out) = run("bf16");
+            assert!((ppl / fp32 - 1.0).abs() < 0.20, "{arch:?} teacher test perplexity: bf16 {ppl}, fp32 {fp32}");
             let saved = Tensor::read_safetensors(out.join("teacher.safetensors")).unwrap();
             assert!(saved.iter().all(|(_, t)| t.kind() == tch::Kind::Float));
             let rows = evaluate_run(&out, &Config::load(&out.join(run::CONFIG_FILE), &[]).unwrap()).unwrap();
