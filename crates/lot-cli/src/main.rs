@@ -71,7 +71,7 @@ enum Cmd {
     },
     /// Evaluate the saved models of a finished run on its test set.
     Eval { run_dir: PathBuf },
-    /// LoT vs teacher-only over several seeds in 4-12 minutes on 2 CPU cores: mean ± std per mode,
+    /// LoT vs teacher-only over several seeds in 3-8 minutes of training on 2 CPU cores: mean ± std per mode,
     /// the paired difference with its 95 % interval, and the committed evidence beside it
     /// (configs/quick_fashion_mnist_lot.toml).
     Demo {
