@@ -1,85 +1,27 @@
-//! LoT losses, exactly as the reference trainers compute them (docs/algorithm.md, "Losses").
+//! The LoT losses as the paper and the reference code define them (docs/algorithm.md, "Losses").
+//! Notation: z_t, z_s the teacher's and a student's logits, p = softmax(z/T), α, K students.
+//! These are the definitions; the engine computes the same values faster in [`super::fused`].
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-/// `kl_div_logits(p, q, T)` = KL(softmax(q/T) ‖ softmax(p/T)) · T², averaged over dim 0 ("batchmean").
+/// `kl_div_logits(a, b, T)` = T²·KL(softmax(b/T) ‖ softmax(a/T)), averaged over dim 0 ("batchmean").
 /// The *second* argument is the target distribution. Logits are `[batch, classes]`; language
 /// models flatten `[len, bsz, V]` to `[len·bsz, V]` first, so the mean is per token.
-pub fn kl_div_logits(p: &Tensor, q: &Tensor, t: f64) -> Tensor {
-    kl_log_probs(&tempered_log_probs(p, t), &tempered_log_probs(q, t), t)
+pub fn kl_div_logits(a: &Tensor, b: &Tensor, temp: f64) -> Tensor {
+    kl_log_probs(&tempered_log_probs(a, temp), &tempered_log_probs(b, temp), temp)
 }
 
-/// log_softmax(logits / T), in fp32.
-fn tempered_log_probs(logits: &Tensor, t: f64) -> Tensor {
-    (logits / t).log_softmax(-1, Kind::Float)
+/// log_softmax(z/T), in fp32.
+pub(super) fn tempered_log_probs(logits: &Tensor, temp: f64) -> Tensor {
+    (logits / temp).log_softmax(-1, Kind::Float)
 }
 
-/// KL(q ‖ p) · T² per row of tempered log-probabilities: Σ q·(log q − log p) / batch · T².
-fn kl_log_probs(log_p: &Tensor, log_q: &Tensor, t: f64) -> Tensor {
+/// T²·KL(q ‖ p) of tempered log-probabilities: Σ q·(log q − log p) / batch · T².
+pub(super) fn kl_log_probs(log_p: &Tensor, log_q: &Tensor, temp: f64) -> Tensor {
     let batch = log_p.size()[0].max(1) as f64;
-    (log_q.exp() * (log_q - log_p)).sum(Kind::Float) / batch * (t * t)
-}
-
-/// One model's tempered distribution, computed once per step and read by every KL term of that
-/// step, as the model's own side and as the other model's target. In the joint step this halves
-/// the softmaxes over `[tokens, vocab]` against computing them per term.
-pub struct Tempered {
-    logits: Tensor,
-    /// log_softmax(logits/T) and its exp, without autograd (targets, and the written-out gradient).
-    log_p: Tensor,
-    p: Tensor,
-    /// The same log-probabilities with autograd: only where a term differentiates through a
-    /// distribution (detach off: the target side; symmetric modes: the reverse KL).
-    graph: Option<Tensor>,
-}
-
-/// KL(q ‖ softmax(logits/T))·T² (batchmean) towards a fixed target q, with its gradient written out
-/// instead of differentiated through the elementwise ops: ∂/∂logits = T·(softmax(logits/T) − q)/B.
-/// The returned tensor has the KL's value (computed without autograd) and, through a dot product
-/// with the logits, exactly that gradient. On a language model's `[tokens, vocab]` logits this
-/// replaces the graph's sub/mul/sum and their backward (expand, mul, neg, log-softmax backward,
-/// div) by one subtraction and one scale. Checked against autograd in the engine tests.
-fn kl_to_fixed_target(me: &Tempered, log_q: &Tensor, q: &Tensor, t: f64) -> Tensor {
-    let b = me.logits.size()[0].max(1) as f64;
-    let (value, grad) = tch::no_grad(|| {
-        let value = q.reshape([-1]).dot(&(log_q - &me.log_p).reshape([-1])) * (t * t / b);
-        let mut grad = &me.p - q;
-        grad *= t / b;
-        (value, grad)
-    });
-    let linear = me.logits.to_kind(Kind::Float).reshape([-1]).dot(&grad.reshape([-1]));
-    // value + (x − x): the KL's value exactly (0 for finite x; NaN logits still give NaN), gradient `grad`.
-    value + (&linear - linear.detach())
-}
-
-/// `w_ce`·CE(logits, labels) (mean over rows) + Σ_j c_j·KL(q_j ‖ softmax(logits/T))·T² (batchmean)
-/// towards fixed targets q_j, as one loss with its whole gradient written out:
-/// w_ce·(softmax(z) − onehot(y))/B + Σ_j c_j·T·(softmax(z/T) − q_j)/B. Returns the loss (value
-/// computed without autograd, gradient through one dot product with the logits, as
-/// [`kl_to_fixed_target`]) and the cross-entropy's value (no graph) for metrics. Against autograd
-/// over log-softmax + NLL + the KL this saves the NLL backward's zero fill, the log-softmax
-/// backward and one gradient accumulation per model per step (the LM's `[tokens, vocab]` logits).
-fn ce_and_kl_written_out(me: &Tempered, labels: &Tensor, w_ce: f64, targets: &[(f64, &Tempered)], t: f64) -> (Tensor, Tensor) {
-    let b = me.logits.size()[0].max(1) as f64;
-    let (value, ce, grad) = tch::no_grad(|| {
-        let mut log_p1 = me.logits.log_softmax(-1, Kind::Float);
-        let labels = labels.view([-1, 1]);
-        let ce = -log_p1.gather(1, &labels, false).mean(Kind::Float);
-        let mut value = &ce * w_ce;
-        // softmax(z) − onehot(y), reusing the log-softmax's buffer.
-        let mut grad = log_p1.exp_();
-        let _ = grad.scatter_add_(1, &labels, &Tensor::full([labels.size()[0], 1], -1.0, (Kind::Float, grad.device())));
-        grad *= w_ce / b;
-        for (c, q) in targets {
-            value = value + q.p.reshape([-1]).dot(&(&q.log_p - &me.log_p).reshape([-1])) * (c * t * t / b);
-            grad += (&me.p - &q.p) * (c * t / b);
-        }
-        (value, ce, grad)
-    });
-    let linear = me.logits.to_kind(Kind::Float).reshape([-1]).dot(&grad.reshape([-1]));
-    (value + (&linear - linear.detach()), ce)
+    (log_q.exp() * (log_q - log_p)).sum(Kind::Float) / batch * (temp * temp)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,10 +49,10 @@ impl LossMode {
             ),
         })
     }
-    fn symmetric(self) -> bool {
+    pub(super) fn symmetric(self) -> bool {
         matches!(self, Self::SymmetricKl | Self::SymmetricKlCe)
     }
-    fn student_uses_task(self) -> bool {
+    pub(super) fn student_uses_task(self) -> bool {
         matches!(self, Self::KlCe | Self::SymmetricKlCe)
     }
 }
@@ -126,56 +68,27 @@ pub struct LotLoss {
 }
 
 impl LotLoss {
-    /// A model's tempered distribution for this loss's temperature and detach rule.
-    pub fn tempered(&self, logits: &Tensor) -> Tempered {
-        let t = self.temperature;
-        let graph = (!self.detach || self.mode.symmetric()).then(|| tempered_log_probs(logits, t));
-        let log_p = match &graph {
-            Some(g) => g.detach(),
-            None => tch::no_grad(|| tempered_log_probs(logits, t)),
-        };
-        let p = log_p.exp();
-        Tempered { logits: logits.shallow_clone(), log_p, p, graph }
-    }
-
-    /// Imitation term of model `me` towards `other`: KL(p_other‖p_me), plus KL(p_me‖p_other) when symmetric.
-    fn imitation(&self, me: &Tempered, other: &Tempered) -> Tensor {
-        let t = self.temperature;
-        let forward = if self.detach {
-            kl_to_fixed_target(me, &other.log_p, &other.p, t)
-        } else {
-            // Without detach the gradient also flows into the other model: the plain graph.
-            kl_log_probs(me.graph.as_ref().unwrap(), other.graph.as_ref().unwrap(), t)
-        };
+    /// How model `z_me` is pulled towards `z_other`: T²·KL(p_other‖p_me), plus T²·KL(p_me‖p_other)
+    /// when symmetric; `z_other` is a constant when detached.
+    fn imitation(&self, me: &Tensor, other: &Tensor) -> Tensor {
+        let other = if self.detach { other.detach() } else { other.shallow_clone() };
+        let forward = kl_div_logits(me, &other, self.temperature);
         if self.mode.symmetric() {
-            // KL(p_me‖p_other): differentiated through p_me itself (the target side), by autograd.
-            let other_lp = if self.detach { other.log_p.shallow_clone() } else { other.graph.as_ref().unwrap().shallow_clone() };
-            forward + kl_log_probs(&other_lp, me.graph.as_ref().unwrap(), t)
+            forward + kl_div_logits(&other, me, self.temperature)
         } else {
             forward
         }
     }
 
-    /// The teacher's regulariser (without α) averaged over students with λ_i = 1/K:
-    /// Σ_i λ_i · KL(p_{s_i}‖p_t) (+ reverse when symmetric). Zero tensor when there are no students.
+    /// The teacher's regulariser (without α): Σ_i λ_i·imitation(z_t, z_{s_i}) with λ_i = 1/K.
+    /// Zero tensor when there are no students.
     pub fn teacher_regularizer(&self, teacher: &Tensor, students: &[Tensor]) -> Tensor {
-        let students: Vec<Tempered> = students.iter().map(|s| self.tempered(s)).collect();
-        self.teacher_regularizer_tempered(teacher, &self.tempered(teacher), &students)
+        let lambda = 1.0 / students.len().max(1) as f64;
+        let terms = students.iter().map(|s| self.imitation(teacher, s) * lambda);
+        terms.reduce(|a, b| a + b).unwrap_or_else(|| Tensor::zeros([], (Kind::Float, teacher.device())))
     }
 
-    fn teacher_regularizer_tempered(&self, teacher_logits: &Tensor, teacher: &Tempered, students: &[Tempered]) -> Tensor {
-        if students.is_empty() {
-            return Tensor::zeros([], (Kind::Float, teacher_logits.device()));
-        }
-        let lambda = 1.0 / students.len() as f64;
-        let mut total = self.imitation(teacher, &students[0]) * lambda;
-        for s in &students[1..] {
-            total = total + self.imitation(teacher, s) * lambda;
-        }
-        total
-    }
-
-    /// Teacher loss = task + α·regulariser. With α = 0 the regulariser is not built at all.
+    /// Teacher loss = task + α·regulariser. With α = 0 (or no students) the regulariser is not built.
     pub fn teacher_loss(&self, task: &Tensor, teacher: &Tensor, students: &[Tensor], alpha: f64) -> Tensor {
         if alpha == 0.0 || students.is_empty() {
             return task.shallow_clone();
@@ -183,89 +96,14 @@ impl LotLoss {
         task + self.teacher_regularizer(teacher, students) * alpha
     }
 
-    /// Student loss. `task` is the student's own task loss (labels); modes without labels ignore it.
+    /// Student loss: task + α·imitation(z_s, z_t) (`*_ce` modes), or imitation(z_s, z_t) alone
+    /// (`task`, the student's own task loss, is then ignored).
     pub fn student_loss(&self, task: &Tensor, student: &Tensor, teacher: &Tensor) -> Tensor {
-        self.student_loss_tempered(task, &self.tempered(student), &self.tempered(teacher))
-    }
-
-    fn student_loss_tempered(&self, task: &Tensor, student: &Tempered, teacher: &Tempered) -> Tensor {
         let imitation = self.imitation(student, teacher);
         if self.mode.student_uses_task() {
             task + imitation * self.alpha
         } else {
             imitation
         }
-    }
-
-    /// Whether the written-out cross-entropy + KL losses apply: targets detached (the reference's
-    /// setting) and only forward KL terms (the symmetric modes' reverse KL differentiates through
-    /// the model's own distribution as a target, left to autograd).
-    pub fn written_out(&self) -> bool {
-        self.detach && !self.mode.symmetric()
-    }
-
-    /// The joint step's losses when the task loss is cross-entropy against `labels` (see
-    /// [`LotModels::forward_ce`](super::LotModels::forward_ce)), with [`Self::written_out`]:
-    /// (teacher loss, teacher CE, student losses, student CEs), each loss the same value as
-    /// `teacher_loss` / `student_loss` with `task` = that CE, and its gradient written out.
-    pub fn joint_losses_ce(
-        &self,
-        t_logits: &Tensor,
-        s_logits: &[Tensor],
-        labels: &Tensor,
-        alpha: f64,
-    ) -> (Tensor, Tensor, Vec<Tensor>, Vec<Tensor>) {
-        debug_assert!(self.written_out());
-        let t = self.temperature;
-        let teacher = self.tempered(t_logits);
-        let students: Vec<Tempered> = s_logits.iter().map(|s| self.tempered(s)).collect();
-        let lambda = 1.0 / students.len().max(1) as f64;
-        let t_targets: Vec<(f64, &Tempered)> =
-            if alpha == 0.0 { Vec::new() } else { students.iter().map(|s| (alpha * lambda, s)).collect() };
-        let (teacher_loss, teacher_ce) = ce_and_kl_written_out(&teacher, labels, 1.0, &t_targets, t);
-        let (mut losses, mut ces) = (Vec::new(), Vec::new());
-        for s in &students {
-            let (l, ce) = self.student_ce_written_out(s, labels, &teacher);
-            losses.push(l);
-            ces.push(ce);
-        }
-        (teacher_loss, teacher_ce, losses, ces)
-    }
-
-    /// A student's loss towards the teacher's tempered distribution with the task loss being
-    /// cross-entropy against `labels` ([`Self::written_out`] only): (loss, CE value).
-    pub fn student_loss_ce(&self, s_logits: &Tensor, labels: &Tensor, teacher: &Tempered) -> (Tensor, Tensor) {
-        debug_assert!(self.written_out());
-        self.student_ce_written_out(&self.tempered(s_logits), labels, teacher)
-    }
-
-    fn student_ce_written_out(&self, s: &Tempered, labels: &Tensor, teacher: &Tempered) -> (Tensor, Tensor) {
-        // kl_ce: CE + α·KL; kl: KL alone (the CE is still reported).
-        let (w_ce, c) = if self.mode.student_uses_task() { (1.0, self.alpha) } else { (0.0, 1.0) };
-        ce_and_kl_written_out(s, labels, w_ce, &[(c, teacher)], self.temperature)
-    }
-
-    /// The joint step's losses, each model's tempered log-probabilities computed once:
-    /// (`teacher_loss(t_task, t, s, alpha)`, [`student_loss(s_task_i, s_i, t)`]), the same values.
-    pub fn joint_losses(
-        &self,
-        t_task: &Tensor,
-        t_logits: &Tensor,
-        s_tasks: &[Tensor],
-        s_logits: &[Tensor],
-        alpha: f64,
-    ) -> (Tensor, Vec<Tensor>) {
-        if s_logits.is_empty() {
-            return (t_task.shallow_clone(), Vec::new());
-        }
-        let teacher = self.tempered(t_logits);
-        let students: Vec<Tempered> = s_logits.iter().map(|s| self.tempered(s)).collect();
-        let teacher_loss = if alpha == 0.0 {
-            t_task.shallow_clone()
-        } else {
-            t_task + self.teacher_regularizer_tempered(t_logits, &teacher, &students) * alpha
-        };
-        let student_losses = students.iter().zip(s_tasks).map(|(s, task)| self.student_loss_tempered(task, s, &teacher)).collect();
-        (teacher_loss, student_losses)
     }
 }

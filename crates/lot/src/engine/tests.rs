@@ -88,16 +88,20 @@ fn loss_modes_match_their_definitions() {
         (LossMode::SymmetricKl, 0.25 + a * (kl_st + kl_ts), kl_ts + kl_st),
         (LossMode::SymmetricKlCe, 0.25 + a * (kl_st + kl_ts), 0.5 + a * (kl_ts + kl_st)),
     ];
+    // The definitions, and the engine's per-term functions.
     for (mode, teacher, student) in cases {
         let l = lot(mode);
         close(l.teacher_loss(&task_t, &t, &[s.shallow_clone()], a).double_value(&[]), teacher);
         close(l.student_loss(&task_s, &s, &t).double_value(&[]), student);
+        close(l.teacher_loss_fused(&task_t, &t, &[s.shallow_clone()], a).double_value(&[]), teacher);
+        close(l.student_loss_fused(&task_s, &s, &t).double_value(&[]), student);
     }
     // α = 0 leaves the teacher's task loss alone.
     close(lot(LossMode::KlCe).teacher_loss(&task_t, &t, &[s.shallow_clone()], 0.0).double_value(&[]), 0.25);
+    close(lot(LossMode::KlCe).teacher_loss_fused(&task_t, &t, &[s.shallow_clone()], 0.0).double_value(&[]), 0.25);
 }
 
-/// The losses with the KL's gradient written out (detach on) against the same losses built from
+/// The engine's losses with the KL's gradient written out (detach on) against the same losses built from
 /// `kl_div_logits` and differentiated by autograd, in every mode: values and gradients with
 /// respect to both models' logits, on [6, 7] logits at T = 1.5 (and T = 1).
 #[test]
@@ -126,8 +130,8 @@ fn written_out_kl_gradient_matches_autograd() {
             let (gt_ref, gs_ref) = (t.grad().copy(), s.grad().copy());
             let (t2, s2) = (mk(1), mk(2));
             let (tt2, st2) = (t2.cross_entropy_for_logits(&y), s2.cross_entropy_for_logits(&y));
-            let teacher = l.teacher_loss(&tt2, &t2, &[s2.shallow_clone()], 0.7);
-            let student = l.student_loss(&st2, &s2, &t2);
+            let teacher = l.teacher_loss_fused(&tt2, &t2, &[s2.shallow_clone()], 0.7);
+            let student = l.student_loss_fused(&st2, &s2, &t2);
             close(teacher.double_value(&[]), teacher_ref.double_value(&[]));
             close(student.double_value(&[]), student_ref.double_value(&[]));
             (&teacher + &student).backward();
@@ -154,7 +158,7 @@ fn fixed_linear(seed: i64, inp: i64, out: i64) -> (nn::VarStore, nn::Linear) {
 }
 
 /// The joint step's shared log-softmaxes give the same losses, bit for bit, and the same
-/// gradients as the per-term functions, in every mode, with and without detach, K = 1 and 2.
+/// gradients as the engine's per-term functions (`*_fused`), in every mode, with and without detach, K = 1 and 2.
 #[test]
 fn joint_losses_equal_the_separate_losses_bitwise() {
     let x = Tensor::from_slice(&(0..30).map(|i| (i as f32 * 0.37).sin() * 2.0).collect::<Vec<f32>>()).view([6, 5]);
@@ -171,10 +175,11 @@ fn joint_losses_equal_the_separate_losses_bitwise() {
                     let tt = tl.cross_entropy_for_logits(&y);
                     let st: Vec<Tensor> = sl.iter().map(|s| s.cross_entropy_for_logits(&y)).collect();
                     let (teacher, studs) = if joint {
-                        l.joint_losses(&tt, &tl, &st, &sl, 0.7)
+                        let j = l.joint_losses(&tt, &tl, &st, &sl, 0.7);
+                        (j.teacher, j.students)
                     } else {
-                        let s: Vec<Tensor> = (0..k).map(|i| l.student_loss(&st[i], &sl[i], &tl)).collect();
-                        (l.teacher_loss(&tt, &tl, &sl, 0.7), s)
+                        let s: Vec<Tensor> = (0..k).map(|i| l.student_loss_fused(&st[i], &sl[i], &tl)).collect();
+                        (l.teacher_loss_fused(&tt, &tl, &sl, 0.7), s)
                     };
                     let mut values = vec![teacher.double_value(&[])];
                     values.extend(studs.iter().map(|s| s.double_value(&[])));
@@ -240,12 +245,15 @@ fn grad_norm(vs: &nn::VarStore) -> f64 {
 fn detach_keeps_gradients_inside_each_model() {
     let x = Tensor::randn([8, 5], (Kind::Float, Device::Cpu));
     let y = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1]);
-    for detach in [true, false] {
+    // The definitions, and the engine's per-term functions.
+    for (detach, fused) in [(true, false), (false, false), (true, true), (false, true)] {
         let (tvs, tm) = linear(1, 5, 3);
         let (svs, sm) = linear(2, 5, 3);
         let l = LotLoss { detach, ..lot(LossMode::KlCe) };
         let (tl, sl) = (tm.forward(&x), sm.forward(&x));
-        let teacher = l.teacher_loss(&tl.cross_entropy_for_logits(&y), &tl, &[sl.shallow_clone()], 0.7);
+        let teacher_loss = if fused { LotLoss::teacher_loss_fused } else { LotLoss::teacher_loss };
+        let student_loss = if fused { LotLoss::student_loss_fused } else { LotLoss::student_loss };
+        let teacher = teacher_loss(&l, &tl.cross_entropy_for_logits(&y), &tl, &[sl.shallow_clone()], 0.7);
         teacher.backward();
         assert!(grad_norm(&tvs) > 0.0);
         if detach {
@@ -256,7 +264,7 @@ fn detach_keeps_gradients_inside_each_model() {
         let (tvs, tm) = linear(1, 5, 3);
         let (svs, sm) = linear(2, 5, 3);
         let (tl, sl) = (tm.forward(&x), sm.forward(&x));
-        l.student_loss(&sl.cross_entropy_for_logits(&y), &sl, &tl).backward();
+        student_loss(&l, &sl.cross_entropy_for_logits(&y), &sl, &tl).backward();
         assert!(grad_norm(&svs) > 0.0);
         assert_eq!(grad_norm(&tvs) == 0.0, detach);
     }

@@ -1,11 +1,12 @@
-//! The LoT step schedule (docs/algorithm.md, "Step schedule"): per teacher update, one joint step
-//! in which the teacher and every student learn on the teacher's batch, then N−1 extra student
-//! steps on batches from an independent stream, with the teacher's logits for those computed
-//! without a graph.
+//! The LoT engine, i.e. the step schedule (docs/algorithm.md, "Step schedule"): per teacher
+//! update, one joint step in which the teacher and every student learn on the teacher's batch,
+//! then N−1 extra student steps on batches from an independent stream, with the teacher's logits
+//! for those computed without a graph.
 
 use anyhow::{bail, Result};
 use tch::Tensor;
 
+use super::fused::JointLosses;
 use super::loss::LotLoss;
 use crate::optim::{clip_grad_norm, Optimizer};
 
@@ -103,64 +104,63 @@ impl Engine {
         Ok(())
     }
 
-    /// One teacher update: forward all models on `batch`, backward the sum of their losses (with
-    /// detach on the losses are independent, so one backward gives each model its own gradient),
+    /// One teacher update: forward every model on `batch`, their losses, one backward of the sum
+    /// (with detach the losses are independent, so each model gets its own gradient), clip and
     /// step every optimizer. The teacher's forward diagnostics come back in `teacher_stats`.
     pub fn joint_step<D: LotModels>(&mut self, models: &mut D, batch: &D::Batch) -> Result<JointOut<D::Stats>> {
-        let k = self.num_students();
         for o in self.optims.iter_mut() {
             o.zero_grad();
         }
-        // Cross-entropy domains with the reference's detached targets: task loss and KL terms
-        // computed together, gradients written out. Otherwise each model's own task loss + autograd.
-        let fused = if self.loss.written_out() { models.forward_ce(0, batch, Stream::Teacher) } else { None };
-        let (t_logits, t_task, t_stats, s_logits, s_tasks, teacher_loss, student_losses) = match fused {
-            Some((t_logits, labels)) => {
-                let s_logits: Vec<Tensor> = (0..k)
-                    .map(|i| models.forward_ce(1 + i, batch, Stream::Teacher).expect("forward_ce answers for every model or none").0)
-                    .collect();
-                let (tl, tt, sl, st) = self.loss.joint_losses_ce(&t_logits, &s_logits, &labels, self.teacher_alpha);
-                (t_logits, tt, D::Stats::default(), s_logits, st, tl, sl)
-            }
-            None => {
-                let (t_logits, t_task, t_stats) = models.forward(0, batch, Stream::Teacher);
-                let mut s_logits = Vec::with_capacity(k);
-                let mut s_tasks = Vec::with_capacity(k);
-                for i in 0..k {
-                    let (l, t, _) = models.forward(1 + i, batch, Stream::Teacher);
-                    s_logits.push(l);
-                    s_tasks.push(t);
-                }
-                let (tl, sl) = self.loss.joint_losses(&t_task, &t_logits, &s_tasks, &s_logits, self.teacher_alpha);
-                (t_logits, t_task, t_stats, s_logits, s_tasks, tl, sl)
-            }
-        };
-        let mut total = teacher_loss.shallow_clone();
-        for s in &student_losses {
-            total = total + s;
-        }
-        let teacher_value = teacher_loss.double_value(&[]);
-        let student_values: Vec<f64> = student_losses.iter().map(|s| s.double_value(&[])).collect();
+        let (t_logits, s_logits, teacher_stats, losses) = self.forward_and_losses(models, batch);
+        let teacher_loss = losses.teacher.double_value(&[]);
+        let student_losses: Vec<f64> = losses.students.iter().map(|s| s.double_value(&[])).collect();
         // Name the term that broke: the task loss itself, or the LoT term on top of it.
-        let teacher_task = t_task.double_value(&[]);
-        let student_tasks: Vec<f64> = s_tasks.iter().map(|t| t.double_value(&[])).collect();
+        let teacher_task = losses.teacher_task.double_value(&[]);
+        let student_tasks: Vec<f64> = losses.student_tasks.iter().map(|task| task.double_value(&[])).collect();
         check_finite("teacher", "task loss", teacher_task)?;
-        check_finite("teacher", "LoT regulariser (KL to the students)", teacher_value)?;
-        for (i, v) in student_values.iter().enumerate() {
+        check_finite("teacher", "LoT regulariser (KL to the students)", teacher_loss)?;
+        for (i, v) in student_losses.iter().enumerate() {
             check_finite(&format!("student{i}"), "task loss", student_tasks[i])?;
             check_finite(&format!("student{i}"), "imitation loss (KL to the teacher)", *v)?;
         }
-        total.f_backward()?;
-        self.clip_and_step(0..=k)?;
+        losses.total().f_backward()?;
+        self.clip_and_step(0..=self.num_students())?;
         Ok(JointOut {
             teacher_logits: t_logits.detach(),
             student_logits: s_logits.iter().map(|l| l.detach()).collect(),
-            teacher_loss: teacher_value,
+            teacher_loss,
             teacher_task,
-            student_losses: student_values,
+            student_losses,
             student_tasks,
-            teacher_stats: t_stats,
+            teacher_stats,
         })
+    }
+
+    /// The joint step's forward passes (teacher, then each student, all on the teacher's batch and
+    /// stream) and losses: (teacher logits, student logits, teacher diagnostics, losses).
+    /// Cross-entropy domains with the reference's detached targets take `forward_ce`: task loss and
+    /// KL terms computed together, gradients written out. Otherwise each model's own task loss and
+    /// autograd.
+    fn forward_and_losses<D: LotModels>(&self, models: &mut D, batch: &D::Batch) -> (Tensor, Vec<Tensor>, D::Stats, JointLosses) {
+        let k = self.num_students();
+        let fused = if self.loss.written_out() { models.forward_ce(0, batch, Stream::Teacher) } else { None };
+        if let Some((t_logits, labels)) = fused {
+            let s_logits: Vec<Tensor> = (0..k)
+                .map(|i| models.forward_ce(1 + i, batch, Stream::Teacher).expect("forward_ce answers for every model or none").0)
+                .collect();
+            let losses = self.loss.joint_losses_ce(&t_logits, &s_logits, &labels, self.teacher_alpha);
+            return (t_logits, s_logits, D::Stats::default(), losses);
+        }
+        let (t_logits, t_task, t_stats) = models.forward(0, batch, Stream::Teacher);
+        let mut s_logits = Vec::with_capacity(k);
+        let mut s_tasks = Vec::with_capacity(k);
+        for i in 0..k {
+            let (l, task, _) = models.forward(1 + i, batch, Stream::Teacher);
+            s_logits.push(l);
+            s_tasks.push(task);
+        }
+        let losses = self.loss.joint_losses(&t_task, &t_logits, &s_tasks, &s_logits, self.teacher_alpha);
+        (t_logits, s_logits, t_stats, losses)
     }
 
     /// One extra student update on a batch of the student stream. The teacher runs in training
@@ -199,7 +199,7 @@ impl Engine {
                 (Some((l, labels)), Some(teacher)) => self.loss.student_loss_ce(&l, &labels, teacher),
                 _ => {
                     let (l, task, _) = models.forward(1 + i, batch, Stream::Student);
-                    (self.loss.student_loss(&task, &l, teacher_logits), task)
+                    (self.loss.student_loss_fused(&task, &l, teacher_logits), task)
                 }
             };
             let v = loss.double_value(&[]);
@@ -208,7 +208,7 @@ impl Engine {
             values.push(v);
             total = Some(match total {
                 None => loss,
-                Some(t) => t + loss,
+                Some(sum) => sum + loss,
             });
         }
         if let Some(total) = total {
