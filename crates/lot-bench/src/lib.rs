@@ -590,8 +590,8 @@ pub struct WorkerResult {
     pub extra: BTreeMap<String, Value>,
 }
 
-/// The worker's result line: one JSON object, keys sorted (through a [`Value`]) as before the
-/// result was typed.
+/// The worker's result line: one JSON object, keys sorted (through a [`Value`]), so the line does
+/// not depend on the struct's field order.
 pub fn result_line(r: &WorkerResult) -> Result<String> {
     Ok(serde_json::to_value(r)?.to_string())
 }
@@ -2154,7 +2154,7 @@ mod tests {
         assert!((rep.teacher_difference_pct - diff).abs() < 1e-9);
         assert_eq!(rep.within_tolerance, diff.abs() <= 1.0);
         assert!(f > 1.0 && b > 1.0 && f < 20.0, "perplexities {f} {b}");
-        // The JSON names the precision as before, and the report reads back unchanged.
+        // The JSON names the precision as a string, and the report reads back unchanged.
         let v = serde_json::to_value(&rep).unwrap();
         assert_eq!(v["runs"][0]["precision"], "fp32");
         assert_eq!(v["per_model"][0]["model"], "teacher");

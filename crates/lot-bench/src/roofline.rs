@@ -228,8 +228,8 @@ pub struct Achieved {
     pub ours_fraction_of_peak: f64,
 }
 
-/// The report's `roofline` object. Counted steps carry the FLOPs and [`Achieved`] (flattened, as
-/// the JSON has always had them); PPO's carry a null FLOP count and a note.
+/// The report's `roofline` object. Counted steps carry the FLOPs and [`Achieved`] (flattened, so
+/// the committed reports in benches/results/ read back); PPO's carry a null FLOP count and a note.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Roofline {
     pub flops_per_teacher_step: Option<f64>,
@@ -406,7 +406,7 @@ mod tests {
         assert!(back.achieved.as_ref().unwrap().peak_gflops_bf16.is_nan() && back.bf16_peak_not_measured == r.bf16_peak_not_measured);
         let line = roofline_line(&r, Precision::Fp32);
         assert!(line.contains("GFLOP/s fp32, — bf16") && line.ends_with(&format!("bf16 peak: not measured ({why})\n")), "{line}");
-        // Measured: no such key (the JSON as before).
+        // Measured: no such key, so reports with a measured peak keep their shape.
         let v = serde_json::to_value(roofline(&spec, 2.0, 4.0, 100.0, 400.0)).unwrap();
         assert!(v.get("bf16_peak_not_measured").is_none(), "{v}");
     }

@@ -49,10 +49,10 @@ pub struct ModelSummary {
 /// has required keys that no other variant has (`final_test_perplexity`; `final_valid_accuracy`
 /// and `best_valid_accuracy`; `best_test_accuracy`; `eval_return` and `eval_return_std`), so the
 /// order does not decide anything today. A variant added later whose fields are all optional
-/// would fit any model and must go last. Keys a variant does not know are ignored, as before.
+/// would fit any model and must go last. Keys a variant does not know are ignored.
 ///
 /// A non-finite number is written as `null` (serde_json's rule); a required number reads a
-/// `null` back as NaN (an optional one as absent, as before), so a diverged run's summary
+/// `null` back as NaN (an optional one as absent), so a diverged run's summary
 /// still reads.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -189,8 +189,8 @@ impl SummaryKind {
     }
 }
 
-/// Order of the keys in a model's object: the field order of the one flat summary type this
-/// replaced, so `summary.json` stays byte for byte what earlier versions wrote.
+/// Order of the keys in a model's object. Fixed, so that the committed `summary.json` files under
+/// results/ read back and write out byte for byte (`committed_summaries_round_trip`).
 const KEY_ORDER: [&str; 15] = [
     "final_test_loss",
     "final_train_loss",
@@ -209,7 +209,7 @@ const KEY_ORDER: [&str; 15] = [
     "env_steps",
 ];
 
-/// Absent options are left out (never `null`), as before.
+/// Absent options are left out (never `null`): a model has only the keys its domain measures.
 impl Serialize for ModelSummary {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut nums = self.kind.fields();
@@ -429,8 +429,8 @@ mod tests {
         ModelSummary { best_epoch, optimizer_steps, kind }
     }
 
-    /// One model of each kind (and each optional field absent), in the key order and number
-    /// formatting of the flat summary type this replaced.
+    /// One model of each kind (and each optional field absent), in the fixed key order
+    /// (`KEY_ORDER`) and number formatting.
     #[test]
     fn each_kind_writes_the_flat_object_it_always_did() {
         let rl = |final_train_loss, legacy_final_test_loss, final_return, best_return, env_steps| SummaryKind::Reinforcement {

@@ -37,7 +37,8 @@ pub struct Record {
 ///
 /// Untagged, so serde tries the variants in order and takes the first that fits: every variant
 /// but `Plain` has required keys that no other variant has, and `Plain` (no keys, so it fits
-/// anything) must stay last. Keys a variant does not know are ignored, as before.
+/// anything) must stay last. Keys a variant does not know are ignored, so a reader of one domain's
+/// lines skips the others' keys.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum RecordKind {
@@ -136,8 +137,8 @@ impl Record {
     }
 }
 
-/// Order of the numeric keys in a line: the field order of the one flat record type this
-/// replaced, so lines stay byte for byte what earlier versions wrote.
+/// Order of the numeric keys in a line. Fixed, so that the committed `metrics.jsonl` files under
+/// results/ read back and write out byte for byte (the round-trip test over every committed file).
 const KEY_ORDER: [&str; 14] = [
     "loss",
     "accuracy",
@@ -155,7 +156,7 @@ const KEY_ORDER: [&str; 14] = [
     "value_loss",
 ];
 
-/// Absent options are left out (never `null`), as before.
+/// Absent options are left out (never `null`): a line has only the keys its domain measures.
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut nums = vec![("loss", self.loss), ("wall_s", self.wall_s)];
@@ -263,9 +264,9 @@ mod tests {
         assert_eq!(read_metrics(&p).unwrap(), vec![a, b]);
     }
 
-    /// One line of each kind, in the key order earlier versions wrote.
+    /// One line of each kind, in the fixed key order (`KEY_ORDER`).
     #[test]
-    fn each_kind_writes_the_flat_line_it_always_did() {
+    fn each_kind_writes_one_flat_line_in_key_order() {
         let r = |split: &str, kind| Record { epoch: 1, step: 8, model: "teacher".into(), split: split.into(), loss: 0.5, wall_s: 2.0, kind, ..Default::default() };
         let ppo = RecordKind::PpoUpdate { env_steps_per_s: 9.0, approx_kl: 0.25, clip_frac: 0.125, entropy: 1.5, policy_loss: -0.5, value_loss: 3.0 };
         let cases = [
