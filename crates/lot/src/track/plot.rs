@@ -340,6 +340,19 @@ fn frame<DB: DrawingBackend>(chart: &mut ChartContext<'_, DB, Cartesian2d<Ranged
     Ok(())
 }
 
+/// The series' labels in a box at the upper right.
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT_FAMILY, 13))
+        .background_style(BACKGROUND.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     panel: &Panel,
@@ -422,14 +435,7 @@ where
         }
     }
     if any_label {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT_FAMILY, 13))
-            .background_style(BACKGROUND.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart)?;
     }
     Ok(())
 }
@@ -509,14 +515,7 @@ where
         }
     }
     if text && panel.strips.iter().any(|s| !s.label.is_empty() && s.mean.is_finite()) {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT_FAMILY, 13))
-            .background_style(BACKGROUND.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart)?;
     }
     Ok(())
 }
