@@ -107,6 +107,8 @@ pub struct Tracker {
     start: Instant,
     every: u64,
     dist: Option<Arc<Dist>>,
+    /// The step count `progress.json` was last written at.
+    progress_at: Option<u64>,
 }
 
 impl Tracker {
@@ -125,7 +127,7 @@ impl Tracker {
         let mut bar = if main { Progress::new(total, &label) } else { Progress::silent(total) };
         bar.set_position(done);
         let start = Instant::now() - Duration::from_secs_f64(elapsed_s);
-        Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: cfg.run.checkpoint_every as u64, dist })
+        Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: cfg.run.checkpoint_every as u64, dist, progress_at: None })
     }
 
     /// A tracker outside any run folder, which shows and writes nothing: for driving a
@@ -139,6 +141,7 @@ impl Tracker {
             start: Instant::now(),
             every: 0,
             dist: None,
+            progress_at: None,
         }
     }
 
@@ -152,11 +155,16 @@ impl Tracker {
     }
 
     /// Append a metrics record, and note the run's progress in `progress.json` (what `lot sweep`
-    /// reads to show an ETA for the whole sweep).
+    /// reads to show an ETA for the whole sweep) once per step count: an evaluation or an RL
+    /// update writes several records (episodes among them), the file needs only the first.
     pub fn write(&mut self, r: &Record) -> Result<()> {
         let Some(m) = &mut self.metrics else { return Ok(()) };
         m.write(r)?;
         let (done, total) = self.bar.position();
+        if self.progress_at == Some(done) {
+            return Ok(());
+        }
+        self.progress_at = Some(done);
         let p = run::Progress { done, total, elapsed_s: self.wall_s() };
         crate::fsio::write_atomic(&self.out.join(run::PROGRESS_FILE), serde_json::to_string(&p)?.as_bytes())
     }
