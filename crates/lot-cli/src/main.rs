@@ -749,7 +749,8 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
         v.model.depth,
         v.train.epochs,
         base.precision().name(),
-        cpu_model()
+        // Figures mean little without the CPU they ran on.
+        lot_bench::cpu_model()
     );
     println!("  LoT           {}", cell(accs("lot")));
     println!("  teacher-only  {}", cell(accs("teacher_only")));
@@ -779,14 +780,6 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
     println!("table: {}  plot: {}", rep.markdown_path.display(), rep.plot_path.as_ref().map_or("-".into(), |p| p.display().to_string()));
     print_committed_evidence();
     Ok(())
-}
-
-/// This machine's CPU, as /proc/cpuinfo names it (figures mean little without it).
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
-        .unwrap_or_else(|| "an unknown CPU".into())
 }
 
 /// The evidence suite's summary (RESULTS.md, committed runs of ≥ 3 seeds per setting) beside

@@ -145,7 +145,7 @@ impl Config {
 
     /// Print the precision note on stderr, once per run (rank 0 of a data-parallel run).
     pub fn print_precision_note(&self) {
-        let rank0 = std::env::var("RANK").map_or(true, |r| r.trim() == "0");
+        let rank0 = crate::dist::LaunchEnv::from_env().ok().flatten().map_or(true, |e| e.rank == 0);
         if let (Some(note), true) = (&self.precision_note, rank0) {
             eprintln!("{note}");
         }
