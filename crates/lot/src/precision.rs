@@ -46,6 +46,7 @@ impl Precision {
     /// What to run on `device`: `Auto` becomes bf16 where bf16 is native and fp32 elsewhere.
     /// The note says why (for `Auto`), or warns that an explicit bf16 is emulated here.
     pub fn resolve(self, device: tch::Device) -> (Precision, Option<String>) {
+        // fp32 needs no detection (nor an nvidia-smi call).
         if self == Self::Fp32 {
             return (self, None);
         }
@@ -64,7 +65,8 @@ impl Precision {
             (Self::Bf16, Bf16Support::Emulated(why)) => (
                 Self::Bf16,
                 Some(format!(
-                    "warning: precision bf16 on a device without native bf16 ({why}): it runs, emulated, several                      times slower than fp32; precision = \"auto\" would pick fp32 here"
+                    "warning: precision bf16 on a device without native bf16 ({why}): it runs, emulated, several \
+                     times slower than fp32; precision = \"auto\" would pick fp32 here"
                 )),
             ),
             (Self::Auto, Bf16Support::Native(why)) => (Self::Bf16, Some(format!("precision auto → bf16: {why}"))),
@@ -224,7 +226,8 @@ mod tests {
         assert_eq!(Precision::Bf16.resolve_with(native.clone()), (Precision::Bf16, None));
         let (p, note) = Precision::Bf16.resolve_with(emulated.clone());
         assert_eq!(p, Precision::Bf16);
-        assert!(note.unwrap().starts_with("warning: precision bf16 on a device without native bf16"));
+        let note = note.unwrap();
+        assert!(note.starts_with("warning: precision bf16 on a device without native bf16") && note.contains("several times slower"), "{note}");
         assert_eq!(Precision::Fp32.resolve_with(native), (Precision::Fp32, None));
         assert_eq!(Precision::Fp32.resolve_with(emulated), (Precision::Fp32, None));
     }
