@@ -703,7 +703,7 @@ fn demo(out: &Path, seeds: &str, jobs: usize, sets: &[String]) -> Result<()> {
         lot::bail_input!("--seeds {seeds}: the demo needs at least 2 seeds (one seed is an anecdote)");
     }
     // Every run prints this into its log; the demo says it once, up front.
-    base.print_precision_note();
+    lot::print_precision_note(&base);
     // The demo always starts fresh: earlier runs in `out` may come from another config.
     if out.exists() {
         std::fs::remove_dir_all(out)?;

@@ -22,9 +22,17 @@ pub mod vision;
 
 use std::path::Path;
 
+/// Print the config's precision note on stderr, once per run (rank 0 of a data-parallel run).
+pub fn print_precision_note(cfg: &config::Config) {
+    let rank0 = dist::LaunchEnv::from_env().ok().flatten().map_or(true, |e| e.rank == 0);
+    if let (Some(note), true) = (&cfg.precision_note, rank0) {
+        eprintln!("{note}");
+    }
+}
+
 /// Train a run of any task into the run folder `out` (created once the inputs are checked).
 pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
-    cfg.print_precision_note();
+    print_precision_note(cfg);
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(cfg, out, false),
         config::Domain::Text(_) => text::train::train(cfg, out, false),
@@ -43,7 +51,7 @@ pub fn resume(dir: &Path) -> anyhow::Result<run::Summary> {
     if !checkpoint::path(dir).exists() {
         bail_input!("{}: no checkpoint to resume from", checkpoint::path(dir).display());
     }
-    cfg.print_precision_note();
+    print_precision_note(&cfg);
     match &cfg.domain {
         config::Domain::Vision(_) => vision::train(&cfg, dir, true),
         config::Domain::Text(_) => text::train::train(&cfg, dir, true),

@@ -37,7 +37,7 @@ pub struct Config {
     pub lot: LotConfig,
     pub domain: Domain,
     /// Why the precision is what it is, when the loader resolved `"auto"` or an explicit bf16
-    /// is emulated on this device; the run prints it ([`Config::print_precision_note`]).
+    /// is emulated on this device; the run prints it (`lot::print_precision_note`).
     pub precision_note: Option<String>,
 }
 
@@ -140,14 +140,6 @@ impl Config {
             Domain::Vision(v) => v.train.precision,
             Domain::Text(t) => t.train.precision,
             Domain::Rl(r) => r.ppo.precision,
-        }
-    }
-
-    /// Print the precision note on stderr, once per run (rank 0 of a data-parallel run).
-    pub fn print_precision_note(&self) {
-        let rank0 = crate::dist::LaunchEnv::from_env().ok().flatten().map_or(true, |e| e.rank == 0);
-        if let (Some(note), true) = (&self.precision_note, rank0) {
-            eprintln!("{note}");
         }
     }
 
