@@ -3,7 +3,10 @@
 //! checkpoint cadence (evaluations, every `run.checkpoint_every` steps, Ctrl-C), the errors that
 //! point at the last good checkpoint, the saved weights, and the top of `curves.png`.
 //! A trainer keeps only its domain's logic, as a [`Learner`] (models, batches, one teacher update,
-//! evaluation, its checkpoint's contents); [`fit`] runs the loop around it.
+//! evaluation, its checkpoint's contents); [`open_run`] and [`run`] do the rest: resume checks,
+//! the weight broadcast, the tracker, the loop ([`fit`]) and the data-parallel report.
+//! Nothing here needs our TOML [`Config`]: a run is described by [`RunOptions`], so a library
+//! user's own learner gets the same run folder.
 //! In a data-parallel run only rank 0 writes the folder; every rank stops at the same step.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
 
 use crate::checkpoint;
@@ -65,36 +68,103 @@ pub fn model_devices(cfg: &Config, models: usize) -> Result<Vec<Device>> {
     cfg.model_devices(models)
 }
 
+/// What the run folder and its tracker need to know of a run, whoever defined it (our TOML
+/// config, or a library user's code).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOptions {
+    /// The progress bar's label, e.g. "fm2k lot".
+    pub label: String,
+    /// Written as the run folder's config.toml (what `lot train --resume` reads back).
+    pub config_toml: String,
+    /// Checkpoint every this many steps besides after evaluations and on Ctrl-C (0: only those).
+    pub checkpoint_every: u64,
+}
+
+impl RunOptions {
+    /// A run of our TOML config: `<run.name> <mode>`, its resolved config, `run.checkpoint_every`.
+    pub fn from_config(cfg: &Config) -> Self {
+        Self {
+            label: format!("{} {}", cfg.run.name, cfg.lot.mode.name()),
+            config_toml: cfg.to_toml(),
+            checkpoint_every: cfg.run.checkpoint_every as u64,
+        }
+    }
+}
+
+/// The part of every checkpoint's state that the run driver keeps, flattened into the domain's
+/// state (so the checkpoint's JSON keys stay `metrics_len`, `elapsed_s`, `world_size`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunProgress {
+    /// Length of metrics.jsonl when the checkpoint was written: a resume cuts the file back to it.
+    pub metrics_len: u64,
+    /// Wall seconds spent on the run before this process, over every process that worked on it.
+    pub elapsed_s: f64,
+    /// Processes of the data-parallel run that wrote the checkpoint (1 for a single process).
+    #[serde(default = "one")]
+    pub world_size: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl RunProgress {
+    /// A run not started yet, on `world_size` processes.
+    pub fn fresh(world_size: usize) -> Self {
+        Self { metrics_len: 0, elapsed_s: 0.0, world_size }
+    }
+}
+
 /// A trainer's resume state: everything besides tensors it needs to continue exactly, stored as
 /// the checkpoint's JSON meta.
 pub trait RunState: Serialize + DeserializeOwned {
-    /// Length of metrics.jsonl when the checkpoint was written.
-    fn metrics_len(&self) -> u64;
+    /// The driver's part of the state.
+    fn progress(&self) -> &RunProgress;
+    /// Where the run is, for the "resuming" line, e.g. "teacher step 120".
+    fn position(&self) -> String;
 }
 
 /// Open the run folder `out`. Fresh (`resume` false): create it (the caller has checked its
 /// inputs, so bad input leaves nothing behind) and return `None`. Resumed: the checkpoint's state
 /// (refused if another trainer wrote it) and tensors, with metrics.jsonl cut back to the checkpoint.
-pub fn open<S: RunState>(cfg: &Config, out: &Path, resume: bool, device: Device) -> Result<Option<(S, checkpoint::Tensors)>> {
-    open_rank(cfg, out, resume, device, true)
+pub fn open<S: RunState>(opts: &RunOptions, out: &Path, resume: bool, device: Device) -> Result<Option<(S, checkpoint::Tensors)>> {
+    open_rank(opts, out, resume, device, true)
 }
 
 /// [`open`] for one rank of a data-parallel run: only the main rank (`main`) creates the folder
 /// or cuts metrics.jsonl back; every rank reads the checkpoint (the folder is shared: one
 /// machine, or a shared filesystem).
-pub fn open_rank<S: RunState>(cfg: &Config, out: &Path, resume: bool, device: Device, main: bool) -> Result<Option<(S, checkpoint::Tensors)>> {
+pub fn open_rank<S: RunState>(opts: &RunOptions, out: &Path, resume: bool, device: Device, main: bool) -> Result<Option<(S, checkpoint::Tensors)>> {
     if !resume {
         if main {
-            run::prepare_run_dir(out, cfg)?;
+            run::prepare_run_dir(out, &opts.config_toml)?;
         }
         return Ok(None);
     }
     let (meta, tensors) = checkpoint::load(&checkpoint::path(out), device)?;
     let st: S = serde_json::from_value(meta).map_err(|e| input_err(format!("checkpoint meta does not match this trainer: {e}")))?;
     if main {
-        run::truncate_metrics(out, st.metrics_len())?;
+        run::truncate_metrics(out, st.progress().metrics_len)?;
     }
     Ok(Some((st, checkpoint::Tensors(tensors))))
+}
+
+/// [`open_rank`] for this process of the run (`dist`: a data-parallel run, else one process):
+/// a resumed run must have the world size that wrote it, and says where it resumes.
+pub fn open_run<S: RunState>(opts: &RunOptions, out: &Path, resume: bool, device: Device, dist: Option<&Dist>) -> Result<Option<(S, checkpoint::Tensors)>> {
+    let (main, world) = dist.map_or((true, 1), |d| (d.is_main(), d.world));
+    let Some((st, tensors)) = open_rank::<S>(opts, out, resume, device, main)? else { return Ok(None) };
+    let saved = st.progress().world_size;
+    if saved != world {
+        crate::bail_input!(
+            "{}: the run was trained by {saved} process(es); resume it with the same world size (WORLD_SIZE is {world} here)",
+            out.display()
+        );
+    }
+    if main {
+        eprintln!("resuming {} at {}", out.display(), st.position());
+    }
+    Ok(Some((st, tensors)))
 }
 
 /// Metrics, progress and the wall clock of a run in progress, and its checkpoint cadence.
@@ -113,21 +183,20 @@ pub struct Tracker {
 
 impl Tracker {
     /// `total` steps of which `done` are done (and `elapsed_s` spent) before this process.
-    pub fn new(cfg: &Config, out: &Path, total: u64, done: u64, elapsed_s: f64) -> Result<Self> {
-        Self::for_rank(cfg, out, total, done, elapsed_s, None)
+    pub fn new(opts: &RunOptions, out: &Path, total: u64, done: u64, elapsed_s: f64) -> Result<Self> {
+        Self::for_rank(opts, out, total, done, elapsed_s, None)
     }
 
     /// [`Self::new`] for one rank of a data-parallel run (`dist`): ranks other than 0 show and
     /// write nothing, and Ctrl-C seen by any rank stops all of them at the same step.
-    pub fn for_rank(cfg: &Config, out: &Path, total: u64, done: u64, elapsed_s: f64, dist: Option<Arc<Dist>>) -> Result<Self> {
+    pub fn for_rank(opts: &RunOptions, out: &Path, total: u64, done: u64, elapsed_s: f64, dist: Option<Arc<Dist>>) -> Result<Self> {
         let main = dist.as_ref().map_or(true, |d| d.is_main());
         let metrics_path = out.join(run::METRICS_FILE);
         let metrics = if main { Some(MetricsWriter::create(&metrics_path)?) } else { None };
-        let label = format!("{} {}", cfg.run.name, cfg.lot.mode.name());
-        let mut bar = if main { Progress::new(total, &label) } else { Progress::silent(total) };
+        let mut bar = if main { Progress::new(total, &opts.label) } else { Progress::silent(total) };
         bar.set_position(done);
         let start = Instant::now() - Duration::from_secs_f64(elapsed_s);
-        Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: cfg.run.checkpoint_every as u64, dist, progress_at: None })
+        Ok(Self { out: out.to_path_buf(), metrics_path, metrics, bar, start, every: opts.checkpoint_every, dist, progress_at: None })
     }
 
     /// A tracker outside any run folder, which shows and writes nothing: for driving a
@@ -182,6 +251,11 @@ impl Tracker {
     /// Length of metrics.jsonl now: where a resume from a checkpoint written now cuts it.
     pub fn metrics_len(&self) -> u64 {
         std::fs::metadata(&self.metrics_path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The driver's part of a checkpoint written now, by a run of `world_size` processes.
+    pub fn progress(&self, world_size: usize) -> RunProgress {
+        RunProgress { metrics_len: self.metrics_len(), elapsed_s: self.wall_s(), world_size }
     }
 
     /// Write the checkpoint (atomically: the previous one survives a crash mid-write); rank 0's
@@ -246,9 +320,10 @@ pub trait Learner {
     fn eval_due(&self) -> bool;
     /// Evaluate and write the evaluation's records.
     fn evaluate(&mut self, track: &mut Tracker) -> Result<()>;
-    /// The checkpoint to write now (`track` gives metrics.jsonl's length and the wall time); every
-    /// rank of a data-parallel run calls it (it may gather). None: this run cannot be saved.
-    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<Saved>>;
+    /// The checkpoint to write now, its state carrying `progress` (metrics.jsonl's length, the
+    /// wall time); every rank of a data-parallel run calls it (it may gather). None: this run
+    /// cannot be saved.
+    fn checkpoint(&mut self, progress: RunProgress) -> Result<Option<Saved>>;
     /// Where a run stopped by Ctrl-C stopped, for its message.
     fn stopped_at(&self) -> String {
         format!("at teacher step {}", self.done())
@@ -257,6 +332,61 @@ pub trait Learner {
     fn not_saved(&self) -> Option<&'static str> {
         None
     }
+    /// The models' var stores: a data-parallel run starts every rank from rank 0's.
+    fn stores(&self) -> &[nn::VarStore];
+    /// Processes in the run (1, or the data-parallel world size), recorded in checkpoints.
+    fn world_size(&self) -> usize {
+        1
+    }
+    /// A line to print when training starts (after the progress bar is up), if any.
+    fn intro(&self) -> Option<String> {
+        None
+    }
+    /// For a data-parallel run's dist.json: what one teacher step processes.
+    fn throughput(&self) -> Throughput;
+    /// Seconds spent evaluating so far in this process, which throughput leaves out.
+    fn eval_s(&self) -> f64 {
+        0.0
+    }
+}
+
+/// What one teacher step processes, for a data-parallel run's throughput report (dist.json).
+pub struct Throughput {
+    /// Each rank's batch (images, columns of token streams, envs).
+    pub per_rank_batch: usize,
+    /// Samples of one step over all ranks, in `unit`s.
+    pub per_step: f64,
+    /// "images", "tokens", "env_steps".
+    pub unit: &'static str,
+}
+
+/// A run trained to its end in this process: its tracker (for the final records), and the
+/// wall time of the whole run over every process.
+pub struct Trained {
+    pub track: Tracker,
+    pub wall_s: f64,
+}
+
+/// Train `learner` to its end in the run folder `out` (opened with [`open_run`]): every rank
+/// from rank 0's weights, progress and metrics, the loop ([`fit`]), and dist.json for a
+/// data-parallel run. `elapsed_s`: the wall time spent before this process (from the checkpoint).
+pub fn run<L: Learner>(learner: &mut L, opts: &RunOptions, out: &Path, elapsed_s: f64, dist: Option<Arc<Dist>>) -> Result<Trained> {
+    if let Some(d) = &dist {
+        crate::dist::broadcast_weights(&d.pg, learner.stores())?;
+    }
+    let mut track = Tracker::for_rank(opts, out, learner.total(), learner.done(), elapsed_s, dist.clone())?;
+    if let Some(line) = learner.intro() {
+        track.bar.println(&line);
+    }
+    let (start, first) = (Instant::now(), learner.done());
+    fit(learner, &mut track)?;
+    let loop_s = start.elapsed().as_secs_f64();
+    let wall_s = track.finish();
+    if let Some(d) = dist.as_ref().filter(|d| d.is_main()) {
+        let t = learner.throughput();
+        d.write_report(out, t.per_rank_batch, t.per_step, t.unit, learner.done() - first, loop_s - learner.eval_s())?;
+    }
+    Ok(Trained { track, wall_s })
 }
 
 /// Train `learner` from where it is to its last step: step, evaluate when due, checkpoint after
@@ -274,7 +404,8 @@ pub fn fit(learner: &mut impl Learner, track: &mut Tracker) -> Result<()> {
         }
         let (save, interrupted) = track.checkpoint_due(done, evaluated).map_err(|e| track.step_failed(&learner.label(done), e))?;
         if save {
-            let saved = learner.checkpoint(track).map_err(|e| track.step_failed(&format!("checkpoint after {}", learner.label(done)), e))?;
+            let progress = track.progress(learner.world_size());
+            let saved = learner.checkpoint(progress).map_err(|e| track.step_failed(&format!("checkpoint after {}", learner.label(done)), e))?;
             if let Some((state, tensors)) = saved {
                 track.save_checkpoint(&state, &tensors)?;
             }
@@ -374,16 +505,24 @@ mod tests {
     #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
     struct St {
         step: u64,
-        metrics_len: u64,
+        #[serde(flatten)]
+        run: RunProgress,
     }
     impl RunState for St {
-        fn metrics_len(&self) -> u64 {
-            self.metrics_len
+        fn progress(&self) -> &RunProgress {
+            &self.run
+        }
+        fn position(&self) -> String {
+            format!("step {}", self.step)
         }
     }
+    fn st(step: u64, metrics_len: u64) -> St {
+        St { step, run: RunProgress { metrics_len, elapsed_s: 0.0, world_size: 1 } }
+    }
 
-    fn config() -> Config {
-        Config::from_toml("task = \"vision\"\n[data]\ndataset = \"fashion-mnist\"\n", &[], "t.toml").unwrap()
+    fn config() -> RunOptions {
+        let cfg = Config::from_toml("task = \"vision\"\n[data]\ndataset = \"fashion-mnist\"\n", &[], "t.toml").unwrap();
+        RunOptions::from_config(&cfg)
     }
 
     /// Fresh: the folder is created. Resumed: the state comes back and metrics.jsonl is cut to the
@@ -398,22 +537,26 @@ mod tests {
         let mut t = Tracker::new(&cfg, &out, 10, 0, 0.0).unwrap();
         t.write(&Record { step: 1, model: "teacher".into(), split: "train".into(), ..Default::default() }).unwrap();
         let len = t.metrics_len();
-        t.save_checkpoint(&St { step: 1, metrics_len: len }, &[("x".into(), Tensor::from_slice(&[1.0f32, 2.0]))]).unwrap();
+        t.save_checkpoint(&st(1, len), &[("x".into(), Tensor::from_slice(&[1.0f32, 2.0]))]).unwrap();
         t.write(&Record { step: 2, model: "teacher".into(), split: "train".into(), ..Default::default() }).unwrap();
         assert!(t.metrics_len() > len);
-        let (st, tensors) = open::<St>(&cfg, &out, true, Device::Cpu).unwrap().unwrap();
-        assert_eq!(st, St { step: 1, metrics_len: len });
+        let (saved, tensors) = open::<St>(&cfg, &out, true, Device::Cpu).unwrap().unwrap();
+        assert_eq!(saved, st(1, len));
         assert!(tensors.get("x").unwrap().equal(&Tensor::from_slice(&[1.0f32, 2.0])));
         assert_eq!(std::fs::metadata(out.join(run::METRICS_FILE)).unwrap().len(), len);
 
         #[derive(Serialize, serde::Deserialize)]
         struct Other {
             update: u64,
-            metrics_len: u64,
+            #[serde(flatten)]
+            run: RunProgress,
         }
         impl RunState for Other {
-            fn metrics_len(&self) -> u64 {
-                self.metrics_len
+            fn progress(&self) -> &RunProgress {
+                &self.run
+            }
+            fn position(&self) -> String {
+                format!("update {}", self.update)
             }
         }
         let e = open::<Other>(&cfg, &out, true, Device::Cpu).err().unwrap();
@@ -429,7 +572,7 @@ mod tests {
         let mut t = Tracker::new(&cfg, &out, 10, 0, 0.0).unwrap();
         let e = t.step_failed("epoch 1, teacher step 3", anyhow::anyhow!("loss is NaN")).to_string();
         assert!(e.starts_with("epoch 1, teacher step 3: loss is NaN") && e.contains("no checkpoint"), "{e}");
-        t.save_checkpoint(&St { step: 1, metrics_len: 0 }, &[]).unwrap();
+        t.save_checkpoint(&st(1, 0), &[]).unwrap();
         let e = t.step_failed("epoch 1, teacher step 3", anyhow::anyhow!("loss is NaN")).to_string();
         assert!(e.contains("last good checkpoint") && e.contains("--resume"), "{e}");
         let e = t.interrupted("at teacher step 3", None);
@@ -472,10 +615,16 @@ mod tests {
             self.evaluated.push(self.step);
             Ok(())
         }
-        fn checkpoint(&mut self, track: &Tracker) -> Result<Option<Saved>> {
+        fn checkpoint(&mut self, progress: RunProgress) -> Result<Option<Saved>> {
             self.saved.push(self.step);
-            let st = St { step: self.step, metrics_len: track.metrics_len() };
+            let st = St { step: self.step, run: progress };
             Ok(Some((serde_json::to_value(st)?, Vec::new())))
+        }
+        fn stores(&self) -> &[nn::VarStore] {
+            &[]
+        }
+        fn throughput(&self) -> Throughput {
+            Throughput { per_rank_batch: 1, per_step: 1.0, unit: "steps" }
         }
     }
 
@@ -486,7 +635,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("run");
         let mut cfg = config();
-        cfg.run.checkpoint_every = 4;
+        cfg.checkpoint_every = 4;
         open::<St>(&cfg, &out, false, Device::Cpu).unwrap();
         let mut t = Tracker::new(&cfg, &out, 7, 0, 0.0).unwrap();
         let mut l = Counting { step: 0, total: 7, fail_at: None, evaluated: vec![], saved: vec![] };

@@ -378,13 +378,14 @@ pub fn default_run_dir(cfg: &Config) -> PathBuf {
     p
 }
 
-/// Create the run folder and check it is writable before any training starts.
-pub fn prepare_run_dir(dir: &Path, cfg: &Config) -> Result<()> {
+/// Create the run folder with its config.toml (`config_toml`), checking it is writable before any
+/// training starts.
+pub fn prepare_run_dir(dir: &Path, config_toml: &str) -> Result<()> {
     if dir.join(METRICS_FILE).exists() {
         bail_input!("output folder {} already holds a run (metrics.jsonl); choose another with --out", dir.display());
     }
     std::fs::create_dir_all(dir).map_err(|e| crate::error::input_err(format!("output folder {}: cannot create: {e}", dir.display())))?;
-    write_atomic(&dir.join(CONFIG_FILE), cfg.to_toml().as_bytes())
+    write_atomic(&dir.join(CONFIG_FILE), config_toml.as_bytes())
         .map_err(|e| crate::error::input_err(format!("output folder {}: not writable: {e:#}", dir.display())))?;
     eprintln!("run folder: {}", dir.display());
     Ok(())

@@ -57,6 +57,13 @@ pub struct Plan {
     pub budget_factor: usize,
 }
 
+impl Plan {
+    /// A teacher-step budget (epochs, a step cap) of the plain run, scaled to this mode's.
+    pub fn budget(&self, base: usize) -> usize {
+        base * self.budget_factor
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
@@ -110,6 +117,13 @@ pub struct LotConfig {
     /// K: number of students; the teacher's regulariser weights each by 1/K.
     pub students: usize,
     pub detach: bool,
+}
+
+impl LotConfig {
+    /// This mode's schedule (see [`Mode::plan`]).
+    pub fn plan(&self) -> Plan {
+        self.mode.plan(self)
+    }
 }
 
 impl Default for LotConfig {

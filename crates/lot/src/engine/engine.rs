@@ -90,6 +90,13 @@ impl Engine {
         self.optims[m].set_lr(lr);
     }
 
+    /// Every model's learning rate.
+    pub fn set_lr_all(&mut self, lr: f64) {
+        for o in &mut self.optims {
+            o.set_lr(lr);
+        }
+    }
+
     fn clip_and_step(&mut self, models: impl Iterator<Item = usize>) -> Result<()> {
         for m in models {
             if let Some(sync) = self.sync.as_mut() {

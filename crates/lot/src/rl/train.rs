@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -124,8 +123,8 @@ struct TrainState {
     /// Each env's `Env::save_state`, as hex; the observations are the tensor `env.obs`.
     envs: Vec<String>,
     learner: LearnerState,
-    metrics_len: u64,
-    elapsed_s: f64,
+    #[serde(flatten)]
+    progress: lifecycle::RunProgress,
     /// Data-parallel runs: ranks 1.. 's own states (their envs, carried dones, shuffle streams and
     /// student caches, whose tensors are saved as `rank<r>.<name>`); rank 0's is the rest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -142,19 +141,20 @@ impl Returns {
 }
 
 impl lifecycle::RunState for TrainState {
-    fn metrics_len(&self) -> u64 {
-        self.metrics_len
+    fn progress(&self) -> &lifecycle::RunProgress {
+        &self.progress
+    }
+    fn position(&self) -> String {
+        format!("update {} (env step {})", self.update, self.global_step)
     }
 }
 
 /// The checkpoint after update `st.update` (its metric lines written). In a data-parallel run
 /// every rank calls this: each rank's own state is gathered into rank 0's checkpoint.
-fn checkpoint_contents(track: &Tracker, st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo, dist: Option<&Dist>) -> Result<lifecycle::Saved> {
+fn checkpoint_contents(st: &mut TrainState, envs: &VecEnv, env_states: Vec<Vec<u8>>, learner: &LotPpo, dist: Option<&Dist>) -> Result<lifecycle::Saved> {
     let (learner_state, mut tensors) = learner.save_state();
     st.learner = learner_state;
     st.envs = env_states.iter().map(|b| to_hex(b)).collect();
-    st.metrics_len = track.metrics_len();
-    st.elapsed_s = track.wall_s();
     tensors.push(("env.obs".into(), Tensor::from_slice(envs.obs())));
     if let Some(d) = dist {
         // Weights and optimizer states are the same on every rank; the rest is each rank's own.
@@ -175,19 +175,16 @@ fn is_shared(name: &str) -> bool {
     name.starts_with("model") || name.starts_with("optim")
 }
 
-/// Rank `rank`'s part of a data-parallel checkpoint: its own state, with the shared tensors.
-fn rank_state(saved: TrainState, tensors: checkpoint::Tensors, rank: usize, world: usize, out: &Path) -> Result<(TrainState, checkpoint::Tensors)> {
-    let saved_world = saved.ranks.len() + 1;
-    if saved_world != world {
-        crate::bail_input!(
-            "{}: the run was trained by {saved_world} process(es); resume it with the same world size (WORLD_SIZE is {world} here)",
-            out.display()
-        );
-    }
+/// Rank `rank`'s part of a data-parallel checkpoint (its world size checked by
+/// [`lifecycle::open_run`]): its own state, with the shared tensors.
+fn rank_state(saved: TrainState, tensors: checkpoint::Tensors, rank: usize, out: &Path) -> Result<(TrainState, checkpoint::Tensors)> {
     if rank == 0 {
         return Ok((saved, tensors));
     }
-    let own: TrainState = serde_json::from_value(saved.ranks[rank - 1].clone())
+    let Some(own) = saved.ranks.get(rank - 1) else {
+        crate::bail_input!("{}: checkpoint does not match the config: rank {rank}'s state is missing", out.display())
+    };
+    let own: TrainState = serde_json::from_value(own.clone())
         .map_err(|e| crate::error::input_err(format!("{}: checkpoint does not match the config: rank {rank}'s state: {e}", out.display())))?;
     let mut ts: Vec<(String, Tensor)> = tensors.0.iter().filter(|(n, _)| is_shared(n)).map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
     ts.extend(tensors.with_prefix(&format!("rank{rank}.")));
@@ -201,11 +198,8 @@ struct RlLearner {
     envs: VecEnv,
     buffer: RolloutBuffer,
     returns: Returns,
-    /// PPO updates done, and env steps over all ranks.
-    update: u64,
-    global_step: u64,
-    /// Each model's loss in the last update.
-    last_losses: Vec<f64>,
+    /// PPO updates done, env steps over all ranks, each model's loss in the last update, and the
+    /// rest of what a checkpoint holds.
     st: TrainState,
     num_updates: u64,
     r: RlConfig,
@@ -219,15 +213,11 @@ struct RlLearner {
 
 impl RlLearner {
     /// The weights, then an evaluation of every model (students are policies too).
-    fn finish(self, cfg: &Config, out: &Path, mut track: Tracker, loop_s: f64, first_update: u64) -> Result<Summary> {
-        let wall_s = track.finish();
-        let (r, seed, global_step) = (&self.r, self.seed, self.global_step);
-        if let Some(d) = &self.dist {
-            if !d.is_main() {
-                return Ok(Summary::default()); // rank 0 saves, evaluates and reports
-            }
-            let steps = self.num_updates - first_update;
-            d.write_report(out, r.env.num_envs, (r.batch_size() * self.world) as f64, "env_steps", steps, loop_s)?;
+    fn finish(self, cfg: &Config, out: &Path, trained: lifecycle::Trained) -> Result<Summary> {
+        let lifecycle::Trained { mut track, wall_s } = trained;
+        let (r, seed, global_step) = (&self.r, self.seed, self.st.global_step);
+        if self.dist.as_ref().is_some_and(|d| !d.is_main()) {
+            return Ok(Summary::default()); // rank 0 saves, evaluates and reports
         }
         let learner = &self.learner;
         let device = learner.models.device;
@@ -237,7 +227,7 @@ impl RlLearner {
         tch::manual_seed(seed as i64);
         let mut line = format!("{global_step} env steps in {wall_s:.0} s ({:.0}/s)", global_step as f64 / wall_s.max(1e-9));
         let returns = &self.returns;
-        for (m, &last_loss) in self.last_losses.iter().enumerate() {
+        for (m, last_loss) in self.st.last_losses.iter().map(|&b| f64::from_bits(b)).enumerate() {
             lifecycle::save_weights(out, m, &learner.models.stores[m], lifecycle::same_names)?;
             let eps = play(&learner.models.agents[m], &mut eval_envs, r.eval.episodes, r.eval.greedy, device)?;
             let (mean, std) = mean_std(&eps);
@@ -284,7 +274,7 @@ impl RlLearner {
 
 impl lifecycle::Learner for RlLearner {
     fn done(&self) -> u64 {
-        self.update
+        self.st.update
     }
 
     fn total(&self) -> u64 {
@@ -296,23 +286,21 @@ impl lifecycle::Learner for RlLearner {
     }
 
     fn step(&mut self, track: &mut Tracker) -> Result<()> {
-        let update = self.update + 1;
+        let update = self.st.update + 1;
         let r = &self.r;
         // Action sampling draws from torch's generator: a function of (seed, rank, update) alone.
         checkpoint::reseed_torch(self.seed.wrapping_add(self.rank as u64 * 1_000_003), update);
         let lr = r.ppo.lr_at(update, self.num_updates);
-        for m in 0..self.last_losses.len() {
-            self.learner.engine.set_lr(m, lr);
-        }
-        let base_step = self.global_step;
+        self.learner.engine.set_lr_all(lr);
+        let base_step = self.st.global_step;
         // Env steps count over all ranks; the episodes recorded are rank 0's envs'.
         let n = (self.envs.num_envs() * self.world) as u64;
         let mut episodes = Vec::new();
         let rollout = self.buffer.collect(&mut self.envs, &mut self.learner.models, r.ppo.gamma, r.ppo.gae_lambda, |step, e| {
             episodes.push((base_step + (step as u64 + 1) * n, e));
         })?;
-        self.global_step += (r.batch_size() * self.world) as u64;
-        let global_step = self.global_step;
+        self.st.global_step += (r.batch_size() * self.world) as u64;
+        let global_step = self.st.global_step;
         let wall_s = track.wall_s();
         for (step, e) in episodes {
             self.returns.push(e.ret);
@@ -327,10 +315,10 @@ impl lifecycle::Learner for RlLearner {
             })?;
         }
         let us = self.learner.update(&rollout)?;
-        self.update = update;
+        self.st.update = update;
         let wall_s = track.wall_s();
         let rate = global_step as f64 / wall_s.max(1e-9);
-        self.last_losses[0] = us.teacher_loss;
+        self.st.last_losses[0] = us.teacher_loss.to_bits();
         track.write(&Record {
             epoch: update,
             step: global_step,
@@ -350,7 +338,7 @@ impl lifecycle::Learner for RlLearner {
             ..Default::default()
         })?;
         for (i, &l) in us.student_loss.iter().enumerate() {
-            self.last_losses[1 + i] = l;
+            self.st.last_losses[1 + i] = l.to_bits();
             track.write(&Record {
                 epoch: update,
                 step: global_step,
@@ -377,26 +365,51 @@ impl lifecycle::Learner for RlLearner {
         Ok(())
     }
 
-    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<lifecycle::Saved>> {
+    fn checkpoint(&mut self, progress: lifecycle::RunProgress) -> Result<Option<lifecycle::Saved>> {
         if !self.saveable {
             return Ok(None);
         }
         let Some(env_states) = self.envs.save_state()? else { anyhow::bail!("the envs can no longer be saved") };
         let st = &mut self.st;
-        st.update = self.update;
-        st.global_step = self.global_step;
         (st.returns_window, st.best_return, st.episodes) = self.returns.to_bits();
-        st.last_losses = self.last_losses.iter().map(|l| l.to_bits()).collect();
         st.next_done = self.buffer.next_done();
-        checkpoint_contents(track, st, &self.envs, env_states, &self.learner, self.dist.as_deref()).map(Some)
+        st.progress = progress;
+        checkpoint_contents(st, &self.envs, env_states, &self.learner, self.dist.as_deref()).map(Some)
     }
 
     fn stopped_at(&self) -> String {
-        format!("after update {} of {} (env step {})", self.update, self.num_updates, self.global_step)
+        format!("after update {} of {} (env step {})", self.st.update, self.num_updates, self.st.global_step)
     }
 
     fn not_saved(&self) -> Option<&'static str> {
         (!self.saveable).then_some(ATARI_RESUME)
+    }
+
+    fn stores(&self) -> &[tch::nn::VarStore] {
+        &self.learner.models.stores
+    }
+
+    fn world_size(&self) -> usize {
+        self.world
+    }
+
+    fn intro(&self) -> Option<String> {
+        let r = &self.r;
+        Some(format!(
+            "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s){}",
+            r.env.name,
+            self.envs.num_envs(),
+            self.envs.threads(),
+            self.num_updates,
+            r.batch_size(),
+            self.learner.num_students(),
+            if self.saveable { "" } else { "; no resume checkpoints (the emulator state is not saved)" }
+        ))
+    }
+
+    fn throughput(&self) -> lifecycle::Throughput {
+        let r = &self.r;
+        lifecycle::Throughput { per_rank_batch: r.env.num_envs, per_step: (r.batch_size() * self.world) as f64, unit: "env_steps" }
     }
 }
 
@@ -421,7 +434,6 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         crate::bail_input!("{ATARI_RESUME}");
     }
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
-    let main = dist.as_ref().map_or(true, |d| d.is_main());
     if let Some(d) = &dist {
         learner.engine.sync = Some(d.grad_sync());
     }
@@ -444,14 +456,14 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         next_done: Vec::new(),
         envs: Vec::new(),
         learner: learner.save_state().0,
-        metrics_len: 0,
-        elapsed_s: 0.0,
+        progress: lifecycle::RunProgress::fresh(world),
         ranks: Vec::new(),
     };
     let mut returns = Returns::default();
+    let opts = lifecycle::RunOptions::from_config(cfg);
     // The envs exist (ROMs found, names valid): only now open the run folder.
-    if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
-        let (saved, tensors) = rank_state(saved, tensors, rank, world, out)?;
+    if let Some((saved, tensors)) = lifecycle::open_run::<TrainState>(&opts, out, resume, device, dist.as_deref())? {
+        let (saved, tensors) = rank_state(saved, tensors, rank, out)?;
         st = saved;
         let mismatch = |e: anyhow::Error| crate::error::input_err(format!("checkpoint does not match the config: {e:#}"));
         learner.restore_state(&st.learner, &tensors)?;
@@ -464,28 +476,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
             return Err(mismatch(anyhow::anyhow!("{} models saved, {nm} configured", st.last_losses.len())));
         }
         returns = Returns::from_bits(&st.returns_window, st.best_return, st.episodes);
-        if main {
-            eprintln!("resuming {} at update {} of {num_updates} (env step {})", out.display(), st.update, st.global_step);
-        }
     }
-    if let Some(d) = &dist {
-        crate::dist::broadcast_weights(&d.pg, &learner.models.stores)?;
-    }
-    let mut track = Tracker::for_rank(cfg, out, num_updates, st.update, st.elapsed_s, dist.clone())?;
-    track.bar.println(&format!(
-        "{}: {} envs ({} env thread(s)), {} updates of {} steps, {} student(s){}",
-        r.env.name,
-        envs.num_envs(),
-        envs.threads(),
-        num_updates,
-        r.batch_size(),
-        learner.num_students(),
-        if saveable { "" } else { "; no resume checkpoints (the emulator state is not saved)" }
-    ));
+    let elapsed_s = st.progress.elapsed_s;
     let mut run = RlLearner {
-        update: st.update,
-        global_step: st.global_step,
-        last_losses: st.last_losses.iter().map(|&b| f64::from_bits(b)).collect(),
         learner,
         envs,
         buffer,
@@ -499,9 +492,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         saveable,
         dist,
     };
-    let (loop_start, first_update) = (Instant::now(), run.update);
-    lifecycle::fit(&mut run, &mut track)?;
-    run.finish(cfg, out, track, loop_start.elapsed().as_secs_f64(), first_update)
+    let dist = run.dist.clone();
+    let trained = lifecycle::run(&mut run, &opts, out, elapsed_s, dist)?;
+    run.finish(cfg, out, trained)
 }
 
 /// `curves.png`: the teacher's episodic return (mean of the last 20 episodes) against env steps,

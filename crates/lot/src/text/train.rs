@@ -265,17 +265,6 @@ fn restore(vs: &nn::VarStore, snap: &[(String, Tensor)]) {
     }
 }
 
-/// Effective schedule of a mode: (epochs, students trained, teacher α).
-pub fn mode_plan(cfg: &Config, epochs: usize) -> (usize, usize, f64) {
-    let p = cfg.lot.mode.plan(&cfg.lot);
-    (epochs * p.budget_factor, p.students, p.alpha)
-}
-
-/// `train.max_steps` for this mode (0 = no cap): a compute-matched teacher's cap grows with its budget.
-pub fn step_cap(cfg: &Config, max_steps: usize) -> u64 {
-    (max_steps * cfg.lot.mode.plan(&cfg.lot).budget_factor) as u64
-}
-
 fn make_optim(t: &TextConfig, vs: &nn::VarStore) -> Box<dyn Optimizer> {
     let tr = &t.train;
     let params = named_trainable(vs);
@@ -297,18 +286,20 @@ struct TrainState {
     run_loss: Vec<f64>,
     run_n: u64,
     opt_steps: Vec<u64>,
-    metrics_len: u64,
-    elapsed_s: f64,
-    /// Processes of the data-parallel run that wrote the checkpoint (1 for a single process).
-    #[serde(default = "one")]
-    world_size: usize,
+    #[serde(flatten)]
+    progress: lifecycle::RunProgress,
     /// Data-parallel runs: every rank's `run_loss` (rank 0 writes the checkpoint for all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     rank_run_loss: Vec<Vec<f64>>,
 }
 
-fn one() -> usize {
-    1
+impl lifecycle::RunState for TrainState {
+    fn progress(&self) -> &lifecycle::RunProgress {
+        &self.progress
+    }
+    fn position(&self) -> String {
+        format!("teacher step {}", self.step)
+    }
 }
 
 /// This rank's columns of a batchified split (`[rows, W·B]` → `[rows, B]`): a contiguous range
@@ -350,12 +341,6 @@ fn evaluate_all(net: &Net, data: &Tensor, bptt: i64, d: Option<&Dist>) -> Result
             Ok(d.sum(&[mine])?[0] / d.world as f64)
         }
         _ => Ok(evaluate(net, data, bptt)),
-    }
-}
-
-impl lifecycle::RunState for TrainState {
-    fn metrics_len(&self) -> u64 {
-        self.metrics_len
     }
 }
 
@@ -409,9 +394,7 @@ impl TrainState {
             run_loss: vec![0.0; nm],
             run_n: 0,
             opt_steps: vec![0; nm],
-            metrics_len: 0,
-            elapsed_s: 0.0,
-            world_size: world,
+            progress: lifecycle::RunProgress::fresh(world),
             rank_run_loss: Vec::new(),
         }
     }
@@ -421,10 +404,10 @@ impl TrainState {
 fn build(cfg: &Config, n_token: i64) -> Result<(LmModels, Engine)> {
     let t = cfg.text()?;
     let tr = &t.train;
-    let (_, k, alpha) = mode_plan(cfg, tr.epochs);
-    let models = LmModels::build_placed(t, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + k)?, tr.batch_size as i64);
+    let plan = cfg.lot.plan();
+    let models = LmModels::build_placed(t, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + plan.students)?, tr.batch_size as i64);
     let optims = models.stores.iter().map(|vs| make_optim(t, vs)).collect();
-    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    let loss = LotLoss { mode: cfg.lot.loss, alpha: plan.alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
     let clip = (tr.clip > 0.0).then_some(tr.clip);
     Ok((models, Engine::new(loss, cfg.lot.student_steps, optims, clip)))
 }
@@ -489,11 +472,13 @@ impl LmLearner {
             Arch::Lstm => tr.bptt,
             Arch::TransformerXl => tr.eval_bptt,
         } as i64;
-        let (epochs, _, _) = mode_plan(cfg, tr.epochs);
+        // A compute-matched teacher's epochs and step cap grow with its budget.
+        let plan = cfg.lot.plan();
+        let epochs = plan.budget(tr.epochs);
         let bptt = tr.bptt as i64;
         let windows = epoch_windows(train_data.size()[0], bptt);
         let budget = windows.len() as u64 * epochs as u64;
-        let cap = step_cap(cfg, tr.max_steps);
+        let cap = plan.budget(tr.max_steps) as u64;
         best_snap.resize_with(models.nets.len(), || None);
         Ok(Self {
             st,
@@ -526,12 +511,9 @@ impl LmLearner {
     }
 
     /// The weights, then every model read on the test set from its best-validation weights.
-    fn finish(self, cfg: &Config, out: &Path, mut track: Tracker, loop_s: f64, first_step: u64) -> Result<Summary> {
+    fn finish(self, cfg: &Config, out: &Path, trained: lifecycle::Trained) -> Result<Summary> {
+        let lifecycle::Trained { mut track, wall_s } = trained;
         let main = self.dist.as_ref().map_or(true, |d| d.is_main());
-        let wall_s = track.finish();
-        if let (Some(d), true) = (&self.dist, main) {
-            d.write_report(out, self.tr.batch_size, self.tokens_per_step, "tokens", self.st.step - first_step, loop_s - self.eval_s)?;
-        }
         let spe = self.steps_per_epoch();
         let epoch = (self.st.step + spe - 1) / spe;
         let mut summary = Summary::new(cfg, epoch, self.st.step, wall_s);
@@ -710,11 +692,10 @@ impl lifecycle::Learner for LmLearner {
         Ok(())
     }
 
-    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<lifecycle::Saved>> {
+    fn checkpoint(&mut self, progress: lifecycle::RunProgress) -> Result<Option<lifecycle::Saved>> {
         let st = &mut self.st;
         st.opt_steps = self.engine.optims.iter().map(|o| o.steps()).collect();
-        st.metrics_len = track.metrics_len();
-        st.elapsed_s = track.wall_s();
+        st.progress = progress;
         let mut tensors = state_tensors(&self.models);
         if let Some(d) = &self.dist {
             tensors = gather_states(d, tensors)?;
@@ -727,6 +708,22 @@ impl lifecycle::Learner for LmLearner {
             }
         }
         Ok(Some((serde_json::to_value(&*st)?, tensors)))
+    }
+
+    fn stores(&self) -> &[nn::VarStore] {
+        &self.models.stores
+    }
+
+    fn world_size(&self) -> usize {
+        self.dist.as_ref().map_or(1, |d| d.world)
+    }
+
+    fn throughput(&self) -> lifecycle::Throughput {
+        lifecycle::Throughput { per_rank_batch: self.tr.batch_size, per_step: self.tokens_per_step, unit: "tokens" }
+    }
+
+    fn eval_s(&self) -> f64 {
+        self.eval_s
     }
 }
 
@@ -741,19 +738,13 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let (mut models, mut engine) = build(cfg, corpus.vocab.len() as i64)?;
     // Data parallelism (RANK/WORLD_SIZE set): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
-    let (main, rank) = dist.as_ref().map_or((true, 0), |d| (d.is_main(), d.rank));
+    let rank = dist.as_ref().map_or(0, |d| d.rank);
     let nm = models.nets.len();
     let mut st = TrainState::fresh(nm, t.train.lr, world);
     let mut best_snap = Vec::new();
-    if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
+    let opts = lifecycle::RunOptions::from_config(cfg);
+    if let Some((saved, tensors)) = lifecycle::open_run::<TrainState>(&opts, out, resume, device, dist.as_deref())? {
         st = saved;
-        if st.world_size != world {
-            bail_input!(
-                "{}: the run was trained by {} process(es); resume it with the same world size (WORLD_SIZE is {world} here)",
-                out.display(),
-                st.world_size
-            );
-        }
         lifecycle::restore_models(&tensors, &models.stores, &mut engine.optims, &st.opt_steps)?;
         best_snap = (0..nm)
             .map(|m| {
@@ -769,18 +760,11 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         if let Some(r) = st.rank_run_loss.get(rank) {
             st.run_loss = r.clone();
         }
-        if main {
-            eprintln!("resuming {} at teacher step {}", out.display(), st.step);
-        }
     }
-    if let Some(d) = &dist {
-        crate::dist::broadcast_weights(&d.pg, &models.stores)?;
-    }
+    let elapsed_s = st.progress.elapsed_s;
     let mut learner = LmLearner::new(cfg, models, engine, &corpus, st, best_snap, device, dist.clone())?;
-    let mut track = Tracker::for_rank(cfg, out, learner.total, learner.st.step, learner.st.elapsed_s, dist)?;
-    let (loop_start, first_step) = (Instant::now(), learner.st.step);
-    lifecycle::fit(&mut learner, &mut track)?;
-    learner.finish(cfg, out, track, loop_start.elapsed().as_secs_f64(), first_step)
+    let trained = lifecycle::run(&mut learner, &opts, out, elapsed_s, dist)?;
+    learner.finish(cfg, out, trained)
 }
 
 /// `curves.png`: validation and training perplexity per model against teacher steps.
@@ -799,7 +783,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let t = cfg.text()?;
     let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
     let device = cfg.device()?;
-    let (_, k, _) = mode_plan(cfg, t.train.epochs);
+    let k = cfg.lot.plan().students;
     let models = LmModels::build_placed(t, corpus.vocab.len() as i64, 0, &lifecycle::model_devices(cfg, 1 + k)?, t.train.eval_batch_size as i64);
     let test = batchify(&corpus.test, t.train.eval_batch_size, device);
     let bptt = match t.model.arch {

@@ -104,13 +104,6 @@ impl LotModels for VisionModels {
     }
 }
 
-/// Effective schedule of a mode: (epochs, number of students trained, teacher α).
-pub fn mode_plan(cfg: &Config) -> (usize, usize, f64) {
-    let p = cfg.lot.mode.plan(&cfg.lot);
-    let epochs = cfg.vision().map(|v| v.train.epochs).unwrap_or(1);
-    (epochs * p.budget_factor, p.students, p.alpha)
-}
-
 fn limit(mut ds: ImageDataset, n: usize) -> ImageDataset {
     if n > 0 && n < ds.n {
         ds.images.truncate(n * ds.image_size());
@@ -218,11 +211,8 @@ struct TrainState {
     #[serde(alias = "last_test")]
     last_eval: Vec<(f64, f64)>,
     opt_steps: Vec<u64>,
-    metrics_len: u64,
-    elapsed_s: f64,
-    /// Processes of the data-parallel run that wrote the checkpoint (1 for a single process).
-    #[serde(default = "one")]
-    world_size: usize,
+    #[serde(flatten)]
+    progress: lifecycle::RunProgress,
     /// Data-parallel runs: every rank's `run` (rank 0 writes the checkpoint for all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     rank_run: Vec<Vec<Running>>,
@@ -237,13 +227,12 @@ fn gather_running(d: &Dist, run: &[Running]) -> Result<Vec<Vec<Running>>> {
         .collect())
 }
 
-fn one() -> usize {
-    1
-}
-
 impl lifecycle::RunState for TrainState {
-    fn metrics_len(&self) -> u64 {
-        self.metrics_len
+    fn progress(&self) -> &lifecycle::RunProgress {
+        &self.progress
+    }
+    fn position(&self) -> String {
+        format!("teacher step {}", self.step)
     }
 }
 
@@ -256,9 +245,7 @@ impl TrainState {
             best: vec![(-1.0, 0); nm],
             last_eval: vec![(0.0, 0.0); nm],
             opt_steps: vec![0; nm],
-            metrics_len: 0,
-            elapsed_s: 0.0,
-            world_size: world,
+            progress: lifecycle::RunProgress::fresh(world),
             rank_run: Vec::new(),
         }
     }
@@ -267,17 +254,17 @@ impl TrainState {
 /// The models (teacher, then the mode's students) and the engine with their SGD optimizers.
 fn build(cfg: &Config, train: &ImageDataset) -> Result<(VisionModels, Engine)> {
     let v = cfg.vision()?;
-    let (_, k, alpha) = mode_plan(cfg);
+    let plan = cfg.lot.plan();
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
-    depths.extend(s_depths.iter().take(k));
+    depths.extend(s_depths.iter().take(plan.students));
     let devices = lifecycle::model_devices(cfg, depths.len())?;
     let models = VisionModels::build_placed(&depths, train.c as i64, train.num_classes as i64, cfg.run.seed, &devices, v.forward_options())?;
     let t = &v.train;
     let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
     let optims: Vec<Box<dyn Optimizer>> =
         models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
-    let loss = LotLoss { mode: cfg.lot.loss, alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    let loss = LotLoss { mode: cfg.lot.loss, alpha: plan.alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
     Ok((models, Engine::new(loss, cfg.lot.student_steps, optims, None)))
 }
 
@@ -334,7 +321,7 @@ impl VisionLearner {
         for net in &mut models.nets {
             net.set_sync_bn(sync_bn.clone());
         }
-        let (epochs, _, _) = mode_plan(cfg);
+        let epochs = cfg.lot.plan().budget(t.epochs);
         // `train.batch_size` is per process: a step of W ranks takes a global batch of W times it.
         let global_batch = t.batch_size * shard.world;
         let spe = batches::steps_per_epoch(t.epoch_style, splits.train.n, global_batch) as u64;
@@ -378,17 +365,13 @@ impl VisionLearner {
 
     /// Rank 0's BatchNorm statistics, the weights, and every model read on the test set (once,
     /// with the final weights, when per-epoch evaluations used a validation split).
-    fn finish(mut self, cfg: &Config, out: &Path, mut track: Tracker, loop_s: f64, first_step: u64) -> Result<Summary> {
+    fn finish(mut self, cfg: &Config, out: &Path, trained: lifecycle::Trained) -> Result<Summary> {
+        let lifecycle::Trained { mut track, wall_s } = trained;
         let main = self.dist.as_ref().map_or(true, |d| d.is_main());
-        let wall_s = track.finish();
         // The prefetch threads stop before the evaluations.
         self.teacher_batches.stop();
         self.student_batches.stop();
         let t = &self.train;
-        if let (Some(d), true) = (&self.dist, main) {
-            let world = d.world;
-            d.write_report(out, t.batch_size, (t.batch_size * world) as f64, "images", self.st.step - first_step, loop_s - self.eval_s)?;
-        }
         let mut summary = Summary::new(cfg, self.epochs, self.st.step, wall_s);
         let dist = self.dist.as_deref();
         for m in 0..self.models.nets.len() {
@@ -455,9 +438,7 @@ impl lifecycle::Learner for VisionLearner {
             Schedule::Cosine => cosine_lr(t.lr, 0.0, epoch - 1, self.epochs),
             Schedule::Constant => t.lr,
         };
-        for m in 0..self.models.nets.len() {
-            self.engine.set_lr(m, self.lr);
-        }
+        self.engine.set_lr_all(self.lr);
         let b = self.teacher_batches.next()?;
         let batch = self.models.prepare(b.to_tensors(self.device));
         let (opts, device) = (self.models.opts, self.device);
@@ -552,14 +533,30 @@ impl lifecycle::Learner for VisionLearner {
         Ok(())
     }
 
-    fn checkpoint(&mut self, track: &Tracker) -> Result<Option<lifecycle::Saved>> {
+    fn checkpoint(&mut self, progress: lifecycle::RunProgress) -> Result<Option<lifecycle::Saved>> {
         if let Some(d) = &self.dist {
             self.st.rank_run = gather_running(d, &self.st.run)?;
         }
         self.st.opt_steps = self.engine.optims.iter().map(|o| o.steps()).collect();
-        self.st.metrics_len = track.metrics_len();
-        self.st.elapsed_s = track.wall_s();
+        self.st.progress = progress;
         Ok(Some((serde_json::to_value(&self.st)?, lifecycle::model_tensors(&self.models.stores, &self.engine.optims))))
+    }
+
+    fn stores(&self) -> &[nn::VarStore] {
+        &self.models.stores
+    }
+
+    fn world_size(&self) -> usize {
+        self.dist.as_ref().map_or(1, |d| d.world)
+    }
+
+    fn throughput(&self) -> lifecycle::Throughput {
+        let b = self.train.batch_size;
+        lifecycle::Throughput { per_rank_batch: b, per_step: (b * self.world_size()) as f64, unit: "images" }
+    }
+
+    fn eval_s(&self) -> f64 {
+        self.eval_s
     }
 }
 
@@ -570,39 +567,21 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let (models, mut engine) = build(cfg, &splits.train)?;
     // Data parallelism (RANK/WORLD_SIZE set, e.g. by `lot launch`): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
-    let (main, shard) = match &dist {
-        Some(d) => (d.is_main(), Shard { rank: d.rank, world: d.world }),
-        None => (true, Shard::WHOLE),
-    };
-    let mut st = TrainState::fresh(models.nets.len(), shard.world);
+    let (rank, world) = dist.as_ref().map_or((0, 1), |d| (d.rank, d.world));
+    let mut st = TrainState::fresh(models.nets.len(), world);
+    let opts = lifecycle::RunOptions::from_config(cfg);
     // The data is good: only now open the run folder, so bad input leaves nothing behind.
-    if let Some((saved, tensors)) = lifecycle::open_rank::<TrainState>(cfg, out, resume, device, main)? {
+    if let Some((saved, tensors)) = lifecycle::open_run::<TrainState>(&opts, out, resume, device, dist.as_deref())? {
         st = saved;
-        if st.world_size != shard.world {
-            crate::bail_input!(
-                "{}: the run was trained by {} process(es); resume it with the same world size (WORLD_SIZE is {} here)",
-                out.display(),
-                st.world_size,
-                shard.world
-            );
-        }
         lifecycle::restore_models(&tensors, &models.stores, &mut engine.optims, &st.opt_steps)?;
-        if let Some(r) = st.rank_run.get(shard.rank) {
+        if let Some(r) = st.rank_run.get(rank) {
             st.run = r.clone();
         }
-        if main {
-            eprintln!("resuming {} at teacher step {}", out.display(), st.step);
-        }
     }
-    if let Some(d) = &dist {
-        // Every rank starts from rank 0's weights (they are built from the same seed anyway).
-        dist::broadcast_weights(&d.pg, &models.stores)?;
-    }
+    let elapsed_s = st.progress.elapsed_s;
     let mut learner = VisionLearner::new(cfg, models, engine, splits, st, device, dist.clone())?;
-    let mut track = Tracker::for_rank(cfg, out, learner.total, learner.st.step, learner.st.elapsed_s, dist)?;
-    let (loop_start, first_step) = (Instant::now(), learner.st.step);
-    lifecycle::fit(&mut learner, &mut track)?;
-    learner.finish(cfg, out, track, loop_start.elapsed().as_secs_f64(), first_step)
+    let trained = lifecycle::run(&mut learner, &opts, out, elapsed_s, dist)?;
+    learner.finish(cfg, out, trained)
 }
 
 /// `curves.png`: test accuracy and train loss per model against epochs.
@@ -627,10 +606,9 @@ pub fn plot_run(dir: &Path) -> Result<()> {
 pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let v = cfg.vision()?;
     let test = load_data(v)?.test;
-    let (_, k, _) = mode_plan(cfg);
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
-    depths.extend(s_depths.iter().take(k));
+    depths.extend(s_depths.iter().take(cfg.lot.plan().students));
     let devices = lifecycle::model_devices(cfg, depths.len())?;
     let models = VisionModels::build_placed(&depths, test.c as i64, test.num_classes as i64, 0, &devices, v.forward_options())?;
     let mut out = Vec::new();
