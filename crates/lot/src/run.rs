@@ -341,14 +341,19 @@ pub struct Summary {
 impl Summary {
     /// A finished run's summary, its models to be added.
     pub fn new(cfg: &Config, epochs: u64, teacher_steps: u64, wall_s: f64) -> Self {
+        Self::of_run(&cfg.run.name, cfg.lot.mode, cfg.run.seed, cfg.precision(), epochs, teacher_steps, wall_s)
+    }
+
+    /// [`Self::new`] from plain values (a run defined in code, not by a config).
+    pub fn of_run(name: &str, mode: crate::config::Mode, seed: u64, precision: crate::precision::Precision, epochs: u64, teacher_steps: u64, wall_s: f64) -> Self {
         Self {
-            name: cfg.run.name.clone(),
-            mode: cfg.lot.mode.name().into(),
-            seed: cfg.run.seed,
+            name: name.into(),
+            mode: mode.name().into(),
+            seed,
             epochs,
             teacher_steps,
             wall_s,
-            precision: Some(cfg.precision().name().into()),
+            precision: Some(precision.name().into()),
             models: BTreeMap::new(),
         }
     }

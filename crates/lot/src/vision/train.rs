@@ -12,12 +12,13 @@ use tch::{Device, Kind, Tensor};
 use super::batches::{self, Shard};
 use super::resnet::{self, ForwardOptions, PreActResNet};
 use super::sync_bn::SyncBn;
+use super::classify::ClassifierRun;
 use super::config::{Schedule, TrainConfig, VisionConfig};
 use crate::config::Config;
 use crate::data::{load_dataset, ImageDataset, Split};
 use crate::dist::{self, Dist};
-use crate::engine::{Engine, LotLoss, LotModels, Stream};
-use crate::optim::{cosine_lr, named_trainable, Optimizer, Sgd, SgdConfig};
+use crate::engine::{Engine, LotModels, Stream};
+use crate::optim::cosine_lr;
 use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
 use crate::track::{plot, Record, RecordKind};
@@ -251,21 +252,14 @@ impl TrainState {
     }
 }
 
-/// The models (teacher, then the mode's students) and the engine with their SGD optimizers.
-fn build(cfg: &Config, train: &ImageDataset) -> Result<(VisionModels, Engine)> {
+/// The config's models: the teacher, then the mode's students.
+fn build_models(cfg: &Config, train: &ImageDataset) -> Result<VisionModels> {
     let v = cfg.vision()?;
-    let plan = cfg.lot.plan();
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
-    depths.extend(s_depths.iter().take(plan.students));
+    depths.extend(s_depths.iter().take(cfg.lot.plan().students));
     let devices = lifecycle::model_devices(cfg, depths.len())?;
-    let models = VisionModels::build_placed(&depths, train.c as i64, train.num_classes as i64, cfg.run.seed, &devices, v.forward_options())?;
-    let t = &v.train;
-    let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
-    let optims: Vec<Box<dyn Optimizer>> =
-        models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
-    let loss = LotLoss { mode: cfg.lot.loss, alpha: plan.alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
-    Ok((models, Engine::new(loss, cfg.lot.student_steps, optims, None)))
+    VisionModels::build_placed(&depths, train.c as i64, train.num_classes as i64, cfg.run.seed, &devices, v.forward_options())
 }
 
 /// A vision run in progress: models, engine, the teacher's and students' batch streams, the
@@ -295,14 +289,16 @@ pub struct VisionLearner {
 impl VisionLearner {
     /// A fresh single-process learner on `splits` (what `lot bench` drives).
     pub fn fresh(cfg: &Config, splits: Splits, device: Device) -> Result<Self> {
-        let (models, engine) = build(cfg, &splits.train)?;
+        let spec = ClassifierRun::from_config(cfg)?;
+        let models = build_models(cfg, &splits.train)?;
+        let engine = spec.engine(&models.stores);
         let st = TrainState::fresh(models.nets.len(), 1);
-        Self::new(cfg, models, engine, splits, st, device, None)
+        Self::new(&spec, models, engine, splits, st, device, None)
     }
 
     /// The learner at `st` (fresh or resumed): the batch streams start where `st` left them.
     fn new(
-        cfg: &Config,
+        spec: &ClassifierRun,
         mut models: VisionModels,
         mut engine: Engine,
         splits: Splits,
@@ -310,25 +306,23 @@ impl VisionLearner {
         device: Device,
         dist: Option<Arc<Dist>>,
     ) -> Result<Self> {
-        let v = cfg.vision()?;
-        let t = &v.train;
+        let t = &spec.train;
         let shard = dist.as_ref().map_or(Shard::WHOLE, |d| Shard { rank: d.rank, world: d.world });
         if let Some(d) = &dist {
             engine.sync = Some(d.grad_sync());
         }
         // `run.sync_bn`: every net's training-mode BatchNorm over all ranks' rows.
-        let sync_bn = dist.as_ref().filter(|_| cfg.run.sync_bn).map(|d| SyncBn::new(d.pg.clone()));
+        let sync_bn = dist.as_ref().filter(|_| spec.sync_bn).map(|d| SyncBn::new(d.pg.clone()));
         for net in &mut models.nets {
             net.set_sync_bn(sync_bn.clone());
         }
-        let epochs = cfg.lot.plan().budget(t.epochs);
+        let epochs = spec.epochs();
         // `train.batch_size` is per process: a step of W ranks takes a global batch of W times it.
         let global_batch = t.batch_size * shard.world;
         let spe = batches::steps_per_epoch(t.epoch_style, splits.train.n, global_batch) as u64;
         let total = spe * epochs as u64;
         let train_ds = Arc::new(splits.train);
-        let seed = cfg.run.seed;
-        let augment = v.data.augment;
+        let (seed, augment) = (spec.seed, spec.augment);
         let teacher_batches =
             batches::teacher_stream(train_ds.clone(), t.epoch_style, global_batch, seed, augment, st.step, total - st.step.min(total), shard);
         let student_batches = batches::student_stream(train_ds, global_batch, seed, augment, st.student_pos, shard);
@@ -365,14 +359,14 @@ impl VisionLearner {
 
     /// Rank 0's BatchNorm statistics, the weights, and every model read on the test set (once,
     /// with the final weights, when per-epoch evaluations used a validation split).
-    fn finish(mut self, cfg: &Config, out: &Path, trained: lifecycle::Trained) -> Result<Summary> {
+    fn finish(mut self, spec: &ClassifierRun, out: &Path, trained: lifecycle::Trained) -> Result<Summary> {
         let lifecycle::Trained { mut track, wall_s } = trained;
         let main = self.dist.as_ref().map_or(true, |d| d.is_main());
         // The prefetch threads stop before the evaluations.
         self.teacher_batches.stop();
         self.student_batches.stop();
         let t = &self.train;
-        let mut summary = Summary::new(cfg, self.epochs, self.st.step, wall_s);
+        let mut summary = Summary::of_run(&spec.name, spec.lot.mode, spec.seed, t.precision, self.epochs, self.st.step, wall_s);
         let dist = self.dist.as_deref();
         for m in 0..self.models.nets.len() {
             if let Some(d) = dist {
@@ -564,12 +558,33 @@ impl lifecycle::Learner for VisionLearner {
 pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let device = lifecycle::device(cfg)?;
     let splits = load_data(cfg.vision()?)?;
-    let (models, mut engine) = build(cfg, &splits.train)?;
+    let models = build_models(cfg, &splits.train)?;
     // Data parallelism (RANK/WORLD_SIZE set, e.g. by `lot launch`): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
-    let (rank, world) = dist.as_ref().map_or((0, 1), |d| (d.rank, d.world));
+    let spec = ClassifierRun::from_config(cfg)?;
+    let engine = spec.engine(&models.stores);
+    train_classifiers(&spec, models, engine, splits, out, resume, dist)
+}
+
+/// Train `models` (teacher first, then the mode's students) with `engine` on `splits` per
+/// `spec` into the run folder `out`, or continue it from its checkpoint (`resume`): per-epoch
+/// evaluation, checkpoints, metrics.jsonl, TensorBoard events, curves.png, summary.json and the
+/// final weights. `lot train` runs its ResNets through this; a library user, any classifiers.
+/// `dist`: this process's part of a data-parallel run.
+pub fn train_classifiers(
+    spec: &ClassifierRun,
+    models: VisionModels,
+    mut engine: Engine,
+    splits: Splits,
+    out: &Path,
+    resume: bool,
+    dist: Option<Arc<Dist>>,
+) -> Result<Summary> {
+    let device = models.device;
+    let rank = dist.as_ref().map_or(0, |d| d.rank);
+    let world = dist.as_ref().map_or(1, |d| d.world);
     let mut st = TrainState::fresh(models.nets.len(), world);
-    let opts = lifecycle::RunOptions::from_config(cfg);
+    let opts = spec.run_options();
     // The data is good: only now open the run folder, so bad input leaves nothing behind.
     if let Some((saved, tensors)) = lifecycle::open_run::<TrainState>(&opts, out, resume, device, dist.as_deref())? {
         st = saved;
@@ -579,9 +594,9 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
         }
     }
     let elapsed_s = st.progress.elapsed_s;
-    let mut learner = VisionLearner::new(cfg, models, engine, splits, st, device, dist.clone())?;
+    let mut learner = VisionLearner::new(spec, models, engine, splits, st, device, dist.clone())?;
     let trained = lifecycle::run(&mut learner, &opts, out, elapsed_s, dist)?;
-    learner.finish(cfg, out, trained)
+    learner.finish(spec, out, trained)
 }
 
 /// `curves.png`: test accuracy and train loss per model against epochs.
