@@ -26,6 +26,20 @@ pub struct ImageDataset {
 }
 
 impl ImageDataset {
+    /// A data set from memory: `images` holds N images of C×H×W bytes each (row-major, CHW),
+    /// `labels` one class in `0..num_classes` per image. Sizes and labels are checked.
+    pub fn new(images: Vec<u8>, labels: Vec<i64>, [c, h, w]: [usize; 3], num_classes: usize) -> Result<Self> {
+        let n = labels.len();
+        let size = c.checked_mul(h).and_then(|v| v.checked_mul(w)).unwrap_or(usize::MAX);
+        if size == 0 || size == usize::MAX || Some(images.len()) != n.checked_mul(size) {
+            bail_input!("images: {} bytes are not {n} labels' worth of {c}×{h}×{w} images", images.len());
+        }
+        if let Some((i, y)) = labels.iter().enumerate().find(|(_, &y)| y < 0 || y as usize >= num_classes) {
+            bail_input!("labels: label {y} of image {i} is outside 0..{num_classes}");
+        }
+        Ok(Self { images, labels, n, c, h, w, num_classes })
+    }
+
     /// Bytes per image (C*H*W).
     pub fn image_size(&self) -> usize {
         self.c * self.h * self.w
@@ -403,6 +417,17 @@ fn load_cifar(kind: DatasetKind, files: &[PathBuf]) -> Result<ImageDataset> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn in_memory_data_sets_check_sizes_and_labels() {
+        let ds = ImageDataset::new(vec![7; 2 * 3 * 4 * 5], vec![0, 2], [3, 4, 5], 3).unwrap();
+        assert_eq!((ds.n, ds.c, ds.h, ds.w, ds.image_size()), (2, 3, 4, 5, 60));
+        let e = ImageDataset::new(vec![7; 119], vec![0, 2], [3, 4, 5], 3).unwrap_err().to_string();
+        assert_eq!(e, "images: 119 bytes are not 2 labels' worth of 3×4×5 images");
+        let e = ImageDataset::new(vec![7; 120], vec![0, 3], [3, 4, 5], 3).unwrap_err().to_string();
+        assert_eq!(e, "labels: label 3 of image 1 is outside 0..3");
+        assert!(ImageDataset::new(vec![], vec![], [0, 4, 5], 3).is_err());
+    }
 
     fn idx_images_bytes(n: u32, h: u32, w: u32, pixels: &[u8]) -> Vec<u8> {
         let mut b = Vec::new();
