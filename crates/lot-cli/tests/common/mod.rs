@@ -98,3 +98,31 @@ pub fn write_corpus(dir: &Path) {
         std::fs::write(dir.join(format!("ptb.{s}.txt")), t).unwrap();
     }
 }
+
+/// The venv's python if it imports torch (None otherwise: the caller skips, saying why).
+pub fn python_with_torch() -> Option<PathBuf> {
+    let py = lot_bench::default_python();
+    let ok = Command::new(&py).args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
+    ok.then_some(py)
+}
+
+/// `scripts/script_resnet.py ARGS`: a scripted PreAct ResNet saved as a TorchScript file.
+pub fn script_resnet(py: &Path, args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/script_resnet.py");
+    let o = Command::new(py).arg(script).args(args).output().unwrap();
+    assert!(o.status.success(), "script_resnet.py failed: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The tiny vision config of [`write_config`] with TorchScript ResNet-8s (one channel, 12×12,
+/// 10 classes: the data of [`write_dataset`]) instead of `depth = "8_8"`: `teacher.pt` and
+/// `student.pt` next to the config, seeded 1 and 2, named relative to it.
+pub fn write_script_config(py: &Path, dir: &Path, data: &Path) -> PathBuf {
+    let cfg = write_config(dir, data);
+    for (name, seed) in [("teacher.pt", "1"), ("student.pt", "2")] {
+        let out = dir.join(name);
+        script_resnet(py, &["--depth", "8", "--classes", "10", "--in-channels", "1", "--input-size", "12", "--seed", seed, "--out", out.to_str().unwrap()]);
+    }
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("depth = \"8_8\"", "teacher = \"teacher.pt\"\nstudents = [\"student.pt\"]");
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
