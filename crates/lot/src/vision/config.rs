@@ -239,4 +239,35 @@ mod tests {
         let e = format!("{:#}", parse(&["train.precision=fp16"]).unwrap_err());
         assert!(e.contains("train.precision") && e.contains("fp16"), "{e}");
     }
+
+    /// `model.teacher`/`model.students`: relative paths resolve against the config file's folder
+    /// and are recorded absolute; bad combinations name the key.
+    #[test]
+    fn torchscript_model_keys() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = d.path().join("sub/c.toml");
+        std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+        let text = "task = \"vision\"\n[data]\ndataset = \"fashion-mnist\"\n[model]\nteacher = \"t.pt\"\nstudents = [\"/abs/s.pt\"]\n";
+        std::fs::write(&cfg, text).unwrap();
+        let c = Config::load(&cfg, &["lot.students=2".into(), "train.precision=auto".into()]).unwrap();
+        let v = c.vision().unwrap();
+        assert!(v.scripted());
+        let (t, s) = v.script_paths(2).unwrap();
+        assert_eq!(t, std::path::absolute(d.path().join("sub/t.pt")).unwrap());
+        assert_eq!(s, vec![std::path::PathBuf::from("/abs/s.pt"); 2], "one file serves every student");
+        assert_eq!(v.train.precision, Precision::Fp32, "auto is fp32 for TorchScript models");
+        let again = Config::from_toml(&c.to_toml(), &[], "again").unwrap();
+        assert_eq!(again.vision().unwrap().model.teacher, v.model.teacher);
+        // Built-in configs serialize without the keys.
+        assert!(!parse(&[]).unwrap().to_toml().contains("teacher"));
+        let err = |sets: &[&str]| crate::testing::input_error_text(parse(sets).unwrap_err());
+        let e = err(&["model.teacher=\"t.pt\""]);
+        assert!(e.contains("model.students") && e.contains("TorchScript students"), "{e}");
+        let e = err(&["model.teacher=\"t.pt\"", "model.students=[\"a.pt\", \"b.pt\"]", "lot.students=3"]);
+        assert!(e.contains("model.students") && e.contains("2 files given for lot.students = 3"), "{e}");
+        let e = err(&["model.students=[\"a.pt\"]"]);
+        assert!(e.contains("model.teacher"), "{e}");
+        let e = err(&["model.teacher=\"t.pt\"", "model.students=[\"a.pt\"]", "train.precision=bf16"]);
+        assert!(e.contains("train.precision") && e.contains("TorchScript"), "{e}");
+    }
 }
