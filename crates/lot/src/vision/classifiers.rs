@@ -119,3 +119,33 @@ impl LotModels for Classifiers {
         Some((self.logits(m, x, true), y.shallow_clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, LossMode, LotLoss};
+    use crate::optim::{named_trainable, Optimizer, Sgd, SgdConfig};
+    use tch::Kind;
+
+    /// Any `tch::nn::ModuleT` becomes a classifier: a LoT step trains a teacher and a student
+    /// built from plain tch layers; mismatched nets and stores are an input error.
+    #[test]
+    fn any_tch_module_trains_through_classifiers() {
+        let net = |vs: &nn::VarStore| nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(vs.root() / "fc", 3 * 4 * 4, 5, Default::default()));
+        tch::manual_seed(0);
+        let stores: Vec<nn::VarStore> = (0..2).map(|_| nn::VarStore::new(Device::Cpu)).collect();
+        let nets: Vec<_> = stores.iter().map(net).collect();
+        let before = stores[0].variables()["fc.weight"].copy();
+        let mut models = Classifiers::from_modules(nets, stores).unwrap();
+        let sgd = SgdConfig { lr: 0.1, momentum: 0.0, nesterov: false, weight_decay: 0.0 };
+        let optims: Vec<Box<dyn Optimizer>> = models.stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
+        let mut engine = Engine::new(LotLoss { mode: LossMode::KlCe, alpha: 0.5, temperature: 1.5, detach: true }, 2, optims, None);
+        let batch = (Tensor::randn([6, 3, 4, 4], (Kind::Float, Device::Cpu)), Tensor::from_slice(&[0i64, 1, 2, 3, 4, 0]));
+        let out = engine.lot_step(&mut models, &batch, || Ok((batch.0.shallow_clone(), batch.1.shallow_clone()))).unwrap();
+        assert_eq!(out.teacher_logits.size(), vec![6, 5]);
+        assert!(!models.stores[0].variables()["fc.weight"].equal(&before), "the teacher did not train");
+        assert_eq!((models.take_error(), models.is_random()), (None, false));
+        let e = Classifiers::new(Vec::new(), vec![nn::VarStore::new(Device::Cpu)]).err().unwrap();
+        assert!(crate::testing::input_error_text(e).contains("0 nets and 1 var stores"));
+    }
+}
