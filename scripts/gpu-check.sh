@@ -5,7 +5,8 @@
 # channels-last, each against the PyTorch reference program), printing images/s and GPU memory,
 # and a 2-rank data-parallel training run on the GPU (Gloo with CUDA tensors; with synchronized
 # BatchNorm too), and `precision = "auto"` on CUDA. The CUDA tests include run.devices (a teacher on
-# the GPU, its student on the CPU).
+# the GPU, its student on the CPU) and TorchScript models (4 LoT steps of the scripted PyTorch
+# ResNet-8 against ours); step 3d trains scripted models with `lot train` on the GPU.
 # One prepared command of a few minutes. Reports go to $OUT (default gpu-check-out/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +70,20 @@ echo "== 3c. precision auto on CUDA (nvidia-smi's compute capability: bf16 from 
   --out "$DP/auto" >"$DP/auto.log" 2>&1 || echo "gpu-check: precision auto run FAILED (see $DP/auto.log)"
 grep -m1 'precision auto' "$DP/auto.log" || echo "gpu-check: precision auto printed no choice on CUDA"
 grep -H '^precision' "$DP/auto/config.toml" || true
+
+echo "== 3d. TorchScript models on CUDA (docs/torchscript.md): scripts/script_resnet.py, lot train, lot eval, torch.jit.load"
+TS="$OUTDIR/torchscript"
+rm -rf "$TS" && mkdir -p "$TS"
+for m in teacher:1 student:2; do
+  "$PY" scripts/script_resnet.py --depth 8 --classes 10 --in-channels 1 --input-size 12 --seed "${m#*:}" --out "$TS/${m%:*}.pt" >/dev/null
+done
+sed -e 's/^depth = "8_8"$/teacher = "teacher.pt"\nstudents = ["student.pt"]/' "$DP/dp.toml" >"$TS/ts.toml"
+if "$B/run.sh" lot train "$TS/ts.toml" --out "$TS/run" >"$TS/train.log" 2>&1 && "$B/run.sh" lot eval "$TS/run"; then
+  "$PY" -c 'import sys, torch; m = torch.jit.load(sys.argv[1] + "/teacher.pt", map_location="cuda"); print("torch.jit.load: teacher.pt logits", tuple(m(torch.zeros(2, 1, 12, 12, device="cuda")).shape))' "$TS/run" \
+    || echo "gpu-check: torch.jit.load of the trained teacher.pt FAILED"
+else
+  echo "gpu-check: TorchScript training on CUDA FAILED (see $TS/train.log)"; tail -5 "$TS/train.log"
+fi
 
 echo "== 4. summary"
 "$PY" - "$OUTDIR" <<'PY'

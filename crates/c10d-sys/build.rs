@@ -43,6 +43,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/shim.cpp");
     println!("cargo:rerun-if-changed=src/shim.h");
     println!("cargo:rerun-if-changed=src/nccl.cpp");
+    println!("cargo:rerun-if-changed=src/jit.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=PYTHON");
     println!("cargo:rerun-if-env-changed=LOT_CUDA_HEADERS");
@@ -52,6 +53,7 @@ fn main() {
     build
         .cpp(true)
         .file("src/shim.cpp")
+        .file("src/jit.cpp")
         // gloo-stub first: declarations of the gloo names c10d's headers mention (see its files).
         .include(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gloo-stub"))
         .include(torch.join("include"))

@@ -2,6 +2,10 @@
 //! it) and a Gloo process group with in-place all-reduce (sum), broadcast and barrier. The C++
 //! side (`src/shim.cpp`) turns every exception into an error value; this side checks what c10d
 //! does not (that all ranks pass tensors of the same size), so a mismatch is an error, not a hang.
+//!
+//! [`jit`] adds the few TorchScript-module calls tch lacks (buffers, above all).
+
+pub mod jit;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::time::Duration;

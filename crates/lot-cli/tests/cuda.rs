@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stderr, write_config, write_dataset};
+use common::{python_with_torch, stderr, torchscript_vs_builtin, write_config, write_dataset, write_script_config};
 use std::process::{Command, Output};
 use lot::vision::resnet::{ForwardOptions, PreActResNet, Precision};
 use tch::nn::{self, ModuleT};
@@ -132,4 +132,36 @@ fn a_teacher_on_the_gpu_teaches_a_student_on_the_cpu() {
     let (t2, s2) = acc(&[r#"run.devices=["cuda:0", "cpu"]"#], "placed");
     assert!(t2 > 60.0 && s2 > 60.0, "placed: teacher {t2}, student {s2}");
     assert!((t1 - t2).abs() < 10.0 && (s1 - s2).abs() < 10.0, "one device {t1}/{s1}, placed {t2}/{s2}");
+}
+
+/// TorchScript models on CUDA (docs/torchscript.md), as `tests/torchscript.rs` on the CPU: 4 LoT
+/// steps of the scripted PyTorch ResNet-8 equal our built-in ResNet-8's (both run cuDNN, TF32
+/// convolutions included: 1e-4), and a `lot train` run with the scripted teacher on the GPU and its
+/// student on the CPU learns, saves `.pt` modules and is read back by `lot eval`.
+#[test]
+fn torchscript_models_train_on_cuda() {
+    if !cuda_or_skip("torchscript_models_train_on_cuda") {
+        return;
+    }
+    let Some(py) = python_with_torch() else {
+        lot::testing::skip("torchscript_models_train_on_cuda", "no python with torch to script the models");
+        return;
+    };
+    let worst = torchscript_vs_builtin(&py, Device::Cuda(0), 4);
+    assert!(worst < 1e-4, "weights differ by {worst}");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 640, 200);
+    let cfg = write_script_config(&py, tmp.path(), &data);
+    for (name, set) in [("gpu", "run.device=cuda"), ("placed", r#"run.devices=["cuda:0", "cpu"]"#)] {
+        let out = tmp.path().join(name);
+        let o = lot(&["train", cfg.to_str().unwrap(), "--set", set, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(out.join("teacher.pt").is_file() && out.join("student0.pt").is_file(), "{name}");
+        let e = lot(&["eval", out.to_str().unwrap()]);
+        assert!(e.status.success(), "{name} eval: {}", stderr(&e));
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let acc = s["models"]["teacher"]["final_test_accuracy"].as_f64().unwrap();
+        assert!(acc > 60.0, "{name}: teacher accuracy {acc}");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{lot, stderr, write_config, write_corpus, write_dataset};
+use common::{lot, python_with_torch, stderr, write_config, write_corpus, write_dataset, write_script_config};
 
 /// metrics.jsonl without the wall-clock fields, which differ between any two runs.
 fn metrics_without_timing(dir: &Path) -> Vec<serde_json::Value> {
@@ -97,6 +97,38 @@ fn vision_run_killed_and_resumed_matches_an_uninterrupted_run() {
     kill_and_resume(&["train", c], &tmp.path().join("killed-a"), &reference, 5);
     // … and in a later epoch.
     kill_and_resume(&["train", c], &tmp.path().join("killed-b"), &reference, 12);
+}
+
+/// The same with TorchScript models (docs/torchscript.md): their parameters and BatchNorm buffers
+/// come back from the checkpoint, and the final `.pt` modules match too.
+#[test]
+fn torchscript_run_killed_and_resumed_matches_an_uninterrupted_run() {
+    let Some(py) = python_with_torch() else {
+        lot::testing::skip("torchscript_run_killed_and_resumed_matches_an_uninterrupted_run", "no python with torch (run scripts/setup.sh)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 640, 100);
+    let cfg = write_script_config(&py, tmp.path(), &data);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("threads = 1", "threads = 1\ncheckpoint_every = 3");
+    std::fs::write(&cfg, text).unwrap();
+    let c = cfg.to_str().unwrap();
+    let reference = tmp.path().join("ref");
+    let o = lot(&["train", c, "--out", reference.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let killed = tmp.path().join("killed");
+    kill_and_resume(&["train", c], &killed, &reference, 8);
+    // The saved modules' tensors (the .pt archives also hold code and debug info, compared by weights).
+    for f in ["teacher.pt", "student0.pt"] {
+        let load = |d: &Path| lot::vision::Classifiers::load_scripted(&[(f.into(), d.join(f))], &[tch::Device::Cpu], [1, 12, 12], 10).unwrap();
+        let (a, b) = (load(&reference), load(&killed));
+        let (va, vb) = (a.stores[0].variables(), b.stores[0].variables());
+        assert_eq!(va.len(), vb.len());
+        for (n, t) in &va {
+            assert!(t.equal(&vb[n]), "{f}: {n} differs after resume");
+        }
+    }
 }
 
 #[test]

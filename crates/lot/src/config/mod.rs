@@ -90,6 +90,11 @@ pub fn apply_overrides(doc: &mut toml::Table, sets: &[String]) -> Result<()> {
 impl Config {
     /// Parse and validate a config from TOML text with overrides applied. `origin` names the source in errors.
     pub fn from_toml(text: &str, sets: &[String], origin: &str) -> Result<Self> {
+        Self::from_toml_in(text, sets, origin, Path::new("."))
+    }
+
+    /// [`Self::from_toml`], relative file paths in the config (model files) taken relative to `base`.
+    fn from_toml_in(text: &str, sets: &[String], origin: &str, base: &Path) -> Result<Self> {
         let mut doc: toml::Table =
             toml::from_str(text).map_err(|e| input_err(format!("{origin}: not valid TOML: {}", one_line(&e.to_string()))))?;
         apply_overrides(&mut doc, sets)?;
@@ -108,6 +113,9 @@ impl Config {
         };
         let mut cfg = Config { task: head.task, run: head.run, lot: head.lot, domain, precision_note: None };
         cfg.validate().map_err(|e| input_err(format!("{origin}: {e}")))?;
+        if let Domain::Vision(v) = &mut cfg.domain {
+            v.resolve_paths(base);
+        }
         cfg.resolve_precision()?;
         Ok(cfg)
     }
@@ -119,6 +127,11 @@ impl Config {
         use crate::precision::Precision;
         let device = self.device()?;
         let p = match &mut self.domain {
+            // TorchScript models run as scripted: "auto" is fp32 for them.
+            Domain::Vision(v) if v.scripted() => {
+                v.train.precision = Precision::Fp32;
+                return Ok(());
+            }
             Domain::Vision(v) => &mut v.train.precision,
             Domain::Text(t) => &mut t.train.precision,
             // PPO's MLP agents have no bf16 path: "auto" is fp32 for them wherever they run.
@@ -146,7 +159,9 @@ impl Config {
     pub fn load(path: &Path, sets: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| input_err(format!("config {}: cannot read: {e}", path.display())))?;
-        Self::from_toml(&text, sets, &path.display().to_string())
+        // Model files are relative to the config file's folder.
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Self::from_toml_in(&text, sets, &path.display().to_string(), base)
     }
 
     pub fn to_toml(&self) -> String {

@@ -43,13 +43,22 @@ impl Default for DataConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// "teacher_student" depths, e.g. "20_20" or "110_20"; with K students either one student depth
-    /// (shared) or K of them ("56_20_32").
+    /// (shared) or K of them ("56_20_32"). Not used when `teacher` is set.
     pub depth: String,
+    /// A TorchScript teacher instead of a built-in ResNet: a `torch.jit.save` file (docs/torchscript.md).
+    /// A relative path is relative to the config file's folder (the working directory for configs
+    /// not read from a file); the run's config.toml records it absolute.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub teacher: String,
+    /// The TorchScript students, with `teacher`: one file (every student starts from it) or one per
+    /// student (`lot.students` of them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub students: Vec<String>,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { depth: "20_20".into() }
+        Self { depth: "20_20".into(), teacher: String::new(), students: Vec::new() }
     }
 }
 
@@ -128,8 +137,47 @@ impl VisionConfig {
         if t.weight_decay < 0.0 {
             bail_input!("key 'train.weight_decay': must be >= 0, got {}", t.weight_decay);
         }
-        self.depths(lot.students)?;
+        if self.scripted() {
+            self.script_paths(lot.students)?;
+            let t = &self.train;
+            if t.precision == crate::precision::Precision::Bf16 || t.channels_last {
+                bail_input!("key 'train.precision': TorchScript models run as scripted, in fp32 without channels-last (train.precision = \"fp32\", train.channels_last = false)");
+            }
+        } else if !self.model.students.is_empty() {
+            bail_input!("key 'model.students': TorchScript students need a TorchScript teacher (model.teacher)");
+        } else {
+            self.depths(lot.students)?;
+        }
         Ok(())
+    }
+
+    /// Whether the models are TorchScript files (`model.teacher`) rather than built-in ResNets.
+    pub fn scripted(&self) -> bool {
+        !self.model.teacher.is_empty()
+    }
+
+    /// (teacher file, one file per student) for `k` students, with `model.teacher` set.
+    pub fn script_paths(&self, k: usize) -> Result<(PathBuf, Vec<PathBuf>)> {
+        let m = &self.model;
+        let students = match m.students.len() {
+            0 => bail_input!("key 'model.students': a TorchScript teacher needs TorchScript students (one file, or one per student)"),
+            1 => vec![PathBuf::from(&m.students[0]); k],
+            n if n == k => m.students.iter().map(PathBuf::from).collect(),
+            n => bail_input!("key 'model.students': {n} files given for lot.students = {k} (give one, or {k})"),
+        };
+        Ok((PathBuf::from(&m.teacher), students))
+    }
+
+    /// Make relative model files absolute, relative to `base` (the config file's folder).
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        let abs = |p: &mut String| {
+            if !p.is_empty() && std::path::Path::new(p.as_str()).is_relative() {
+                let joined = base.join(p.as_str());
+                *p = std::path::absolute(&joined).unwrap_or(joined).display().to_string();
+            }
+        };
+        abs(&mut self.model.teacher);
+        self.model.students.iter_mut().for_each(abs);
     }
 
     /// (teacher depth, one depth per student) for `k` students.
@@ -190,5 +238,36 @@ mod tests {
         assert_eq!(again.vision().unwrap().forward_options(), ForwardOptions::new(Precision::Bf16, true));
         let e = format!("{:#}", parse(&["train.precision=fp16"]).unwrap_err());
         assert!(e.contains("train.precision") && e.contains("fp16"), "{e}");
+    }
+
+    /// `model.teacher`/`model.students`: relative paths resolve against the config file's folder
+    /// and are recorded absolute; bad combinations name the key.
+    #[test]
+    fn torchscript_model_keys() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = d.path().join("sub/c.toml");
+        std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+        let text = "task = \"vision\"\n[data]\ndataset = \"fashion-mnist\"\n[model]\nteacher = \"t.pt\"\nstudents = [\"/abs/s.pt\"]\n";
+        std::fs::write(&cfg, text).unwrap();
+        let c = Config::load(&cfg, &["lot.students=2".into(), "train.precision=auto".into()]).unwrap();
+        let v = c.vision().unwrap();
+        assert!(v.scripted());
+        let (t, s) = v.script_paths(2).unwrap();
+        assert_eq!(t, std::path::absolute(d.path().join("sub/t.pt")).unwrap());
+        assert_eq!(s, vec![std::path::PathBuf::from("/abs/s.pt"); 2], "one file serves every student");
+        assert_eq!(v.train.precision, Precision::Fp32, "auto is fp32 for TorchScript models");
+        let again = Config::from_toml(&c.to_toml(), &[], "again").unwrap();
+        assert_eq!(again.vision().unwrap().model.teacher, v.model.teacher);
+        // Built-in configs serialize without the keys.
+        assert!(!parse(&[]).unwrap().to_toml().contains("teacher"));
+        let err = |sets: &[&str]| crate::testing::input_error_text(parse(sets).unwrap_err());
+        let e = err(&["model.teacher=\"t.pt\""]);
+        assert!(e.contains("model.students") && e.contains("TorchScript students"), "{e}");
+        let e = err(&["model.teacher=\"t.pt\"", "model.students=[\"a.pt\", \"b.pt\"]", "lot.students=3"]);
+        assert!(e.contains("model.students") && e.contains("2 files given for lot.students = 3"), "{e}");
+        let e = err(&["model.students=[\"a.pt\"]"]);
+        assert!(e.contains("model.teacher"), "{e}");
+        let e = err(&["model.teacher=\"t.pt\"", "model.students=[\"a.pt\"]", "train.precision=bf16"]);
+        assert!(e.contains("train.precision") && e.contains("TorchScript"), "{e}");
     }
 }

@@ -1,109 +1,27 @@
-//! The image-classification trainer: LoT (or a baseline) on PreAct ResNets, driven by the engine.
+//! The image-classification trainer: LoT (or a baseline) on any classifiers (PreAct ResNets,
+//! TorchScript modules, a library user's tch modules), driven by the engine and the run driver.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use super::batches::{self, Shard};
-use super::resnet::{self, ForwardOptions, PreActResNet};
+pub use super::classifiers::Classifiers;
 use super::sync_bn::SyncBn;
 use super::classify::ClassifierRun;
 use super::config::{Schedule, TrainConfig, VisionConfig};
 use crate::config::Config;
 use crate::data::{load_dataset, ImageDataset, Split};
 use crate::dist::{self, Dist};
-use crate::engine::{Engine, LotModels, Stream};
+use crate::engine::Engine;
 use crate::optim::cosine_lr;
 use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
 use crate::track::{plot, Record, RecordKind};
-
-/// Teacher (index 0) and students, each with its own var store, on its own device (`run.devices`).
-pub struct VisionModels {
-    /// The teacher's device: batches arrive there, and every model's logits are returned there.
-    pub device: Device,
-    /// Each model's device.
-    pub devices: Vec<Device>,
-    pub nets: Vec<PreActResNet>,
-    pub stores: Vec<nn::VarStore>,
-    pub opts: ForwardOptions,
-}
-
-impl VisionModels {
-    /// Teacher seeded `seed`, student i seeded `seed + 1 + i` (the reference's seeding). Exact fp32.
-    pub fn build(depths: &[usize], in_channels: i64, classes: i64, seed: u64, device: Device) -> Result<Self> {
-        Self::build_with(depths, in_channels, classes, seed, device, ForwardOptions::default())
-    }
-
-    /// As [`Self::build`], every model running its forward with `opts` (precision, channels-last).
-    pub fn build_with(
-        depths: &[usize],
-        in_channels: i64,
-        classes: i64,
-        seed: u64,
-        device: Device,
-        opts: ForwardOptions,
-    ) -> Result<Self> {
-        Self::build_placed(depths, in_channels, classes, seed, &vec![device; depths.len()], opts)
-    }
-
-    /// As [`Self::build_with`], model m on `devices[m]` (the teacher's, `devices[0]`, is where
-    /// batches and logits live: only logits cross devices).
-    pub fn build_placed(
-        depths: &[usize],
-        in_channels: i64,
-        classes: i64,
-        seed: u64,
-        devices: &[Device],
-        opts: ForwardOptions,
-    ) -> Result<Self> {
-        let mut nets = Vec::new();
-        let mut stores = Vec::new();
-        for (m, &d) in depths.iter().enumerate() {
-            tch::manual_seed((seed + m as u64) as i64);
-            let vs = nn::VarStore::new(devices[m]);
-            nets.push(PreActResNet::with_options(&vs.root(), d, in_channels, classes, opts).map_err(crate::error::input_err)?);
-            stores.push(vs);
-        }
-        Ok(Self { device: devices[0], devices: devices.to_vec(), nets, stores, opts })
-    }
-
-    /// Model m's logits for `x` (on the teacher's device), computed on model m's device.
-    fn logits(&self, m: usize, x: &Tensor, train: bool) -> Tensor {
-        if self.devices[m] == self.device {
-            return self.nets[m].forward_t(x, train);
-        }
-        self.nets[m].forward_t(&x.to_device(self.devices[m]), train).to_device(self.device)
-    }
-
-    /// A batch's images in the models' compute kind and memory format, converted once for all
-    /// models (the forward would do it per model otherwise); exact fp32 leaves them alone.
-    pub fn prepare(&self, (x, y): (Tensor, Tensor)) -> (Tensor, Tensor) {
-        if self.opts.is_exact_fp32() {
-            (x, y)
-        } else {
-            (self.opts.prepare(&x), y)
-        }
-    }
-}
-
-impl LotModels for VisionModels {
-    type Batch = (Tensor, Tensor);
-    type Stats = ();
-    fn forward(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> (Tensor, Tensor, ()) {
-        let logits = self.logits(m, x, true);
-        let ce = logits.cross_entropy_for_logits(y);
-        (logits, ce, ())
-    }
-    fn forward_ce(&mut self, m: usize, (x, y): &Self::Batch, _stream: Stream) -> Option<(Tensor, Tensor)> {
-        Some((self.logits(m, x, true), y.shallow_clone()))
-    }
-}
 
 fn limit(mut ds: ImageDataset, n: usize) -> ImageDataset {
     if n > 0 && n < ds.n {
@@ -153,18 +71,18 @@ pub fn load_data(cfg: &VisionConfig) -> Result<Splits> {
 }
 
 /// (mean loss, accuracy %) of model `m` on a data set, in eval mode.
-pub fn evaluate(models: &VisionModels, m: usize, ds: &ImageDataset, batch: usize) -> (f64, f64) {
+pub fn evaluate(models: &Classifiers, m: usize, ds: &ImageDataset, batch: usize) -> (f64, f64) {
     let (loss, correct, n) = evaluate_sums(models, m, ds, 0..ds.n, batch);
     (loss / n.max(1.0), 100.0 * correct / n.max(1.0))
 }
 
 /// (summed loss, correct, samples) of model `m` on the samples `range` of a data set.
-fn evaluate_sums(models: &VisionModels, m: usize, ds: &ImageDataset, range: std::ops::Range<usize>, batch: usize) -> (f64, f64, f64) {
+fn evaluate_sums(models: &Classifiers, m: usize, ds: &ImageDataset, range: std::ops::Range<usize>, batch: usize) -> (f64, f64, f64) {
     let _g = tch::no_grad_guard();
     let (mut loss, mut correct, n) = (0.0, 0i64, range.len());
     for b in batches::eval_batches_of(ds, range, batch) {
         let (x, y) = b.to_tensors(models.devices[m]);
-        let logits = models.nets[m].forward_t(&x, false);
+        let logits = models.nets[m].logits(&x, false);
         loss += logits.cross_entropy_for_logits(&y).double_value(&[]) * b.y.len() as f64;
         correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
     }
@@ -174,7 +92,7 @@ fn evaluate_sums(models: &VisionModels, m: usize, ds: &ImageDataset, range: std:
 /// [`evaluate`] in a data-parallel run: each rank evaluates its contiguous part of the data set
 /// with rank 0's BatchNorm statistics (PyTorch DDP broadcasts buffers from rank 0), and the sums
 /// are reduced, so every rank gets the whole data set's numbers.
-fn evaluate_all(models: &VisionModels, m: usize, ds: &ImageDataset, batch: usize, dist: Option<&Dist>) -> Result<(f64, f64)> {
+fn evaluate_all(models: &Classifiers, m: usize, ds: &ImageDataset, batch: usize, dist: Option<&Dist>) -> Result<(f64, f64)> {
     let Some(d) = dist else { return Ok(evaluate(models, m, ds, batch)) };
     dist::broadcast_weights(&d.pg, &models.stores[m..m + 1])?;
     let chunk = ds.n.div_ceil(d.world);
@@ -252,20 +170,37 @@ impl TrainState {
     }
 }
 
-/// The config's models: the teacher, then the mode's students.
-fn build_models(cfg: &Config, train: &ImageDataset) -> Result<VisionModels> {
+/// [c, h, w] of a data set's images.
+fn image_shape(ds: &ImageDataset) -> [i64; 3] {
+    [ds.c as i64, ds.h as i64, ds.w as i64]
+}
+
+/// The config's models: the teacher, then the mode's students: built-in ResNets seeded from
+/// `run.seed`, or the TorchScript files of `model.teacher`/`model.students` with their own weights.
+fn build_models(cfg: &Config, train: &ImageDataset) -> Result<Classifiers> {
     let v = cfg.vision()?;
+    let k = cfg.lot.plan().students;
+    if v.scripted() {
+        if cfg.run.sync_bn {
+            crate::bail_input!("key 'run.sync_bn': synchronized BatchNorm is for the built-in ResNet; TorchScript models keep per-rank statistics");
+        }
+        let (teacher, students) = v.script_paths(cfg.lot.students)?;
+        let mut files = vec![("key 'model.teacher'".to_string(), teacher)];
+        files.extend(students.into_iter().take(k).map(|p| ("key 'model.students'".to_string(), p)));
+        let devices = lifecycle::model_devices(cfg, files.len())?;
+        return Classifiers::load_scripted(&files, &devices, image_shape(train), train.num_classes as i64);
+    }
     let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
     let mut depths = vec![t_depth];
-    depths.extend(s_depths.iter().take(cfg.lot.plan().students));
+    depths.extend(s_depths.iter().take(k));
     let devices = lifecycle::model_devices(cfg, depths.len())?;
-    VisionModels::build_placed(&depths, train.c as i64, train.num_classes as i64, cfg.run.seed, &devices, v.forward_options())
+    Classifiers::build_placed(&depths, train.c as i64, train.num_classes as i64, cfg.run.seed, &devices, v.forward_options())
 }
 
 /// A vision run in progress: models, engine, the teacher's and students' batch streams, the
 /// evaluation splits and the resume state. [`lifecycle::fit`] drives it.
 pub struct VisionLearner {
-    pub models: VisionModels,
+    pub models: Classifiers,
     pub engine: Engine,
     pub teacher_batches: batches::Prefetch,
     student_batches: batches::Prefetch,
@@ -280,6 +215,8 @@ pub struct VisionLearner {
     device: Device,
     dist: Option<Arc<Dist>>,
     sync_bn: Option<Arc<SyncBn>>,
+    /// `run.seed`: models with random forwards reseed torch's generator from it every step.
+    seed: u64,
     lr: f64,
     epoch_start: Instant,
     /// Seconds spent evaluating, which training throughput (dist.json) leaves out.
@@ -299,7 +236,7 @@ impl VisionLearner {
     /// The learner at `st` (fresh or resumed): the batch streams start where `st` left them.
     fn new(
         spec: &ClassifierRun,
-        mut models: VisionModels,
+        mut models: Classifiers,
         mut engine: Engine,
         splits: Splits,
         st: TrainState,
@@ -314,7 +251,7 @@ impl VisionLearner {
         // `run.sync_bn`: every net's training-mode BatchNorm over all ranks' rows.
         let sync_bn = dist.as_ref().filter(|_| spec.sync_bn).map(|d| SyncBn::new(d.pg.clone()));
         for net in &mut models.nets {
-            net.set_sync_bn(sync_bn.clone());
+            net.set_sync_bn(sync_bn.clone())?;
         }
         let epochs = spec.epochs();
         // `train.batch_size` is per process: a step of W ranks takes a global batch of W times it.
@@ -341,6 +278,7 @@ impl VisionLearner {
             device,
             dist,
             sync_bn,
+            seed,
             lr: t.lr,
             epoch_start: Instant::now(),
             eval_s: 0.0,
@@ -373,7 +311,9 @@ impl VisionLearner {
                 dist::broadcast_weights(&d.pg, &self.models.stores[m..m + 1])?; // rank 0's BatchNorm statistics
             }
             if main {
-                lifecycle::save_weights(out, m, &self.models.stores[m], resnet::to_reference_names)?;
+                let net = &self.models.nets[m];
+                lifecycle::save_weights(out, m, &self.models.stores[m], net.saved_names().0)?;
+                net.save_module(out, m)?;
             }
             let kind = if self.valid.is_some() {
                 // The test set, read once: the final weights.
@@ -442,9 +382,14 @@ impl lifecycle::Learner for VisionLearner {
             let (x, y) = student_batches.next()?.to_tensors(device);
             Ok(if opts.is_exact_fp32() { (x, y) } else { (opts.prepare(&x), y) })
         };
+        if self.models.is_random() {
+            // Dropout in a model's forward: the step's masks are a function of the step alone.
+            crate::checkpoint::reseed_torch(self.seed, self.st.step);
+        }
         let outp = self.engine.lot_step(&mut self.models, &batch, &mut next_student);
-        // A synchronized BatchNorm's failed collective is the first cause of whatever followed.
-        let outp = match self.sync_bn.as_ref().and_then(|s| s.take_error()) {
+        // A synchronized BatchNorm's failed collective, or a model's failed forward, is the first
+        // cause of whatever followed.
+        let outp = match self.sync_bn.as_ref().and_then(|s| s.take_error()).or_else(|| self.models.take_error()) {
             Some(e) => Err(anyhow::anyhow!(e)),
             None => outp,
         }?;
@@ -573,7 +518,7 @@ pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
 /// `dist`: this process's part of a data-parallel run.
 pub fn train_classifiers(
     spec: &ClassifierRun,
-    models: VisionModels,
+    models: Classifiers,
     mut engine: Engine,
     splits: Splits,
     out: &Path,
@@ -621,14 +566,22 @@ pub fn plot_run(dir: &Path) -> Result<()> {
 pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let v = cfg.vision()?;
     let test = load_data(v)?.test;
-    let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
-    let mut depths = vec![t_depth];
-    depths.extend(s_depths.iter().take(cfg.lot.plan().students));
-    let devices = lifecycle::model_devices(cfg, depths.len())?;
-    let models = VisionModels::build_placed(&depths, test.c as i64, test.num_classes as i64, 0, &devices, v.forward_options())?;
+    let k = cfg.lot.plan().students;
+    let models = if v.scripted() {
+        // The run's own modules (`<run>/teacher.pt`, …): the config's files may have moved since.
+        let files: Vec<(String, PathBuf)> = (0..=k).map(|m| ("the run's module".to_string(), dir.join(format!("{}.pt", model_name(m))))).collect();
+        let devices = lifecycle::model_devices(cfg, files.len())?;
+        Classifiers::load_scripted(&files, &devices, image_shape(&test), test.num_classes as i64)?
+    } else {
+        let (t_depth, s_depths) = v.depths(cfg.lot.students)?;
+        let mut depths = vec![t_depth];
+        depths.extend(s_depths.iter().take(k));
+        let devices = lifecycle::model_devices(cfg, depths.len())?;
+        Classifiers::build_placed(&depths, test.c as i64, test.num_classes as i64, 0, &devices, v.forward_options())?
+    };
     let mut out = Vec::new();
     for m in 0..models.nets.len() {
-        lifecycle::load_weights(dir, m, &models.stores[m], resnet::from_reference_names)?;
+        lifecycle::load_weights(dir, m, &models.stores[m], models.nets[m].saved_names().1)?;
         let (l, a) = evaluate(&models, m, &test, v.train.eval_batch_size);
         out.push(run::EvalRow { model: model_name(m), values: vec![("test loss".into(), l), ("test accuracy %".into(), a)] });
     }
