@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod config;
+pub mod own_data;
 pub mod resnet;
 pub mod sync_bn;
 pub mod train;
