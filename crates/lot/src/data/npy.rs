@@ -382,6 +382,29 @@ mod tests {
         assert!(e(&v9).contains("version 9"));
     }
 
+    /// Random byte flips, insertions and cuts of valid arrays: errors, never panics.
+    #[test]
+    fn mutated_arrays_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let seeds = [npy_bytes("<f4", &[2, 3], &[0; 24]), npy_bytes("|u1", &[4], &[1, 2, 3, 4]), npy_bytes("<i8", &[1, 1], &[7; 8])];
+        for _ in 0..5000 {
+            let mut b = seeds[rng.gen_range(0..seeds.len())].clone();
+            for _ in 0..rng.gen_range(1..4) {
+                if b.is_empty() {
+                    break;
+                }
+                let at = rng.gen_range(0..b.len());
+                match rng.gen_range(0..3) {
+                    0 => b[at] = rng.gen(),
+                    1 => b.insert(at, *b"(),'0123456789 TrueFalse<>|uif"[..].get(rng.gen_range(0..29)).unwrap()),
+                    _ => b.truncate(at),
+                }
+            }
+            let _ = parse_npy(&b);
+        }
+    }
+
     #[test]
     fn npz_stored_and_deflated() {
         let d = tempfile::tempdir().unwrap();
