@@ -500,7 +500,7 @@ pub fn synthetic_images(n: usize, classes: usize, seed: u64) -> ImageDataset {
     let mut images = vec![0u8; n * c * h * w];
     rng.fill_bytes(&mut images);
     let labels = (0..n).map(|_| rng.gen_range(0..classes as i64)).collect();
-    ImageDataset { images, labels, n, c, h, w, num_classes: classes }
+    ImageDataset::from_u8(images, labels, [c, h, w], classes)
 }
 
 /// null → NaN on reading (serde_json writes a non-finite f64 as null), so a report with a missing

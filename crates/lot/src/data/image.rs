@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::pixels::Norm;
 use crate::bail_input;
 use crate::error::input_err;
 
 /// Images as raw bytes, N*C*H*W row-major (each image is CHW), with one label per image.
 #[derive(Clone)]
 pub struct ImageDataset {
+    /// uint8 pixels; empty when the data set's pixels are floats (`floats`).
     pub images: Vec<u8>,
     pub labels: Vec<i64>,
     pub n: usize,
@@ -23,11 +25,16 @@ pub struct ImageDataset {
     pub h: usize,
     pub w: usize,
     pub num_classes: usize,
+    /// Float pixels (NumPy float data), N*C*H*W; empty for uint8 data.
+    pub floats: Vec<f32>,
+    /// How pixels become network inputs: [`Norm::Unit`] for the built-in data sets.
+    pub norm: Norm,
 }
 
 impl ImageDataset {
     /// A data set from memory: `images` holds N images of C×H×W bytes each (row-major, CHW),
-    /// `labels` one class in `0..num_classes` per image. Sizes and labels are checked.
+    /// `labels` one class in `0..num_classes` per image; sizes and labels are checked. Pixels are
+    /// mapped to [−1, 1] as the built-in data sets' are.
     pub fn new(images: Vec<u8>, labels: Vec<i64>, [c, h, w]: [usize; 3], num_classes: usize) -> Result<Self> {
         let n = labels.len();
         let size = c.checked_mul(h).and_then(|v| v.checked_mul(w)).unwrap_or(usize::MAX);
@@ -37,12 +44,50 @@ impl ImageDataset {
         if let Some((i, y)) = labels.iter().enumerate().find(|(_, &y)| y < 0 || y as usize >= num_classes) {
             bail_input!("labels: label {y} of image {i} is outside 0..{num_classes}");
         }
-        Ok(Self { images, labels, n, c, h, w, num_classes })
+        Ok(Self::from_u8(images, labels, [c, h, w], num_classes))
     }
 
-    /// Bytes per image (C*H*W).
+    /// uint8 pixels with the built-in normalisation.
+    pub fn from_u8(images: Vec<u8>, labels: Vec<i64>, [c, h, w]: [usize; 3], num_classes: usize) -> Self {
+        Self { n: labels.len(), images, labels, c, h, w, num_classes, floats: Vec::new(), norm: Norm::Unit }
+    }
+
+    /// Values per image (C*H*W).
     pub fn image_size(&self) -> usize {
         self.c * self.h * self.w
+    }
+
+    /// True when the pixels are floats (`floats`), not bytes (`images`).
+    pub fn is_float(&self) -> bool {
+        self.images.is_empty() && !self.floats.is_empty()
+    }
+
+    /// Keep only the first `n` samples (no-op when there are not more).
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.n {
+            let per = self.image_size();
+            self.images.truncate(if self.images.is_empty() { 0 } else { n * per });
+            self.floats.truncate(if self.floats.is_empty() { 0 } else { n * per });
+            self.labels.truncate(n);
+            self.n = n;
+        }
+    }
+
+    /// Split off the samples from `at` on into a new data set (same shape, classes and norm).
+    pub fn split_off(&mut self, at: usize) -> ImageDataset {
+        let at = at.min(self.n);
+        let per = self.image_size();
+        let tail_of = |v: usize| if v == 0 { 0 } else { at * per };
+        let tail = ImageDataset {
+            images: self.images.split_off(tail_of(self.images.len())),
+            floats: self.floats.split_off(tail_of(self.floats.len())),
+            labels: self.labels.split_off(at),
+            n: self.n - at,
+            norm: self.norm.clone(),
+            ..*self
+        };
+        self.n = at;
+        tail
     }
 }
 
@@ -64,9 +109,14 @@ pub enum DatasetKind {
     FashionMnist,
     Cifar10,
     Cifar100,
+    /// Your own images: `train/CLASS/*.png|jpg|jpeg` and `test/CLASS/...` (see [`super::folder`]).
+    ImageFolder,
+    /// Your own arrays: `train.npz`/`test.npz` with `x` and `y`, or `train_x.npy`… (see [`super::arrays`]).
+    Numpy,
 }
 
 impl DatasetKind {
+    /// The built-in data sets (fetchable or downloadable; listed by `lot data list`).
     pub const ALL: [DatasetKind; 4] = [
         DatasetKind::Mnist,
         DatasetKind::FashionMnist,
@@ -74,6 +124,15 @@ impl DatasetKind {
         DatasetKind::Cifar100,
     ];
 
+    /// The kinds that read the user's own files (and normalise with per-channel statistics).
+    pub const OWN: [DatasetKind; 2] = [DatasetKind::ImageFolder, DatasetKind::Numpy];
+
+    /// True for [`Self::OWN`]: the user's files rather than a built-in data set.
+    pub fn is_own(&self) -> bool {
+        Self::OWN.contains(self)
+    }
+
+    /// A built-in data set by name (`lot data fetch`).
     pub fn parse(s: &str) -> Result<Self> {
         for k in Self::ALL {
             if k.name() == s {
@@ -93,12 +152,16 @@ impl DatasetKind {
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::ImageFolder => "image-folder",
+            DatasetKind::Numpy => "numpy",
         }
     }
 
+    /// The number of classes of a built-in data set; 0 for the user's own (their files say).
     pub fn num_classes(&self) -> usize {
         match self {
             DatasetKind::Cifar100 => 100,
+            DatasetKind::ImageFolder | DatasetKind::Numpy => 0,
             _ => 10,
         }
     }
@@ -117,6 +180,12 @@ impl DatasetKind {
                      and pass that folder or its parent with data.dir"
                 )
             }
+            DatasetKind::ImageFolder => {
+                "data.dir must hold train/ and test/, each with one folder of .png/.jpg images per class (docs/own-data.md)".into()
+            }
+            DatasetKind::Numpy => "data.dir must hold train.npz and test.npz (arrays x and y), or train_x.npy, \
+                 train_y.npy, test_x.npy, test_y.npy (docs/own-data.md)"
+                .into(),
         }
     }
 
@@ -276,6 +345,7 @@ fn idx_file(kind: DatasetKind, dir: &Path, name: &str) -> Result<PathBuf> {
 pub fn split_files(kind: DatasetKind, dir: &Path, split: Split) -> Result<Vec<PathBuf>> {
     require_dir(kind, dir)?;
     match kind {
+        DatasetKind::ImageFolder | DatasetKind::Numpy => own_kind(kind),
         DatasetKind::Mnist | DatasetKind::FashionMnist => {
             let prefix = match split {
                 Split::Train => "train",
@@ -324,13 +394,19 @@ pub fn check_files(kind: DatasetKind, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Load one split of a data set from `dir` (the folder holding the files).
+/// Load one split of a built-in data set from `dir` (the folder holding the files). The user's
+/// own kinds read both splits together, to check one against the other: [`super::load_splits`].
 pub fn load_dataset(kind: DatasetKind, dir: &Path, split: Split) -> Result<ImageDataset> {
     let files = split_files(kind, dir, split)?;
     match kind {
         DatasetKind::Mnist | DatasetKind::FashionMnist => load_idx_pair(kind, &files[0], &files[1]),
-        DatasetKind::Cifar10 | DatasetKind::Cifar100 => load_cifar(kind, &files),
+        _ => load_cifar(kind, &files),
     }
+}
+
+/// The error for a user kind asked of a built-in data set's reader.
+fn own_kind<T>(kind: DatasetKind) -> Result<T> {
+    bail_input!("data: {kind} is read with both splits together (lot::data::load_splits)")
 }
 
 fn load_idx_pair(
@@ -350,18 +426,10 @@ fn load_idx_pair(
     }
     let num_classes = kind.num_classes();
     check_labels(labels_path, &labels, num_classes)?;
-    Ok(ImageDataset {
-        images,
-        labels,
-        n,
-        c: 1,
-        h,
-        w,
-        num_classes,
-    })
+    Ok(ImageDataset::from_u8(images, labels, [1, h, w], num_classes))
 }
 
-fn check_labels(path: &Path, labels: &[i64], num_classes: usize) -> Result<()> {
+pub(crate) fn check_labels(path: &Path, labels: &[i64], num_classes: usize) -> Result<()> {
     if let Some((i, &l)) = labels
         .iter()
         .enumerate()
@@ -402,15 +470,7 @@ fn load_cifar(kind: DatasetKind, files: &[PathBuf]) -> Result<ImageDataset> {
         }
         check_labels(path, &labels[first..], num_classes)?;
     }
-    Ok(ImageDataset {
-        n: labels.len(),
-        images,
-        labels,
-        c: 3,
-        h: 32,
-        w: 32,
-        num_classes,
-    })
+    Ok(ImageDataset::from_u8(images, labels, [3, 32, 32], num_classes))
 }
 
 #[cfg(test)]

@@ -21,9 +21,11 @@ pub struct TextConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TextData {
-    /// `ptb` (ptb.*.txt) or `wikitext` (wiki.*.tokens).
+    /// `ptb` (ptb.*.txt, the default), `wikitext` (wiki.*.tokens) or `text-files`: your own UTF-8
+    /// text, `train.txt`, `valid.txt`, `test.txt`, read by WikiText's rules (docs/own-data.md).
     pub corpus: CorpusKind,
-    /// Folder with the files; empty = `<data root>/ptb` or `<data root>/wikitext-103`.
+    /// Folder with the files; empty = `<data root>/ptb` or `<data root>/wikitext-103`. Required
+    /// for `text-files`.
     pub dir: String,
     /// Train on the first n tokens of the training split only (0 = all): a small-data regime.
     /// The vocabulary, validation and test splits stay whole.
@@ -193,6 +195,9 @@ impl TextConfig {
         if !(t.plateau_gamma > 0.0 && t.plateau_gamma <= 1.0) {
             bail_input!("key 'train.plateau_gamma': must be in (0, 1], got {}", t.plateau_gamma);
         }
+        if self.data.corpus == CorpusKind::TextFiles && self.data.dir.is_empty() {
+            bail_input!("key 'data.dir': required for data.corpus = \"text-files\" (the folder holding train.txt, valid.txt and test.txt)");
+        }
         let m = &self.model;
         if !(0.0..1.0).contains(&m.dropout) || !(0.0..1.0).contains(&m.dropatt) {
             bail_input!("key 'model.dropout': must be in [0, 1)");
@@ -230,6 +235,7 @@ impl TextConfig {
         match self.data.corpus {
             CorpusKind::Ptb => root.join("ptb"),
             CorpusKind::Wikitext => root.join("wikitext-103"),
+            CorpusKind::TextFiles => root.join("text-files"), // unused: validate requires data.dir
         }
     }
 }

@@ -34,6 +34,9 @@ pub enum CorpusKind {
     Ptb,
     /// `wiki.{train,valid,test}.tokens` (WikiText-2 or -103, tokenized release)
     Wikitext,
+    /// Your own UTF-8 text: `train.txt`, `valid.txt`, `test.txt`, read as WikiText is (words split
+    /// at whitespace, `<eos>` per line, Transformer-XL counts train only and keeps case).
+    TextFiles,
 }
 
 impl CorpusKind {
@@ -41,6 +44,7 @@ impl CorpusKind {
         match self {
             CorpusKind::Ptb => ["train", "valid", "test"].map(|s| dir.join(format!("ptb.{s}.txt"))),
             CorpusKind::Wikitext => ["train", "valid", "test"].map(|s| dir.join(format!("wiki.{s}.tokens"))),
+            CorpusKind::TextFiles => ["train", "valid", "test"].map(|s| dir.join(format!("{s}.txt"))),
         }
     }
     fn how_to_get(self) -> &'static str {
@@ -49,6 +53,7 @@ impl CorpusKind {
             CorpusKind::Wikitext => {
                 "WikiText is not on any package registry: download wikitext-103-v1.zip (or wikitext-2) and point data.dir at the folder with wiki.*.tokens"
             }
+            CorpusKind::TextFiles => "data.dir must hold train.txt, valid.txt and test.txt (UTF-8 text; docs/own-data.md)",
         }
     }
 }
@@ -105,6 +110,7 @@ fn for_each_line(path: &Path, lower: bool, mut f: impl FnMut(&str) -> Result<()>
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::new();
     let mut line_no = 0usize;
+    let mut offset = 0usize; // of the line's first byte in the file
     let mut any = false;
     loop {
         buf.clear();
@@ -115,8 +121,11 @@ fn for_each_line(path: &Path, lower: bool, mut f: impl FnMut(&str) -> Result<()>
             break;
         }
         line_no += 1;
-        let line = std::str::from_utf8(&buf)
-            .map_err(|_| input_err(format!("corpus file {}: line {line_no} is not valid UTF-8", path.display())))?;
+        let line = std::str::from_utf8(&buf).map_err(|e| {
+            let at = offset + e.valid_up_to();
+            input_err(format!("corpus file {}: line {line_no} is not valid UTF-8 (byte offset {at})", path.display()))
+        })?;
+        offset += n;
         let lowered;
         let line = if lower {
             lowered = line.to_lowercase();
@@ -169,7 +178,7 @@ pub fn load_corpus(dir: &Path, kind: CorpusKind, rules: VocabRules) -> Result<Co
         VocabRules::Txl => {
             let (lower, counted): (bool, &[PathBuf]) = match kind {
                 CorpusKind::Ptb => (true, &files[..]),
-                CorpusKind::Wikitext => (false, &files[..1]),
+                CorpusKind::Wikitext | CorpusKind::TextFiles => (false, &files[..1]),
             };
             // Count, remembering first appearance for stable tie-breaking (Counter.most_common).
             let mut counts: HashMap<String, (u64, usize)> = HashMap::new();
@@ -376,6 +385,33 @@ mod tests {
         std::fs::write(d.path().join("ptb.valid.txt"), b"ok\n\xff\xfe bad\n").unwrap();
         let e = load_corpus(d.path(), CorpusKind::Ptb, VocabRules::Lstm).unwrap_err();
         assert!(e.to_string().contains("line 2 is not valid UTF-8"), "{e}");
+    }
+
+    /// Your own text: WikiText's rules; a missing file, bad UTF-8 (file and byte offset) and an
+    /// empty training file are one clear error each.
+    #[test]
+    fn text_files_corpus() {
+        let d = tempfile::tempdir().unwrap();
+        let e = load_corpus(d.path(), CorpusKind::TextFiles, VocabRules::Txl).unwrap_err();
+        assert!(e.to_string().contains("train.txt not found") && e.to_string().contains("data.dir must hold train.txt"), "{e}");
+        write(d.path(), CorpusKind::TextFiles, ["Der Hund\nder Hund läuft\n", "der Hund\n", "läuft\n"]);
+        let c = load_corpus(d.path(), CorpusKind::TextFiles, VocabRules::Txl).unwrap();
+        // Counted over train only, case kept: Hund 2, then Der, der, läuft (1 each, first seen first).
+        assert_eq!(c.vocab.words, vec!["<eos>", "Hund", "Der", "der", "läuft"]);
+        assert_eq!(c.train, vec![2, 1, 0, 3, 1, 4, 0]);
+        assert_eq!(c.test, vec![4, 0]);
+        // A test word outside the training vocabulary is an error, as WikiText's would be.
+        std::fs::write(d.path().join("test.txt"), "Katze\n").unwrap();
+        let e = load_corpus(d.path(), CorpusKind::TextFiles, VocabRules::Txl).unwrap_err();
+        assert!(e.to_string().contains("test.txt: word 'Katze'"), "{e}");
+        let c = load_corpus(d.path(), CorpusKind::TextFiles, VocabRules::Lstm).unwrap();
+        assert_eq!(c.vocab.len(), 6);
+        std::fs::write(d.path().join("valid.txt"), b"ok\nfine \xc3\x28 broken\n").unwrap();
+        let e = crate::testing::input_error_text(load_corpus(d.path(), CorpusKind::TextFiles, VocabRules::Lstm).unwrap_err());
+        assert!(e.contains("valid.txt: line 2 is not valid UTF-8 (byte offset 8)"), "{e}");
+        std::fs::write(d.path().join("train.txt"), b"").unwrap();
+        let e = crate::testing::input_error_text(load_corpus(d.path(), CorpusKind::TextFiles, VocabRules::Lstm).unwrap_err());
+        assert!(e.contains("train.txt: empty (no words)"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
 
 use super::config::EpochStyle;
-use crate::data::ImageDataset;
+use crate::data::{ImageDataset, Norm};
 
 pub const PAD: usize = 4;
 
@@ -51,23 +51,68 @@ pub fn normalize(v: u8) -> f32 {
 }
 
 /// Copy one image into `out` with a crop offset (dy, dx) in 0..=2·PAD of the zero-padded image and
-/// an optional horizontal flip (applied after the crop).
+/// an optional horizontal flip (applied after the crop). Padding is a raw 0 pixel, normalised.
 pub fn crop_flip_into(ds: &ImageDataset, i: usize, dy: usize, dx: usize, flip: bool, out: &mut [f32]) {
-    let (c, h, w) = (ds.c, ds.h, ds.w);
-    let img = &ds.images[i * c * h * w..(i + 1) * c * h * w];
-    let zero = normalize(0);
+    let per = ds.image_size();
+    let shape = (ds.c, ds.h, ds.w);
+    // One monomorphised loop per pixel storage and normalisation: the built-in path is unchanged.
+    match (&ds.norm, ds.is_float()) {
+        (Norm::Unit, false) => crop_flip(&ds.images[i * per..(i + 1) * per], shape, dy, dx, flip, out, 0, |_, v| normalize(v)),
+        (Norm::Channels { lut, .. }, false) => {
+            crop_flip(&ds.images[i * per..(i + 1) * per], shape, dy, dx, flip, out, 0, |ch, v| lut[ch * 256 + v as usize])
+        }
+        (norm, true) => crop_flip(&ds.floats[i * per..(i + 1) * per], shape, dy, dx, flip, out, 0.0, |ch, v| norm.float(ch, v)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn crop_flip<T: Copy>(
+    img: &[T],
+    (c, h, w): (usize, usize, usize),
+    dy: usize,
+    dx: usize,
+    flip: bool,
+    out: &mut [f32],
+    pad: T,
+    norm: impl Fn(usize, T) -> f32,
+) {
     for ch in 0..c {
+        let zero = norm(ch, pad);
         for y in 0..h {
             let sy = y as isize + dy as isize - PAD as isize;
             for x in 0..w {
                 let cx = if flip { w - 1 - x } else { x };
                 let sx = cx as isize + dx as isize - PAD as isize;
                 let v = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
-                    normalize(img[ch * h * w + sy as usize * w + sx as usize])
+                    norm(ch, img[ch * h * w + sy as usize * w + sx as usize])
                 } else {
                     zero
                 };
                 out[ch * h * w + y * w + x] = v;
+            }
+        }
+    }
+}
+
+/// Copy one image into `out`, normalised, without augmentation.
+pub fn normalize_into(ds: &ImageDataset, i: usize, out: &mut [f32]) {
+    let per = ds.image_size();
+    let hw = ds.h * ds.w;
+    match (&ds.norm, ds.is_float()) {
+        (Norm::Unit, false) => {
+            for (o, &v) in out.iter_mut().zip(&ds.images[i * per..(i + 1) * per]) {
+                *o = normalize(v);
+            }
+        }
+        (Norm::Channels { lut, .. }, false) => {
+            for (k, (o, &v)) in out.iter_mut().zip(&ds.images[i * per..(i + 1) * per]).enumerate() {
+                *o = lut[k / hw * 256 + v as usize];
+            }
+        }
+        (norm, true) => {
+            for (k, (o, &v)) in out.iter_mut().zip(&ds.floats[i * per..(i + 1) * per]).enumerate() {
+                *o = norm.float(k / hw, v);
             }
         }
     }
@@ -119,11 +164,7 @@ pub fn make_batch(ds: &ImageDataset, idx: &[usize], mut rng: Option<&mut ChaCha8
                 let (dy, dx, flip) = draw_augmentation(r);
                 crop_flip_into(ds, i, dy, dx, flip, out);
             }
-            None => {
-                for (o, &v) in out.iter_mut().zip(&ds.images[i * per..(i + 1) * per]) {
-                    *o = normalize(v);
-                }
-            }
+            None => normalize_into(ds, i, out),
         }
         y.push(ds.labels[i]);
     }
@@ -275,7 +316,7 @@ mod tests {
 
     fn tiny(n: usize, c: usize, h: usize, w: usize) -> ImageDataset {
         let images: Vec<u8> = (0..n * c * h * w).map(|i| (i % 251) as u8 + 1).collect();
-        ImageDataset { images, labels: (0..n as i64).map(|i| i % 10).collect(), n, c, h, w, num_classes: 10 }
+        ImageDataset::from_u8(images, (0..n as i64).map(|i| i % 10).collect(), [c, h, w], 10)
     }
 
     #[test]
@@ -331,6 +372,34 @@ mod tests {
         let (x, y) = b.to_tensors(Device::Cpu);
         assert_eq!(x.size(), vec![3, 3, 8, 8]);
         assert_eq!(y.size(), vec![3]);
+    }
+
+    /// Your own data: (v/255 − mean)/std per channel for bytes, (v − mean)/std for floats, and a
+    /// crop's padding is a raw 0 pixel normalised the same way.
+    #[test]
+    fn per_channel_normalisation_of_bytes_and_floats() {
+        let mut ds = tiny(2, 2, 5, 6);
+        let (mean, std) = ([0.5, 0.0], [0.25, 1.0]);
+        ds.norm = Norm::channels(mean.to_vec(), std.to_vec());
+        let b = make_batch(&ds, &[1], None);
+        for (k, &v) in ds.images[60..120].iter().enumerate() {
+            let ch = k / 30;
+            assert_eq!(b.x[k], ((v as f64 / 255.0 - mean[ch]) / std[ch]) as f32, "pixel {k}");
+        }
+        let mut out = vec![0f32; 60];
+        crop_flip_into(&ds, 0, 0, 0, false, &mut out);
+        assert_eq!((out[0], out[30]), (-2.0, 0.0)); // padding: (0 − 0.5)/0.25 and (0 − 0)/1
+        // The same pixels as floats v/255 give the same inputs (to float rounding), augmented too.
+        let f = ImageDataset { floats: ds.images.iter().map(|&v| v as f32 / 255.0).collect(), images: Vec::new(), ..ds.clone() };
+        assert!(f.is_float());
+        let mut out_f = vec![0f32; 60];
+        for (dy, dx, flip) in [(0, 0, false), (PAD, PAD, true), (8, 3, true)] {
+            crop_flip_into(&ds, 1, dy, dx, flip, &mut out);
+            crop_flip_into(&f, 1, dy, dx, flip, &mut out_f);
+            assert!(out.iter().zip(&out_f).all(|(a, b)| (a - b).abs() < 1e-6));
+        }
+        let bf = make_batch(&f, &[1], None);
+        assert!(b.x.iter().zip(&bf.x).all(|(a, b)| (a - b).abs() < 1e-6));
     }
 
     #[test]

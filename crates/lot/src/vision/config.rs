@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bail_input;
 use crate::config::common::LotConfig;
-use crate::data::DatasetKind;
+use crate::data::{DatasetKind, Layout};
 use crate::error::input_err;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -21,8 +21,11 @@ pub struct VisionConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
+    /// A built-in set (`mnist`, `fashion-mnist`, `cifar10`, `cifar100`; default `cifar100`) or
+    /// your own: `image-folder` (train/CLASS/*.png…) or `numpy` (train.npz…); docs/own-data.md.
     pub dataset: DatasetKind,
-    /// Folder holding the files; empty = `<data cache>/<dataset>` (see `lot data list`).
+    /// Folder holding the files; empty = `<data cache>/<dataset>` (see `lot data list`). Required
+    /// for your own data (`image-folder`, `numpy`).
     pub dir: String,
     pub augment: bool,
     /// Use only the first n training / test samples (0 = all): for quick runs.
@@ -31,11 +34,34 @@ pub struct DataConfig {
     /// Hold out the last n training samples as a validation set (0 = none). With one, every epoch
     /// is evaluated on it and the test set is read once, after the last epoch.
     pub valid_limit: usize,
+    /// `numpy` data: the image arrays' axis order, `"auto"` (default: the channel axis is the one
+    /// of axes 1 and 3 with size 1 or 3), `"nchw"` or `"nhwc"`.
+    #[serde(skip_serializing_if = "Layout::is_auto")]
+    pub layout: Layout,
+    /// Your own data: per-channel mean and standard deviation for (value − mean)/std, value = v/255
+    /// for uint8 pixels, as stored for floats. Empty (default) = computed from the training split
+    /// (after `valid_limit` and `train_limit`) and written into the run's config.toml, so a
+    /// resumed run and `lot eval` use the same numbers. The built-in sets use (v/255 − 0.5)/0.5.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mean: Vec<f64>,
+    /// See `mean`; empty (default) = computed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub std: Vec<f64>,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dataset: DatasetKind::Cifar100, dir: String::new(), augment: true, train_limit: 0, test_limit: 0, valid_limit: 0 }
+        Self {
+            dataset: DatasetKind::Cifar100,
+            dir: String::new(),
+            augment: true,
+            train_limit: 0,
+            test_limit: 0,
+            valid_limit: 0,
+            layout: Layout::Auto,
+            mean: Vec::new(),
+            std: Vec::new(),
+        }
     }
 }
 
@@ -147,6 +173,19 @@ impl VisionConfig {
             bail_input!("key 'model.students': TorchScript students need a TorchScript teacher (model.teacher)");
         } else {
             self.depths(lot.students)?;
+        }
+        let d = &self.data;
+        if d.dataset.is_own() && d.dir.is_empty() {
+            bail_input!("key 'data.dir': required for data.dataset = \"{}\"; {}", d.dataset, d.dataset.how_to_get());
+        }
+        if !d.dataset.is_own() && !(d.mean.is_empty() && d.std.is_empty()) {
+            bail_input!(
+                "key 'data.mean' / 'data.std': only for your own data (image-folder, numpy); {} uses the reference's (v/255 - 0.5)/0.5",
+                d.dataset
+            );
+        }
+        if d.dataset != DatasetKind::Numpy && !d.layout.is_auto() {
+            bail_input!("key 'data.layout': only for data.dataset = \"numpy\"");
         }
         Ok(())
     }
@@ -269,5 +308,22 @@ mod tests {
         assert!(e.contains("model.teacher"), "{e}");
         let e = err(&["model.teacher=\"t.pt\"", "model.students=[\"a.pt\"]", "train.precision=bf16"]);
         assert!(e.contains("train.precision") && e.contains("TorchScript"), "{e}");
+    }
+
+    #[test]
+    fn own_data_keys() {
+        // The built-in sets' config.toml does not change: the new keys are left out when unset.
+        let c = parse(&[]).unwrap();
+        let text = c.to_toml();
+        assert!(!text.contains("mean") && !text.contains("layout"), "{text}");
+        let c = parse(&["data.dataset=numpy", "data.dir=/d", "data.layout=nhwc", "data.mean=[0.5, 0.25]", "data.std=[0.1, 0.2]"]).unwrap();
+        let again = Config::from_toml(&c.to_toml(), &[], "again").unwrap();
+        assert_eq!(again, c);
+        assert_eq!(again.vision().unwrap().data.mean, vec![0.5, 0.25]);
+        let e = |sets: &[&str]| format!("{:#}", parse(sets).unwrap_err());
+        assert!(e(&["data.dataset=image-folder"]).contains("key 'data.dir': required"));
+        assert!(e(&["data.mean=[0.5]", "data.std=[0.5]"]).contains("only for your own data"));
+        assert!(e(&["data.layout=nhwc"]).contains("data.layout"));
+        assert!(e(&["data.dataset=numpy", "data.dir=/d", "data.layout=hwc"]).contains("data.layout"));
     }
 }

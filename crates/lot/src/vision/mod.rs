@@ -6,6 +6,7 @@ pub mod classifiers;
 pub mod classify;
 pub mod config;
 pub mod net;
+pub mod own_data;
 pub mod resnet;
 pub mod script;
 pub mod sync_bn;

@@ -15,7 +15,8 @@ use super::sync_bn::SyncBn;
 use super::classify::ClassifierRun;
 use super::config::{Schedule, TrainConfig, VisionConfig};
 use crate::config::Config;
-use crate::data::{load_dataset, ImageDataset, Split};
+use super::own_data;
+use crate::data::{load_splits, ImageDataset};
 use crate::dist::{self, Dist};
 use crate::engine::Engine;
 use crate::optim::cosine_lr;
@@ -24,24 +25,15 @@ use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
 use crate::track::{plot, Record, RecordKind};
 
 fn limit(mut ds: ImageDataset, n: usize) -> ImageDataset {
-    if n > 0 && n < ds.n {
-        ds.images.truncate(n * ds.image_size());
-        ds.labels.truncate(n);
-        ds.n = n;
+    if n > 0 {
+        ds.truncate(n);
     }
     ds
 }
 
 /// Split off the last `n` samples (the validation set), so it does not change with `train_limit`.
 fn split_tail(mut ds: ImageDataset, n: usize) -> (ImageDataset, ImageDataset) {
-    let keep = ds.n - n;
-    let tail = ImageDataset {
-        images: ds.images.split_off(keep * ds.image_size()),
-        labels: ds.labels.split_off(keep),
-        n,
-        ..ds
-    };
-    ds.n = keep;
+    let tail = ds.split_off(ds.n - n);
     (ds, tail)
 }
 
@@ -55,7 +47,7 @@ pub struct Splits {
 pub fn load_data(cfg: &VisionConfig) -> Result<Splits> {
     let kind = cfg.data.dataset;
     let dir = cfg.data_dir()?;
-    let full = load_dataset(kind, &dir, Split::Train)?;
+    let (full, test) = load_splits(kind, &dir, cfg.data.layout)?;
     let d = &cfg.data;
     let (train, valid) = if d.valid_limit > 0 {
         if d.valid_limit >= full.n {
@@ -66,8 +58,11 @@ pub fn load_data(cfg: &VisionConfig) -> Result<Splits> {
     } else {
         (full, None)
     };
-    let test = limit(load_dataset(kind, &dir, Split::Test)?, d.test_limit);
-    Ok(Splits { train: limit(train, d.train_limit), valid, test })
+    let mut splits = Splits { train: limit(train, d.train_limit), valid, test: limit(test, d.test_limit) };
+    if kind.is_own() {
+        own_data::normalise(d, &mut splits.train, splits.valid.as_mut(), &mut splits.test)?;
+    }
+    Ok(splits)
 }
 
 /// (mean loss, accuracy %) of model `m` on a data set, in eval mode.
@@ -503,6 +498,7 @@ impl lifecycle::Learner for VisionLearner {
 pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let device = lifecycle::device(cfg)?;
     let splits = load_data(cfg.vision()?)?;
+    let cfg = &own_data::record_norm(cfg, &splits.train.norm); // config.toml keeps the mean/std used
     let models = build_models(cfg, &splits.train)?;
     // Data parallelism (RANK/WORLD_SIZE set, e.g. by `lot launch`): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
