@@ -90,7 +90,7 @@ impl RandomState {
             return None;
         }
         let word = |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-        let key = std::array::from_fn(|i| word(i));
+        let key = std::array::from_fn(word);
         let pos = word(N) as usize;
         (pos <= N).then_some(Self { key, pos })
     }

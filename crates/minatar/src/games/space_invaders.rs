@@ -40,7 +40,7 @@ pub struct SpaceInvaders {
 
 fn wave() -> Map {
     let mut m = [0; 10];
-    m[0..4].fill(0b0011_1111_00);
+    m[0..4].fill(0b00_1111_1100); // columns 2..=7
     m
 }
 
