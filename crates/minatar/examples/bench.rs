@@ -8,7 +8,10 @@ use std::time::Instant;
 use minatar::{Frame, Game, MinAtar, Options};
 
 fn main() {
-    let steps: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let steps: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     for game in Game::ALL {
         let mut env = MinAtar::new(game, 0, Options::default());
         env.reset();

@@ -13,7 +13,10 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(channels: usize) -> Self {
-        Self { channels, rows: [[0; SIZE]; MAX_CHANNELS] }
+        Self {
+            channels,
+            rows: [[0; SIZE]; MAX_CHANNELS],
+        }
     }
 
     pub fn clear(&mut self) {

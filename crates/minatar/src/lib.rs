@@ -17,8 +17,8 @@ pub mod rng;
 
 use codec::{Reader, Writer};
 pub use frame::Frame;
-pub use games::{Action, Game};
 use games::State;
+pub use games::{Action, Game};
 use rng::RandomState;
 
 /// The package's `Environment` defaults.
@@ -34,7 +34,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { sticky_action_prob: STICKY_ACTION_PROB, difficulty_ramping: true, minimal_actions: true }
+        Self {
+            sticky_action_prob: STICKY_ACTION_PROB,
+            difficulty_ramping: true,
+            minimal_actions: true,
+        }
     }
 }
 
@@ -48,12 +52,21 @@ pub fn parse_gym_id(id: &str) -> Option<(Game, Options)> {
         "v0" => false,
         _ => return None,
     };
-    Some((game, Options { minimal_actions, ..Options::default() }))
+    Some((
+        game,
+        Options {
+            minimal_actions,
+            ..Options::default()
+        },
+    ))
 }
 
 /// Every gym id the package registers.
 pub fn gym_ids() -> Vec<String> {
-    Game::ALL.iter().flat_map(|g| ["v1", "v0"].map(|v| format!("MinAtar/{}-{v}", g.title()))).collect()
+    Game::ALL
+        .iter()
+        .flat_map(|g| ["v1", "v0"].map(|v| format!("MinAtar/{}-{v}", g.title())))
+        .collect()
 }
 
 /// One game with its RNG and sticky-action memory: `Environment` + `BaseEnv` of the package.
@@ -72,7 +85,12 @@ impl MinAtar {
     /// `gym.make(id)` then `reset(seed=seed)` minus the reset: call [`MinAtar::reset`] to start.
     /// (numpy takes seeds below 2^32 only, hence `u32`.)
     pub fn new(game: Game, seed: u32, opts: Options) -> Self {
-        Self { state: State::new(game, opts.difficulty_ramping), rng: RandomState::new(seed), opts, last_action: Action::Noop }
+        Self {
+            state: State::new(game, opts.difficulty_ramping),
+            rng: RandomState::new(seed),
+            opts,
+            last_action: Action::Noop,
+        }
     }
 
     pub fn game(&self) -> Game {
@@ -118,8 +136,11 @@ impl MinAtar {
     pub fn save(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.u32(SAVE_TAG).u32(self.game() as u32);
-        w.i32(self.opts.sticky_action_prob.to_bits() as i32).i32((self.opts.sticky_action_prob.to_bits() >> 32) as i32);
-        w.bool(self.opts.difficulty_ramping).bool(self.opts.minimal_actions).u32(self.last_action as u32);
+        w.i32(self.opts.sticky_action_prob.to_bits() as i32)
+            .i32((self.opts.sticky_action_prob.to_bits() >> 32) as i32);
+        w.bool(self.opts.difficulty_ramping)
+            .bool(self.opts.minimal_actions)
+            .u32(self.last_action as u32);
         self.state.save(&mut w);
         self.rng.to_bytes(&mut w.0);
         w.0
@@ -143,13 +164,21 @@ impl MinAtar {
             difficulty_ramping: r.bool().ok_or_else(bad)?,
             minimal_actions: r.bool().ok_or_else(bad)?,
         };
-        let last_action = *Action::ALL.get(r.u32().ok_or_else(bad)? as usize).ok_or_else(bad)?;
+        let last_action = *Action::ALL
+            .get(r.u32().ok_or_else(bad)? as usize)
+            .ok_or_else(bad)?;
         let state = State::restore(self.game(), &mut r).ok_or_else(bad)?;
-        let rng = RandomState::from_bytes(r.take(RandomState::BYTES).ok_or_else(bad)?).ok_or_else(bad)?;
+        let rng =
+            RandomState::from_bytes(r.take(RandomState::BYTES).ok_or_else(bad)?).ok_or_else(bad)?;
         if !r.is_empty() {
             return Err(bad());
         }
-        *self = Self { state, rng, opts, last_action };
+        *self = Self {
+            state,
+            rng,
+            opts,
+            last_action,
+        };
         Ok(())
     }
 }

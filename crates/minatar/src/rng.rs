@@ -22,7 +22,9 @@ impl RandomState {
         let mut s = seed;
         for (i, k) in key.iter_mut().enumerate() {
             *k = s;
-            s = 1_812_433_253u32.wrapping_mul(s ^ (s >> 30)).wrapping_add(i as u32 + 1);
+            s = 1_812_433_253u32
+                .wrapping_mul(s ^ (s >> 30))
+                .wrapping_add(i as u32 + 1);
         }
         Self { key, pos: N }
     }
@@ -89,7 +91,8 @@ impl RandomState {
         if b.len() != Self::BYTES {
             return None;
         }
-        let word = |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+        let word =
+            |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
         let key = std::array::from_fn(word);
         let pos = word(N) as usize;
         (pos <= N).then_some(Self { key, pos })

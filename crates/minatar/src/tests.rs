@@ -5,10 +5,14 @@ use super::*;
 
 /// A cheap deterministic action stream (not numpy's: these tests compare us with ourselves).
 fn actions(n: usize, k: usize, seed: u64) -> Vec<usize> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 33) as usize % k
         })
         .collect()
@@ -57,7 +61,10 @@ fn restore_rejects_foreign_and_damaged_states() {
     let mut s = MinAtar::new(Game::Seaquest, 1, Options::default());
     s.reset();
     let before = b.clone();
-    assert!(b.restore(&s.save()).unwrap_err().contains("not of Breakout"));
+    assert!(b
+        .restore(&s.save())
+        .unwrap_err()
+        .contains("not of Breakout"));
     let good = b.save();
     assert!(b.restore(&good[..good.len() - 1]).is_err());
     let mut longer = good.clone();
@@ -71,11 +78,25 @@ fn restore_rejects_foreign_and_damaged_states() {
 #[test]
 fn gym_ids_parse() {
     let (g, o) = parse_gym_id("MinAtar/SpaceInvaders-v1").unwrap();
-    assert_eq!((g, o.minimal_actions, o.sticky_action_prob, o.difficulty_ramping), (Game::SpaceInvaders, true, 0.1, true));
+    assert_eq!(
+        (
+            g,
+            o.minimal_actions,
+            o.sticky_action_prob,
+            o.difficulty_ramping
+        ),
+        (Game::SpaceInvaders, true, 0.1, true)
+    );
     assert_eq!(MinAtar::new(g, 0, o).num_actions(), 4);
     let (g, o) = parse_gym_id("MinAtar/Breakout-v0").unwrap();
     assert_eq!(MinAtar::new(g, 0, o).num_actions(), 6);
-    for bad in ["MinAtar/Breakout", "MinAtar/Breakout-v2", "Breakout-v1", "MinAtar/breakout-v1", ""] {
+    for bad in [
+        "MinAtar/Breakout",
+        "MinAtar/Breakout-v2",
+        "Breakout-v1",
+        "MinAtar/breakout-v1",
+        "",
+    ] {
         assert!(parse_gym_id(bad).is_none(), "{bad}");
     }
     assert_eq!(gym_ids().len(), 10);

@@ -10,7 +10,13 @@ use super::env::Env;
 use crate::bail_input;
 
 /// The games, by their gym-id titles (`MinAtar/<Title>-v1`; `-v0` has all six actions).
-pub const GAMES: [&str; 5] = ["Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders"];
+pub const GAMES: [&str; 5] = [
+    "Asterix",
+    "Breakout",
+    "Freeway",
+    "Seaquest",
+    "SpaceInvaders",
+];
 
 pub fn is_minatar_name(name: &str) -> bool {
     name.starts_with("MinAtar/")
@@ -62,7 +68,12 @@ mod imp {
             crate::bail_input!("key 'env.name': unknown MinAtar game '{name}'");
         };
         let game = MinAtar::new(game, seed, opts);
-        Ok(Box::new(MinAtarEnv { frame: Frame::new(game.channels()), game, ret: 0.0, len: 0 }))
+        Ok(Box::new(MinAtarEnv {
+            frame: Frame::new(game.channels()),
+            game,
+            ret: 0.0,
+            len: 0,
+        }))
     }
 
     pub struct MinAtarEnv {
@@ -99,8 +110,16 @@ mod imp {
             self.write_obs(obs);
             self.ret += r as f64;
             self.len += 1;
-            let episode = terminated.then_some(EpisodeStats { ret: self.ret, len: self.len });
-            Step { reward: r as f32, terminated, truncated: false, episode }
+            let episode = terminated.then_some(EpisodeStats {
+                ret: self.ret,
+                len: self.len,
+            });
+            Step {
+                reward: r as f32,
+                terminated,
+                truncated: false,
+                episode,
+            }
         }
 
         /// The running episode (return, length), then the game's bytes (state, RNG, last action).
@@ -113,7 +132,9 @@ mod imp {
         }
 
         fn restore_state(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-            let Some((head, game)) = bytes.split_at_checked(16) else { anyhow::bail!("saved state is too short") };
+            let Some((head, game)) = bytes.split_at_checked(16) else {
+                anyhow::bail!("saved state is too short")
+            };
             let mut r = StateReader::new(head);
             let (ret, len) = (r.f64()?, r.u64()?);
             r.finish()?;
@@ -130,7 +151,12 @@ mod tests {
 
     #[test]
     fn names_are_checked_before_the_feature() {
-        for bad in ["MinAtar/Pong-v1", "MinAtar/Breakout-v2", "MinAtar/Breakout", "MinAtar/"] {
+        for bad in [
+            "MinAtar/Pong-v1",
+            "MinAtar/Breakout-v2",
+            "MinAtar/Breakout",
+            "MinAtar/",
+        ] {
             let e = crate::testing::input_error_text(make(bad, 0).err().unwrap());
             assert!(e.contains("unknown MinAtar game"), "{e}");
         }
@@ -141,18 +167,37 @@ mod tests {
     #[test]
     fn without_the_feature_it_says_how_to_build() {
         let e = crate::testing::input_error_text(make("MinAtar/Breakout-v1", 0).err().unwrap());
-        assert!(e.contains("--features minatar") && e.contains("GPL-3.0"), "{e}");
+        assert!(
+            e.contains("--features minatar") && e.contains("GPL-3.0"),
+            "{e}"
+        );
     }
 
     #[cfg(feature = "minatar")]
     #[test]
     fn shapes_actions_and_seed_range() {
-        for (title, c, a) in [("Asterix", 4, 5), ("Breakout", 4, 3), ("Freeway", 7, 3), ("Seaquest", 10, 6), ("SpaceInvaders", 6, 4)] {
+        for (title, c, a) in [
+            ("Asterix", 4, 5),
+            ("Breakout", 4, 3),
+            ("Freeway", 7, 3),
+            ("Seaquest", 10, 6),
+            ("SpaceInvaders", 6, 4),
+        ] {
             let e = make(&format!("MinAtar/{title}-v1"), 1).unwrap();
-            assert_eq!((e.obs_shape(), e.num_actions()), (vec![c, 10, 10], a), "{title}");
-            assert_eq!(make(&format!("MinAtar/{title}-v0"), 1).unwrap().num_actions(), 6);
+            assert_eq!(
+                (e.obs_shape(), e.num_actions()),
+                (vec![c, 10, 10], a),
+                "{title}"
+            );
+            assert_eq!(
+                make(&format!("MinAtar/{title}-v0"), 1)
+                    .unwrap()
+                    .num_actions(),
+                6
+            );
         }
-        let e = crate::testing::input_error_text(make("MinAtar/Breakout-v1", 1 << 32).err().unwrap());
+        let e =
+            crate::testing::input_error_text(make("MinAtar/Breakout-v1", 1 << 32).err().unwrap());
         assert!(e.contains("below 2^32"), "{e}");
     }
 
@@ -182,7 +227,10 @@ mod tests {
             play(env.as_mut(), 1234, 1);
             let saved = env.save_state().unwrap();
             let want = play(env.as_mut(), 4000, 2);
-            assert!(want.iter().any(|(_, s)| s.episode.is_some()) || title == "Freeway", "{title}: no episode ended");
+            assert!(
+                want.iter().any(|(_, s)| s.episode.is_some()) || title == "Freeway",
+                "{title}: no episode ended"
+            );
 
             let mut other = make(&name, 8).unwrap();
             other.reset(&mut obs);
@@ -190,7 +238,10 @@ mod tests {
             other.restore_state(&saved).unwrap();
             assert_eq!(play(other.as_mut(), 4000, 2), want, "{title}");
             assert!(other.restore_state(&saved[..10]).is_err());
-            assert!(make("MinAtar/Seaquest-v1", 3).unwrap().restore_state(&make("MinAtar/Asterix-v1", 3).unwrap().save_state().unwrap()).is_err());
+            assert!(make("MinAtar/Seaquest-v1", 3)
+                .unwrap()
+                .restore_state(&make("MinAtar/Asterix-v1", 3).unwrap().save_state().unwrap())
+                .is_err());
         }
     }
 }

@@ -44,7 +44,10 @@ pub struct Asterix {
 
 impl Asterix {
     pub fn new(ramping: bool) -> Self {
-        Self { ramping, ..Self::default() }
+        Self {
+            ramping,
+            ..Self::default()
+        }
     }
 
     pub fn reset(&mut self) {
@@ -134,7 +137,12 @@ impl Asterix {
             return;
         }
         let slot = free[rng.randint(0, free.len() as i64) as usize];
-        self.entities[slot] = Some(Entity { x, y: slot as i32 + 1, right, gold });
+        self.entities[slot] = Some(Entity {
+            x,
+            y: slot as i32 + 1,
+            right,
+            gold,
+        });
     }
 
     pub fn render(&self, f: &mut Frame) {
@@ -156,8 +164,13 @@ impl Asterix {
                 Some(e) => w.bool(true).i32(e.x).i32(e.y).bool(e.right).bool(e.gold),
             };
         }
-        w.i32(self.spawn_speed).i32(self.spawn_timer).i32(self.move_speed).i32(self.move_timer);
-        w.i32(self.ramp_timer).i32(self.ramp_index).bool(self.terminal);
+        w.i32(self.spawn_speed)
+            .i32(self.spawn_timer)
+            .i32(self.move_speed)
+            .i32(self.move_timer);
+        w.i32(self.ramp_timer)
+            .i32(self.ramp_index)
+            .bool(self.terminal);
     }
 
     pub fn restore(r: &mut Reader) -> Option<Self> {
@@ -165,7 +178,12 @@ impl Asterix {
         let mut entities = [None; SLOTS];
         for e in entities.iter_mut() {
             if r.bool()? {
-                *e = Some(Entity { x: r.i32()?, y: r.i32()?, right: r.bool()?, gold: r.bool()? });
+                *e = Some(Entity {
+                    x: r.i32()?,
+                    y: r.i32()?,
+                    right: r.bool()?,
+                    gold: r.bool()?,
+                });
             }
         }
         Some(Self {

@@ -112,8 +112,15 @@ impl Breakout {
     }
 
     pub fn save(&self, w: &mut Writer) {
-        w.i32(self.ball_x).i32(self.ball_y).u32(self.ball_dir as u32).i32(self.pos).rows(&self.bricks);
-        w.bool(self.strike).i32(self.last_x).i32(self.last_y).bool(self.terminal);
+        w.i32(self.ball_x)
+            .i32(self.ball_y)
+            .u32(self.ball_dir as u32)
+            .i32(self.pos)
+            .rows(&self.bricks);
+        w.bool(self.strike)
+            .i32(self.last_x)
+            .i32(self.last_y)
+            .bool(self.terminal);
     }
 
     pub fn restore(r: &mut Reader) -> Option<Self> {

@@ -50,10 +50,21 @@ impl Freeway {
         let speeds: [i32; 8] = std::array::from_fn(|_| rng.randint(1, 6) as i32);
         for (i, s) in speeds.into_iter().enumerate() {
             let d = rng.rand() - 0.5;
-            let speed = s * if d > 0.0 { 1 } else if d < 0.0 { -1 } else { 0 };
+            let speed = s * if d > 0.0 {
+                1
+            } else if d < 0.0 {
+                -1
+            } else {
+                0
+            };
             let car = &mut self.cars[i];
             if initialize {
-                *car = Car { x: 0, y: i as i32 + 1, timer: speed.abs(), speed };
+                *car = Car {
+                    x: 0,
+                    y: i as i32 + 1,
+                    timer: speed.abs(),
+                    speed,
+                };
             } else {
                 (car.timer, car.speed) = (speed.abs(), speed);
             }
@@ -116,7 +127,11 @@ impl Freeway {
             }
             // Speed 0 (a 2^-53 event) has no trail channel; the package would fail here.
             if (1..=5).contains(&car.speed.abs()) {
-                f.set(SPEED1 + car.speed.unsigned_abs() as usize - 1, car.y, back_x);
+                f.set(
+                    SPEED1 + car.speed.unsigned_abs() as usize - 1,
+                    car.y,
+                    back_x,
+                );
             }
         }
     }
@@ -125,14 +140,28 @@ impl Freeway {
         for c in &self.cars {
             w.i32(c.x).i32(c.y).i32(c.timer).i32(c.speed);
         }
-        w.i32(self.pos).i32(self.move_timer).i32(self.terminate_timer).bool(self.terminal);
+        w.i32(self.pos)
+            .i32(self.move_timer)
+            .i32(self.terminate_timer)
+            .bool(self.terminal);
     }
 
     pub fn restore(r: &mut Reader) -> Option<Self> {
         let mut cars = [Car::default(); 8];
         for c in cars.iter_mut() {
-            *c = Car { x: r.i32()?, y: r.i32()?, timer: r.i32()?, speed: r.i32()? };
+            *c = Car {
+                x: r.i32()?,
+                y: r.i32()?,
+                timer: r.i32()?,
+                speed: r.i32()?,
+            };
         }
-        Some(Self { cars, pos: r.i32()?, move_timer: r.i32()?, terminate_timer: r.i32()?, terminal: r.bool()? })
+        Some(Self {
+            cars,
+            pos: r.i32()?,
+            move_timer: r.i32()?,
+            terminate_timer: r.i32()?,
+            terminal: r.bool()?,
+        })
     }
 }

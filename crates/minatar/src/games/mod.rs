@@ -23,7 +23,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [Action::Noop, Action::Left, Action::Up, Action::Right, Action::Down, Action::Fire];
+    pub const ALL: [Action; 6] = [
+        Action::Noop,
+        Action::Left,
+        Action::Up,
+        Action::Right,
+        Action::Down,
+        Action::Fire,
+    ];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +43,13 @@ pub enum Game {
 }
 
 impl Game {
-    pub const ALL: [Game; 5] = [Game::Asterix, Game::Breakout, Game::Freeway, Game::Seaquest, Game::SpaceInvaders];
+    pub const ALL: [Game; 5] = [
+        Game::Asterix,
+        Game::Breakout,
+        Game::Freeway,
+        Game::Seaquest,
+        Game::SpaceInvaders,
+    ];
 
     /// The package's module name (`Environment(env_name=...)`).
     pub fn module(self) -> &'static str {
@@ -106,7 +119,9 @@ impl State {
             Game::Breakout => State::Breakout(Default::default()),
             Game::Freeway => State::Freeway(Default::default()),
             Game::Seaquest => State::Seaquest(seaquest::Seaquest::new(ramping)),
-            Game::SpaceInvaders => State::SpaceInvaders(space_invaders::SpaceInvaders::new(ramping)),
+            Game::SpaceInvaders => {
+                State::SpaceInvaders(space_invaders::SpaceInvaders::new(ramping))
+            }
         }
     }
 

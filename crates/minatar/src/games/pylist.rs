@@ -46,7 +46,9 @@ impl<const K: usize> PyList<K> {
 
     /// The first element whose (x, y) is `xy` (a `for x in list: if ...: break` search).
     pub fn find_at(&self, xy: [i32; 2]) -> Option<usize> {
-        self.items.iter().position(|o| o.v[0] == xy[0] && o.v[1] == xy[1])
+        self.items
+            .iter()
+            .position(|o| o.v[0] == xy[0] && o.v[1] == xy[1])
     }
 
     /// The next object of a `reversed(list)` walk at `*idx`, moving the index down; `None` ends

@@ -87,7 +87,10 @@ pub struct Seaquest {
 
 impl Seaquest {
     pub fn new(ramping: bool) -> Self {
-        Self { ramping, ..Self::default() }
+        Self {
+            ramping,
+            ..Self::default()
+        }
     }
 
     pub fn reset(&mut self) {
@@ -136,7 +139,8 @@ impl Seaquest {
 
         if a == Action::Fire && self.shot_timer == 0 {
             let id = self.id();
-            self.f_bullets.push(id, [self.sub_x, self.sub_y, self.sub_or as i32]);
+            self.f_bullets
+                .push(id, [self.sub_x, self.sub_y, self.sub_or as i32]);
             self.shot_timer = SHOT_COOL_DOWN;
         } else if a == Action::Left {
             self.sub_x = (self.sub_x - 1).max(0);
@@ -338,12 +342,15 @@ impl Seaquest {
         let y = rng.randint(1, 9) as i32;
         let dir = right as i32;
         let clash = |v: &[i32]| v[Y] == y && v[DIR] != dir;
-        if self.e_subs.items.iter().any(|o| clash(&o.v)) || self.e_fish.items.iter().any(|o| clash(&o.v)) {
+        if self.e_subs.items.iter().any(|o| clash(&o.v))
+            || self.e_fish.items.iter().any(|o| clash(&o.v))
+        {
             return;
         }
         let id = self.id();
         if is_sub {
-            self.e_subs.push(id, [x, y, dir, self.move_speed, ENEMY_SHOT_INTERVAL]);
+            self.e_subs
+                .push(id, [x, y, dir, self.move_speed, ENEMY_SHOT_INTERVAL]);
         } else {
             self.e_fish.push(id, [x, y, dir, self.move_speed]);
         }
@@ -354,12 +361,17 @@ impl Seaquest {
         let x = if right { 0 } else { 9 };
         let y = rng.randint(1, 9) as i32;
         let id = self.id();
-        self.divers.push(id, [x, y, right as i32, DIVER_MOVE_INTERVAL]);
+        self.divers
+            .push(id, [x, y, right as i32, DIVER_MOVE_INTERVAL]);
     }
 
     pub fn render(&self, f: &mut Frame) {
         f.set(SUB_FRONT, self.sub_y, self.sub_x);
-        let back_x = if self.sub_or { self.sub_x - 1 } else { self.sub_x + 1 };
+        let back_x = if self.sub_or {
+            self.sub_x - 1
+        } else {
+            self.sub_x + 1
+        };
         f.set(SUB_BACK, self.sub_y, back_x);
         // state[9, 0:max(0, oxygen)*10//200] and state[9, 9-divers:9] (empty when divers < 0).
         for x in 0..self.oxygen.max(0) * 10 / MAX_OXYGEN {
@@ -395,14 +407,26 @@ impl Seaquest {
     }
 
     pub fn save(&self, w: &mut Writer) {
-        w.bool(self.ramping).i32(self.oxygen).i32(self.diver_count).i32(self.sub_x).i32(self.sub_y).bool(self.sub_or);
+        w.bool(self.ramping)
+            .i32(self.oxygen)
+            .i32(self.diver_count)
+            .i32(self.sub_x)
+            .i32(self.sub_y)
+            .bool(self.sub_or);
         self.f_bullets.save(w);
         self.e_bullets.save(w);
         self.e_fish.save(w);
         self.e_subs.save(w);
         self.divers.save(w);
-        w.i32(self.e_spawn_speed).i32(self.e_spawn_timer).i32(self.d_spawn_timer).i32(self.move_speed);
-        w.i32(self.ramp_index).i32(self.shot_timer).bool(self.surface).bool(self.terminal).u32(self.next_id);
+        w.i32(self.e_spawn_speed)
+            .i32(self.e_spawn_timer)
+            .i32(self.d_spawn_timer)
+            .i32(self.move_speed);
+        w.i32(self.ramp_index)
+            .i32(self.shot_timer)
+            .bool(self.surface)
+            .bool(self.terminal)
+            .u32(self.next_id);
     }
 
     pub fn restore(r: &mut Reader) -> Option<Self> {

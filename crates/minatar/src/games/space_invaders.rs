@@ -55,13 +55,20 @@ fn count(m: &Map) -> i32 {
 /// `np.roll(m, shift, axis=1)` for shift ±1: columns move, wrapping around.
 fn roll_columns(m: &mut Map, shift: i32) {
     for r in m.iter_mut() {
-        *r = if shift > 0 { ((*r << 1) | (*r >> 9)) & FULL_ROW } else { (*r >> 1) | ((*r & 1) << 9) };
+        *r = if shift > 0 {
+            ((*r << 1) | (*r >> 9)) & FULL_ROW
+        } else {
+            (*r >> 1) | ((*r & 1) << 9)
+        };
     }
 }
 
 impl SpaceInvaders {
     pub fn new(ramping: bool) -> Self {
-        Self { ramping, ..Self::default() }
+        Self {
+            ramping,
+            ..Self::default()
+        }
     }
 
     pub fn reset(&mut self) {
@@ -153,21 +160,39 @@ impl SpaceInvaders {
     fn nearest_alien(&self) -> Option<(usize, i32)> {
         let mut order: Vec<i32> = (0..10).collect();
         order.sort_by_key(|x| (x - self.pos).abs());
-        order.into_iter().find_map(|x| (0..10).rev().find(|&y| has(&self.aliens, y, x)).map(|y| (y, x)))
+        order.into_iter().find_map(|x| {
+            (0..10)
+                .rev()
+                .find(|&y| has(&self.aliens, y, x))
+                .map(|y| (y, x))
+        })
     }
 
     pub fn render(&self, f: &mut Frame) {
         f.set(CANNON, 9, self.pos);
         f.rows[ALIEN] = self.aliens;
-        f.rows[if self.alien_dir < 0 { ALIEN_LEFT } else { ALIEN_RIGHT }] = self.aliens;
+        f.rows[if self.alien_dir < 0 {
+            ALIEN_LEFT
+        } else {
+            ALIEN_RIGHT
+        }] = self.aliens;
         f.rows[FRIENDLY_BULLET] = self.f_bullets;
         f.rows[ENEMY_BULLET] = self.e_bullets;
     }
 
     pub fn save(&self, w: &mut Writer) {
-        w.bool(self.ramping).i32(self.pos).rows(&self.f_bullets).rows(&self.e_bullets).rows(&self.aliens);
-        w.i32(self.alien_dir).i32(self.enemy_move_interval).i32(self.alien_move_timer);
-        w.i32(self.alien_shot_timer).i32(self.ramp_index).i32(self.shot_timer).bool(self.terminal);
+        w.bool(self.ramping)
+            .i32(self.pos)
+            .rows(&self.f_bullets)
+            .rows(&self.e_bullets)
+            .rows(&self.aliens);
+        w.i32(self.alien_dir)
+            .i32(self.enemy_move_interval)
+            .i32(self.alien_move_timer);
+        w.i32(self.alien_shot_timer)
+            .i32(self.ramp_index)
+            .i32(self.shot_timer)
+            .bool(self.terminal);
     }
 
     pub fn restore(r: &mut Reader) -> Option<Self> {
