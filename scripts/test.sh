@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The MinAtar trace test's reference (the minatar package); without it that test skips.
+bash scripts/minatar_venv.sh >/dev/null || echo "scripts/minatar_venv.sh failed: the MinAtar trace test will skip" >&2
 source scripts/env.sh
 export LOT_NO_PROGRESS=1
 # The library's modules import each other without cycles (docs/architecture.md).

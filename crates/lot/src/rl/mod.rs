@@ -10,6 +10,7 @@ pub mod config;
 pub mod env;
 pub mod eval;
 pub mod lot_ppo;
+pub mod minatar;
 pub mod ppo;
 pub mod rollout;
 pub mod state;
@@ -37,6 +38,9 @@ pub fn check_env_name(name: &str) -> Result<()> {
     if CLASSIC_ENVS.contains(&name) {
         return Ok(());
     }
+    if minatar::is_minatar_name(name) {
+        return minatar::check_name(name);
+    }
     if is_atari_name(name) {
         atari::roms::rom_stem(name).map_err(|e| crate::error::input_err(format!("key 'env.name': {e}")))?;
         if cfg!(feature = "atari") {
@@ -47,7 +51,7 @@ pub fn check_env_name(name: &str) -> Result<()> {
         );
     }
     let shown = if name.is_empty() { "missing".to_string() } else { format!("unknown environment '{name}'") };
-    bail_input!("key 'env.name': {shown} (known: {}, or an Atari game such as BreakoutNoFrameskip-v4)", CLASSIC_ENVS.join(", "))
+    bail_input!("key 'env.name': {shown} (known: {}, an Atari game such as BreakoutNoFrameskip-v4, or a MinAtar game such as MinAtar/Breakout-v1)", CLASSIC_ENVS.join(", "))
 }
 
 /// Build env `name` seeded with `seed` (the trainer gives env i the seed `run.seed + i`).
@@ -55,6 +59,7 @@ pub fn make_env(name: &str, seed: u64, cfg: &EnvConfig) -> Result<Box<dyn Env>> 
     match name {
         "CartPole-v1" => Ok(Box::new(classic::CartPole::new(seed))),
         "Acrobot-v1" => Ok(Box::new(classic::Acrobot::new(seed))),
+        _ if minatar::is_minatar_name(name) => minatar::make(name, seed),
         _ => {
             check_env_name(name)?;
             make_atari(name, seed, cfg)

@@ -1,0 +1,79 @@
+//! A game's observation: C channels of 10×10 booleans, one `u16` bit row per (channel, row).
+
+pub const SIZE: usize = 10;
+/// The most channels a game has (Seaquest).
+pub const MAX_CHANNELS: usize = 10;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub channels: usize,
+    /// `rows[c][y]` has bit `x` set when cell (y, x) of channel c is on.
+    pub rows: [[u16; SIZE]; MAX_CHANNELS],
+}
+
+impl Frame {
+    pub fn new(channels: usize) -> Self {
+        Self {
+            channels,
+            rows: [[0; SIZE]; MAX_CHANNELS],
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.rows = [[0; SIZE]; MAX_CHANNELS];
+    }
+
+    /// `state[y, x, c] = 1` with numpy's indexing: −10..−1 count from the end; anything else
+    /// outside the grid (an IndexError in Python, which the games never reach) is ignored.
+    pub fn set(&mut self, c: usize, y: i32, x: i32) {
+        if let (Some(y), Some(x)) = (py_index(y), py_index(x)) {
+            self.rows[c][y] |= 1 << x;
+        }
+    }
+
+    pub fn get(&self, c: usize, y: usize, x: usize) -> bool {
+        self.rows[c][y] >> x & 1 == 1
+    }
+
+    /// The observation as f32 in C×10×10 (CHW) order: 1.0 where a cell is on.
+    pub fn write_f32(&self, out: &mut [f32]) {
+        for (c, plane) in self.rows[..self.channels].iter().enumerate() {
+            for (y, &row) in plane.iter().enumerate() {
+                let o = &mut out[(c * SIZE + y) * SIZE..][..SIZE];
+                // Most rows are empty: a plain fill is cheaper than ten bit tests.
+                if row == 0 {
+                    o.fill(0.0);
+                    continue;
+                }
+                for (x, v) in o.iter_mut().enumerate() {
+                    *v = (row >> x & 1) as f32;
+                }
+            }
+        }
+    }
+
+    /// numpy's `np.packbits(state.transpose(2, 0, 1))`: the CHW cells, 8 to a byte, first cell in
+    /// the high bit (what the trace script records).
+    pub fn packed(&self) -> Vec<u8> {
+        let n = self.channels * SIZE * SIZE;
+        let mut out = vec![0u8; n.div_ceil(8)];
+        for i in 0..n {
+            let (c, y, x) = (i / 100, i / 10 % 10, i % 10);
+            if self.get(c, y, x) {
+                out[i / 8] |= 0x80 >> (i % 8);
+            }
+        }
+        out
+    }
+}
+
+fn py_index(i: i32) -> Option<usize> {
+    match i {
+        0..=9 => Some(i as usize),
+        -10..=-1 => Some((i + 10) as usize),
+        _ => None,
+    }
+}
+
+/// All ten cells of a row.
+pub const FULL_ROW: u16 = (1 << SIZE) - 1;
