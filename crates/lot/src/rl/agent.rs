@@ -1,6 +1,7 @@
 //! Actor-critic networks as cleanRL builds them, with its `layer_init` (orthogonal weights,
-//! zero biases): the MLP of `ppo.py` for vector observations and the Nature CNN of
-//! `ppo_atari.py` for stacked 84×84 frames.
+//! zero biases): the MLP of `ppo.py` for vector observations, the Nature CNN of
+//! `ppo_atari.py` for stacked 84×84 frames, and the MinAtar network (Young & Tian 2019: one
+//! 16-filter 3×3 convolution, 128 hidden units) for 10×10 MinAtar frames.
 //!
 //! The CNN has the fast path of the vision models (`ppo.precision = "bf16"`): convolutions and the
 //! 3136→512 layer in bf16, channels-last, with the fp32 weights cast on every forward (autograd
@@ -13,11 +14,13 @@ use tch::{Kind, Tensor};
 use crate::bail_input;
 use crate::precision::ForwardOptions;
 
-/// Which network an observation shape gets: vectors → MLP, `[C, 84, 84]` frames → Nature CNN.
+/// Which network an observation shape gets: vectors → MLP, `[C, 84, 84]` frames → Nature CNN,
+/// `[C, 10, 10]` MinAtar frames → the MinAtar network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AgentKind {
     Mlp,
     NatureCnn,
+    MinAtar,
 }
 
 impl AgentKind {
@@ -25,16 +28,17 @@ impl AgentKind {
         match shape {
             [_] => Ok(Self::Mlp),
             [_, 84, 84] => Ok(Self::NatureCnn),
-            _ => bail_input!("no agent network for observations of shape {shape:?} (expected [n] or [C, 84, 84])"),
+            [_, 10, 10] => Ok(Self::MinAtar),
+            _ => bail_input!("no agent network for observations of shape {shape:?} (expected [n], [C, 84, 84] or [C, 10, 10])"),
         }
     }
 
-    /// How rollouts store observations: frames are integers 0..255, so bytes (4× less memory for
-    /// the 10-rollout student cache); vectors stay f32.
+    /// How rollouts store observations: frames are integers (0..255 Atari, 0/1 MinAtar), so bytes
+    /// (4× less memory for the 10-rollout student cache); vectors stay f32.
     pub fn storage_kind(self) -> Kind {
         match self {
             Self::Mlp => Kind::Float,
-            Self::NatureCnn => Kind::Uint8,
+            Self::NatureCnn | Self::MinAtar => Kind::Uint8,
         }
     }
 }
@@ -56,8 +60,8 @@ fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> nn::Conv2D {
 enum Body {
     /// Separate actor and critic, 2×64 tanh each.
     Mlp { actor: nn::Sequential, critic: nn::Sequential },
-    /// Shared trunk (three convs with their strides, ReLU, then 3136→512, ReLU), linear actor and
-    /// critic heads.
+    /// Shared trunk (convs with their strides, ReLU, then one hidden layer, ReLU), linear actor and
+    /// critic heads: Nature CNN three convs and 3136→512, MinAtar one conv and 1024→128.
     Cnn { convs: Vec<(nn::Conv2D, i64)>, fc: nn::Linear, actor: nn::Linear, critic: nn::Linear },
 }
 
@@ -97,6 +101,13 @@ impl Agent {
                 let fc = linear(&p / "7", 64 * 7 * 7, 512, root2);
                 Body::Cnn { convs, fc, actor: linear(vs / "actor", 512, a, 0.01), critic: linear(vs / "critic", 512, 1, 1.0) }
             }
+            AgentKind::MinAtar => {
+                let c = obs_shape[0] as i64;
+                let p = vs / "network";
+                let convs = vec![(conv(&p / "0", c, 16, 3, 1), 1)];
+                let fc = linear(&p / "3", 16 * 8 * 8, 128, root2);
+                Body::Cnn { convs, fc, actor: linear(vs / "actor", 128, a, 0.01), critic: linear(vs / "critic", 128, 1, 1.0) }
+            }
         };
         Ok(Self { kind, body, opts: ForwardOptions::default() })
     }
@@ -106,13 +117,13 @@ impl Agent {
     /// there is an error.
     pub fn set_forward(&mut self, opts: ForwardOptions) -> anyhow::Result<()> {
         if !opts.is_exact_fp32() && self.kind == AgentKind::Mlp {
-            bail_input!("bf16 and channels-last are for the Atari CNN; the vector-observation MLP runs in fp32");
+            bail_input!("bf16 and channels-last are for the Atari and MinAtar CNNs; the vector-observation MLP runs in fp32");
         }
         self.opts = opts;
         Ok(())
     }
 
-    /// The CNN trunk: fp32 features `[B, 512]`.
+    /// The CNN trunk: fp32 features `[B, 512]` (MinAtar `[B, 128]`).
     fn trunk(&self, convs: &[(nn::Conv2D, i64)], fc: &nn::Linear, x: &Tensor) -> Tensor {
         if self.opts.is_exact_fp32() {
             let mut h = x.shallow_clone();
@@ -133,10 +144,11 @@ impl Agent {
         h.flatten(1, -1).linear(&fc.ws.to_kind(k), b.as_ref()).relu().to_kind(Kind::Float)
     }
 
-    /// Observations as the network reads them: f32, frames scaled by 1/255 (cleanRL's `x / 255.0`).
+    /// Observations as the network reads them: f32, Atari frames scaled by 1/255 (cleanRL's
+    /// `x / 255.0`); MinAtar's channels are already 0/1.
     fn input(&self, obs: &Tensor) -> Tensor {
         match self.kind {
-            AgentKind::Mlp => obs.to_kind(Kind::Float),
+            AgentKind::Mlp | AgentKind::MinAtar => obs.to_kind(Kind::Float),
             AgentKind::NatureCnn => obs.to_kind(Kind::Float) / 255.0,
         }
     }
@@ -262,6 +274,36 @@ mod tests {
     /// after four layers of bf16 backward, within GRAD_REL (measured: first conv 8 %, 3136→512 layer
     /// 3.4 %, critic 0.5 %; cosines ≥ 0.996). A real bug (a gradient lost at a cast, a wrong layout
     /// or flatten order) is an error of order 100 %.
+    /// The MinAtar network: one 16-filter 3×3 convolution (stride 1, no padding: 10×10 → 8×8),
+    /// 1024 → 128, the heads; 0/1 frames read unscaled. Checked against the same network written
+    /// out with tensor ops.
+    #[test]
+    fn minatar_network_is_conv16_fc128_and_reads_frames_unscaled() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let agent = Agent::new(&vs.root(), &[4, 10, 10], 3).unwrap();
+        assert_eq!(agent.kind, AgentKind::MinAtar);
+        assert_eq!(AgentKind::MinAtar.storage_kind(), Kind::Uint8);
+        let v = vs.variables();
+        let shapes: Vec<(&str, Vec<i64>)> =
+            vec![("network.0.weight", vec![16, 4, 3, 3]), ("network.3.weight", vec![128, 1024]), ("actor.weight", vec![3, 128]), ("critic.weight", vec![1, 128])];
+        for (name, shape) in shapes {
+            assert_eq!(v[name].size(), shape, "{name}");
+        }
+        assert_eq!(v.len(), 8, "four layers, weight and bias each");
+        rows_orthogonal(&v["network.3.weight"], 2f64.sqrt());
+        rows_orthogonal(&v["actor.weight"], 0.01);
+        let frames = Tensor::randint(2, [5, 4, 10, 10], (Kind::Uint8, Device::Cpu));
+        let x = frames.to_kind(Kind::Float);
+        let h = x.conv2d(&v["network.0.weight"], Some(&v["network.0.bias"]), [1, 1], [0, 0], [1, 1], 1).relu();
+        let h = h.flatten(1, -1).linear(&v["network.3.weight"], Some(&v["network.3.bias"])).relu();
+        let logits = h.linear(&v["actor.weight"], Some(&v["actor.bias"]));
+        let values = h.linear(&v["critic.weight"], Some(&v["critic.bias"])).squeeze_dim(-1);
+        let (l, val) = agent.logits_value(&frames);
+        assert_eq!((l.size(), val.size()), (vec![5, 3], vec![5]));
+        assert!(l.allclose(&logits, 1e-6, 1e-6, false) && val.allclose(&values, 1e-6, 1e-6, false));
+    }
+
     #[test]
     fn nature_cnn_bf16_is_close_to_fp32() {
         tch::manual_seed(7);
