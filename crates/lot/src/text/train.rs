@@ -45,7 +45,8 @@ pub fn epoch_windows(rows: i64, bptt: i64) -> Vec<i64> {
     (0..rows - 1).step_by(bptt as usize).collect()
 }
 
-/// The student's cursor: advances by bptt and wraps at rows − 1, as `current_index`.
+/// The student's cursor: advances by bptt and wraps at rows − 1, as the LSTM references'
+/// `current_index` (the Transformer-XL reference advances by the window's length instead).
 pub fn advance_cursor(cursor: i64, rows: i64, bptt: i64) -> i64 {
     (cursor + bptt) % (rows - 1)
 }
