@@ -14,7 +14,7 @@ use tch::{Device, Tensor};
 use super::config::{Arch, Checkpoint, LmTrain, LrSchedule, OptimizerKind, StudentSchedule, TextConfig};
 use super::corpus::{load_cached, Corpus};
 use super::lstm::{Hidden, LstmConfig, LstmLm};
-use super::txl::{TransformerXl, TxlConfig};
+use super::txl::{eval_mem_len, TransformerXl, TxlConfig};
 use crate::bail_input;
 use crate::checkpoint;
 use crate::config::Config;
@@ -45,7 +45,8 @@ pub fn epoch_windows(rows: i64, bptt: i64) -> Vec<i64> {
     (0..rows - 1).step_by(bptt as usize).collect()
 }
 
-/// The student's cursor: advances by bptt and wraps at rows − 1, as `current_index`.
+/// The student's cursor: advances by bptt and wraps at rows − 1, as the LSTM references'
+/// `current_index` (the Transformer-XL reference advances by the window's length instead).
 pub fn advance_cursor(cursor: i64, rows: i64, bptt: i64) -> i64 {
     (cursor + bptt) % (rows - 1)
 }
@@ -204,7 +205,20 @@ impl LotModels for LmModels {
 
 /// Token-weighted mean cross-entropy of one model over a batchified split, in eval mode.
 /// Transformer-XL carries its memory across windows (eval_tgt_len), the LSTM its hidden state.
-pub fn evaluate(net: &Net, data: &Tensor, bptt: i64) -> f64 {
+pub fn evaluate(net: &mut Net, data: &Tensor, bptt: i64) -> f64 {
+    // Transformer-XL evaluates with the reference's evaluation memory, then gets its own back.
+    let Net::Txl(m) = net else { return evaluate_windows(net, data, bptt) };
+    let (mem_len, tgt_len) = (m.config().mem_len, m.config().tgt_len);
+    m.set_mem_len(eval_mem_len(mem_len, tgt_len, bptt));
+    let loss = evaluate_windows(net, data, bptt);
+    if let Net::Txl(m) = net {
+        m.set_mem_len(mem_len);
+    }
+    loss
+}
+
+/// Token-weighted mean cross-entropy over the windows of `data`, the state carried across them.
+fn evaluate_windows(net: &Net, data: &Tensor, bptt: i64) -> f64 {
     let _g = tch::no_grad_guard();
     let data = &data.to_device(net.device());
     let bsz = data.size()[1];
@@ -334,7 +348,7 @@ fn gather_states(d: &Dist, states: Vec<(String, Tensor)>) -> Result<Vec<(String,
 /// Validation/test loss: each rank evaluates its columns and the means are averaged (equal
 /// columns, equal token counts) when the eval batch divides among the ranks; otherwise every
 /// rank evaluates the whole split.
-fn evaluate_all(net: &Net, data: &Tensor, bptt: i64, d: Option<&Dist>) -> Result<f64> {
+fn evaluate_all(net: &mut Net, data: &Tensor, bptt: i64, d: Option<&Dist>) -> Result<f64> {
     match d {
         Some(d) if d.world > 1 && data.size()[1] % d.world as i64 == 0 => {
             let mine = evaluate(net, &columns(data, Some(d)), bptt);
@@ -511,7 +525,7 @@ impl LmLearner {
     }
 
     /// The weights, then every model read on the test set from its best-validation weights.
-    fn finish(self, cfg: &Config, out: &Path, trained: lifecycle::Trained) -> Result<Summary> {
+    fn finish(mut self, cfg: &Config, out: &Path, trained: lifecycle::Trained) -> Result<Summary> {
         let lifecycle::Trained { mut track, wall_s } = trained;
         let main = self.dist.as_ref().map_or(true, |d| d.is_main());
         let spe = self.steps_per_epoch();
@@ -522,7 +536,7 @@ impl LmLearner {
             if let Some(s) = &self.best_snap[m] {
                 restore(&self.models.stores[m], s);
             }
-            let test = evaluate_all(&self.models.nets[m], &self.test_data, self.eval_bptt, self.dist.as_deref())?;
+            let test = evaluate_all(&mut self.models.nets[m], &self.test_data, self.eval_bptt, self.dist.as_deref())?;
             track.write(&Record {
                 epoch,
                 step: self.st.step,
@@ -639,7 +653,7 @@ impl lifecycle::Learner for LmLearner {
         let nm = self.models.nets.len();
         let e = (self.st.step.max(1) - 1) / self.steps_per_epoch() + 1;
         let dist = self.dist.as_deref();
-        let vals: Vec<f64> = (0..nm).map(|m| evaluate_all(&self.models.nets[m], &self.valid_data, self.eval_bptt, dist)).collect::<Result<_>>()?;
+        let vals: Vec<f64> = (0..nm).map(|m| evaluate_all(&mut self.models.nets[m], &self.valid_data, self.eval_bptt, dist)).collect::<Result<_>>()?;
         let st = &mut self.st;
         let run_loss = match dist {
             Some(d) => d.sum(&st.run_loss)?.iter().map(|l| l / d.world as f64).collect(),
@@ -784,7 +798,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
     let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
     let device = cfg.device()?;
     let k = cfg.lot.plan().students;
-    let models = LmModels::build_placed(t, corpus.vocab.len() as i64, 0, &lifecycle::model_devices(cfg, 1 + k)?, t.train.eval_batch_size as i64);
+    let mut models = LmModels::build_placed(t, corpus.vocab.len() as i64, 0, &lifecycle::model_devices(cfg, 1 + k)?, t.train.eval_batch_size as i64);
     let test = batchify(&corpus.test, t.train.eval_batch_size, device);
     let bptt = match t.model.arch {
         Arch::Lstm => t.train.bptt,
@@ -797,7 +811,7 @@ pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
             Net::Txl(_) => super::txl::from_reference_names,
         };
         lifecycle::load_weights(dir, m, &models.stores[m], rename)?;
-        let l = evaluate(&models.nets[m], &test, bptt);
+        let l = evaluate(&mut models.nets[m], &test, bptt);
         rows.push(run::EvalRow { model: model_name(m), values: vec![("test loss".into(), l), ("test perplexity".into(), l.exp())] });
     }
     Ok(rows)
@@ -969,6 +983,35 @@ student_schedule = "same"
         let rows = evaluate_run(&out, &cfg).unwrap();
         let ppl = rows[0].values[1].1;
         assert!((ppl - s.models["teacher"].final_test_perplexity().unwrap()).abs() < 1e-6 * ppl);
+    }
+
+    /// With `train.eval_bptt` ≠ `train.bptt`, evaluation runs with the reference's memory
+    /// (mem_len + bptt − eval_bptt) and the model gets its training memory back; the shipped
+    /// configs, whose windows are equal, evaluate with the training memory.
+    #[test]
+    fn transformer_xl_evaluates_with_the_reference_memory_length() {
+        for name in ["txl_ptb_lot", "txl_ptb_small_lot", "txl_wt103_lot"] {
+            let path = format!("{}/../../configs/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+            let cfg = Config::load(Path::new(&path), &[]).unwrap();
+            let t = cfg.text().unwrap();
+            assert_eq!(t.train.eval_bptt, t.train.bptt, "{name}");
+            assert_eq!(eval_mem_len(t.model.mem_len, t.train.bptt as i64, t.train.eval_bptt as i64), t.model.mem_len, "{name}");
+        }
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = TxlConfig { n_token: 11, n_layer: 1, n_head: 2, d_model: 16, d_head: 8, d_inner: 32, dropout: 0.0, dropatt: 0.0, tgt_len: 4, mem_len: 4, same_length: false, clamp_len: -1, untie_r: false };
+        let mut net = Net::Txl(TransformerXl::new(&vs.root(), &cfg));
+        let ids: Vec<u32> = (0..60).map(|i| (i * 7 % 11) as u32).collect();
+        let data = batchify(&ids, 2, Device::Cpu);
+        // Windows of 2 after training on 4 with memory 4: memory 6.
+        let loss = evaluate(&mut net, &data, 2);
+        let Net::Txl(m) = &mut net else { unreachable!() };
+        assert_eq!(m.config().mem_len, 4, "the training memory is restored");
+        m.set_mem_len(6);
+        assert_eq!(evaluate_windows(&net, &data, 2), loss);
+        let Net::Txl(m) = &mut net else { unreachable!() };
+        m.set_mem_len(4);
+        assert_ne!(evaluate_windows(&net, &data, 2), loss, "memory 4 would see less context");
     }
 
     #[test]

@@ -398,10 +398,34 @@ pub fn from_reference_names(saved: Vec<(String, Tensor)>) -> Vec<(String, Tensor
     saved.into_iter().filter(|(n, _)| n != OUT_WEIGHT && n != INV_FREQ).collect()
 }
 
+/// The memory length for evaluation windows of `eval_tgt_len` tokens: the reference's
+/// `evaluate` lengthens the memory by what the window shrinks (mem_len + tgt_len − eval_tgt_len),
+/// so that the last query of a window sees as many tokens as in training. Without memory
+/// (mem_len 0) the reference lengthens `ext_len` instead, which keeps no memory either (and `lot`
+/// does not have); a length below 0 means none.
+pub fn eval_mem_len(mem_len: i64, tgt_len: i64, eval_tgt_len: i64) -> i64 {
+    if mem_len <= 0 {
+        return 0;
+    }
+    (mem_len + tgt_len - eval_tgt_len).max(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tch::nn::OptimizerConfig;
+
+    #[test]
+    fn evaluation_memory_makes_up_for_a_shorter_window() {
+        // The reference's rule: mem_len + tgt_len − eval_tgt_len.
+        assert_eq!(eval_mem_len(70, 70, 50), 90);
+        assert_eq!(eval_mem_len(70, 70, 100), 40);
+        // Equal windows (every shipped config): the training memory.
+        assert_eq!(eval_mem_len(70, 70, 70), 70);
+        // No memory stays none; a window longer than memory and window together keeps none.
+        assert_eq!(eval_mem_len(0, 70, 50), 0);
+        assert_eq!(eval_mem_len(10, 20, 40), 0);
+    }
 
     fn small(n_token: i64, mem_len: i64) -> TxlConfig {
         TxlConfig {

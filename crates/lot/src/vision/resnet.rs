@@ -352,10 +352,11 @@ mod tests {
         (logits.detach(), g)
     }
 
-    /// The options only choose the forward: same variables (names, shapes, fp32) either way.
-    /// (Values are not compared: the test threads share libtorch's global generator.)
+    /// The options only choose the forward: a model keeps the options it was built with, and has
+    /// the same variables (names, shapes, fp32) either way. (Values are not compared: the test
+    /// threads share libtorch's global generator.)
     #[test]
-    fn options_do_not_change_the_parameters() {
+    fn models_keep_their_options_and_options_do_not_change_the_parameters() {
         let fast = ForwardOptions::new(Precision::Bf16, true);
         let (a, ma) = small(3, ForwardOptions::default());
         let (b, mb) = small(3, fast);
@@ -368,6 +369,12 @@ mod tests {
             assert_eq!(vb[n].kind(), Kind::Float, "{n}: master weights must stay fp32");
             assert_eq!(t.size(), vb[n].size(), "{n}");
         }
+    }
+
+    /// Exact fp32 is the default and only plain fp32 without channels-last counts as exact;
+    /// precision names parse, and a bad one lists the valid names.
+    #[test]
+    fn default_options_are_exact_fp32_and_precision_names_parse() {
         assert!(ForwardOptions::default().is_exact_fp32());
         assert!(!ForwardOptions::new(Precision::Fp32, true).is_exact_fp32());
         assert_eq!(Precision::parse("bf16"), Ok(Precision::Bf16));
