@@ -3,5 +3,7 @@
 pub mod config;
 pub mod corpus;
 pub mod lstm;
+pub mod models;
+pub mod streams;
 pub mod train;
 pub mod txl;
