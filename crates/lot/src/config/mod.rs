@@ -14,11 +14,15 @@ use crate::vision::config::VisionConfig;
 pub mod common;
 pub use common::{DistBackend, LotConfig, Mode, Plan, RunConfig};
 
+/// The kind of run; picks the task's own sections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
+    /// Image classification (PreAct-ResNets or TorchScript models): `[data]`, `[model]`, `[train]`.
     Vision,
+    /// Language modelling (LSTM, Transformer-XL): `[data]`, `[model]`, `[train]`.
     Text,
+    /// Reinforcement learning (PPO): `[env]`, `[ppo]`, `[eval]`.
     Rl,
 }
 
@@ -32,9 +36,13 @@ pub enum Domain {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// The kind of run.
     pub task: Task,
+    /// `[run]`.
     pub run: RunConfig,
+    /// `[lot]`.
     pub lot: LotConfig,
+    /// The task's own sections.
     pub domain: Domain,
     /// Why the precision is what it is, when the loader resolved `"auto"` or an explicit bf16
     /// is emulated on this device; the run prints it (`lot::print_precision_note`).
