@@ -121,7 +121,7 @@ pub struct LotConfig {
     /// epochs and `train.max_steps`, by 1 + K·N).
     pub mode: Mode,
     /// The teacher's and students' terms, as the reference code defines them (`engine/loss.rs`):
-    /// `kl`, `kl_ce`, `symmetric_kl` or `symmetric_kl_ce`.
+    /// `kl`, `kl_ce`, `symmetric_kl` or `symmetric_kl_ce` (RL, without labels: `kl` or `symmetric_kl`).
     pub loss: LossMode,
     /// α: weight of the teacher's LoT regulariser.
     pub alpha: f64,

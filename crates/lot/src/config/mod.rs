@@ -12,6 +12,7 @@ use crate::error::input_err;
 use crate::vision::config::VisionConfig;
 
 pub mod common;
+pub mod reference;
 pub use common::{DistBackend, LotConfig, Mode, Plan, RunConfig};
 
 /// The kind of run; picks the task's own sections.
@@ -48,6 +49,9 @@ pub struct Config {
     /// is emulated on this device; the run prints it (`lot::print_precision_note`).
     pub precision_note: Option<String>,
 }
+
+/// The keys every task shares ([`Head`]'s fields); everything else belongs to the task's own schema.
+pub(crate) const HEAD_KEYS: [&str; 3] = ["task", "run", "lot"];
 
 /// The sections every task shares; everything else belongs to the task's own schema.
 #[derive(Serialize, Deserialize)]
@@ -108,7 +112,7 @@ impl Config {
         apply_overrides(&mut doc, sets)?;
         let mut rest = doc;
         let mut head_doc = toml::Table::new();
-        for key in ["task", "run", "lot"] {
+        for key in HEAD_KEYS {
             if let Some(v) = rest.remove(key) {
                 head_doc.insert(key.into(), v);
             }

@@ -97,7 +97,7 @@ pub struct PpoConfig {
     /// losses (Atari only; pair it with `channels_last`).
     pub precision: crate::precision::Precision,
     /// The Atari CNN's convolutions in channels-last memory format (oneDNN's fast layout on CPU;
-    /// bf16 needs it to be fast). Not for the MLP.
+    /// in fp32 the same math in another summation order; bf16 needs it to be fast). Not for the MLP.
     pub channels_last: bool,
 }
 

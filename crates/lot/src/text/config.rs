@@ -178,7 +178,8 @@ pub struct LmTrain {
     pub checkpoint: Checkpoint,
     /// `fp32` (exact), `auto` (bf16 where native, else fp32) or `bf16`: embeddings, LSTM gates, attention, feed-forward and
     /// decoder matmuls in bf16 on fp32 master weights; logits, losses, KL, LayerNorm statistics,
-    /// memories and perplexity in fp32 (see `lstm.rs`, `txl.rs`).
+    /// memories and perplexity in fp32 (see `lstm.rs`, `txl.rs`; `lot bench perplexity` checks it
+    /// against fp32).
     pub precision: crate::precision::Precision,
 }
 
