@@ -364,10 +364,13 @@ mod tests {
             std::fs::write(path, &fresh).unwrap();
             return;
         }
-        assert!(
-            fresh == readme,
-            "README.md's config tables differ from the config source; regenerate them: \
-             LOT_BLESS=1 cargo test --release -p lot config::reference (or lot config --update-readme README.md)"
-        );
+        if let Some((line, (now, want))) = readme.lines().zip(fresh.lines()).enumerate().find(|(_, (a, b))| a != b) {
+            panic!(
+                "README.md's config tables differ from the config source (line {}):\n  README: {now}\n  code:   {want}\n\
+                 regenerate them: LOT_BLESS=1 cargo test --release -p lot config::reference (or lot config --update-readme README.md)",
+                line + 1
+            );
+        }
+        assert_eq!(fresh, readme, "README.md's config tables differ from the config source (its length); regenerate: LOT_BLESS=1 cargo test --release -p lot config::reference");
     }
 }
