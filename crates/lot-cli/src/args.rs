@@ -141,6 +141,16 @@ pub enum Cmd {
         #[arg(long)]
         spec: String,
     },
+    /// Print the config reference: every key with its default and meaning, read from the code.
+    Config {
+        /// Only the keys every task shares and this task's (vision, text or rl); default: every table
+        #[arg(value_parser = ["vision", "text", "rl"])]
+        task: Option<String>,
+        /// Instead, rewrite the key tables between the `<!-- config-keys:PART -->` markers of this
+        /// Markdown file (the README)
+        #[arg(long, value_name = "FILE", conflicts_with = "task")]
+        update_readme: Option<PathBuf>,
+    },
     /// Fetch or list data sets.
     Data {
         #[command(subcommand)]

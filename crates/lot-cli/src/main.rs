@@ -103,6 +103,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             println!("{}", lot_bench::result_line(&lot_bench::run_worker(&spec)?)?);
         }
         Cmd::Launch { .. } => unreachable!("handled in main"),
+        Cmd::Config { task, update_readme } => config_reference(task.as_deref(), update_readme.as_deref())?,
         Cmd::Data { cmd, root } => {
             let root = root.unwrap_or_else(lot::data::fetch::default_data_dir);
             match cmd {
@@ -116,6 +117,35 @@ fn dispatch(cli: Cli) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// `lot config`: the reference tables (the keys every task shares, then the task's), or the
+/// README's tables rewritten.
+fn config_reference(task: Option<&str>, readme: Option<&Path>) -> Result<()> {
+    use lot::config::reference::{self, Part};
+    if let Some(path) = readme {
+        let text = std::fs::read_to_string(path).map_err(|e| lot::error::input_err(format!("{}: cannot read: {e}", path.display())))?;
+        let fresh = reference::render_readme(&text).map_err(|e| lot::error::input_err(format!("{}: {e}", path.display())))?;
+        if fresh == text {
+            println!("{}: config tables up to date", path.display());
+        } else {
+            std::fs::write(path, fresh)?;
+            println!("{}: config tables rewritten", path.display());
+        }
+        return Ok(());
+    }
+    let parts: Vec<Part> = match task {
+        Some(t) => vec![Part::Shared, Part::from_name(t).expect("clap checks the task")],
+        None => Part::ALL.iter().map(|(_, p)| *p).collect(),
+    };
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("## {}\n", p.title());
+        print!("{}", reference::markdown(*p)?);
     }
     Ok(())
 }

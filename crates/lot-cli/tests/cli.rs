@@ -298,3 +298,34 @@ fn data_list_names_every_image_set() {
     let line = bad(&["data", "fetch", "imagenet", "--root", tmp.path().to_str().unwrap()]);
     assert!(line.contains("imagenet"), "{line}");
 }
+
+/// `lot config [TASK]` prints the reference tables (shared keys, then the task's) from the code;
+/// `--update-readme` rewrites a file's marked tables and leaves the prose.
+#[test]
+fn config_prints_the_reference_and_updates_marked_tables() {
+    let o = lot(&["config", "rl"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("| `lot.alpha` | `0.5` | "), "{text}");
+    assert!(text.contains("| `env.name` | required | "), "{text}");
+    assert!(text.contains("| `ppo.lr` | `0.00025` | Adam learning rate. |"), "{text}");
+    assert!(!text.contains("`model.depth`"), "vision keys in the rl reference: {text}");
+    let all = String::from_utf8_lossy(&lot(&["config"]).stdout).into_owned();
+    for key in ["`model.depth`", "`model.mem_len`", "`eval.greedy`"] {
+        assert!(all.contains(key), "{key} missing: {all}");
+    }
+    assert_eq!(lot(&["config", "audio"]).status.code(), Some(2));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let md = tmp.path().join("README.md");
+    std::fs::write(&md, "intro\n<!-- config-keys:text -->\nstale\n<!-- /config-keys -->\noutro\n").unwrap();
+    let o = lot(&["config", "--update-readme", md.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let new = std::fs::read_to_string(&md).unwrap();
+    assert!(new.starts_with("intro\n<!-- config-keys:text -->\n| key | default | meaning |"), "{new}");
+    assert!(new.ends_with("|\n<!-- /config-keys -->\noutro\n") && !new.contains("stale") && new.contains("`model.arch`"), "{new}");
+    std::fs::write(&md, "<!-- config-keys:audio -->\n<!-- /config-keys -->\n").unwrap();
+    let o = lot(&["config", "--update-readme", md.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("config-keys:audio"), "{}", stderr(&o));
+}

@@ -64,12 +64,15 @@ impl Plan {
     }
 }
 
+/// `[run]`: naming, seeding, devices and process-level settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
+    /// The run's name (the default run folder is `runs/<name>-<mode>-s<seed>`).
     pub name: String,
+    /// Seed of the teacher; student i is seeded `seed + 1 + i`.
     pub seed: u64,
-    /// "cpu", "cuda" or "cuda:N".
+    /// `"cpu"`, `"cuda"` or `"cuda:N"`.
     pub device: String,
     /// libtorch intra-op threads; 0 keeps libtorch's default.
     pub threads: usize,
@@ -79,13 +82,15 @@ pub struct RunConfig {
     /// Data-parallel runs (RANK/WORLD_SIZE set): seconds to wait for the other ranks, at the
     /// rendezvous and in every collective, before failing with an error.
     pub dist_timeout_s: u64,
-    /// Data-parallel runs: the c10d backend (auto: NCCL on CUDA when built with it, else Gloo).
+    /// Data-parallel runs: the c10d backend.
     pub dist_backend: DistBackend,
     /// Data-parallel vision runs: BatchNorm statistics in training mode over every rank's batch
-    /// (PyTorch's SyncBatchNorm) instead of each rank's own (DDP's default).
+    /// (PyTorch's SyncBatchNorm) instead of each rank's own (DDP's default). No effect in one
+    /// process; an error for tasks without BatchNorm.
     pub sync_bn: bool,
     /// LoT placement in one process: model m (0 = the teacher, then the students) on
-    /// `devices[m % len]`, exchanging only logits. Empty: every model on `device`.
+    /// `devices[m % len]`, e.g. `["cuda:0", "cuda:1"]`, exchanging only logits; replaces `device`.
+    /// Empty: every model on `device`. Vision and language models only.
     pub devices: Vec<String>,
 }
 
@@ -93,9 +98,12 @@ pub struct RunConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DistBackend {
+    /// NCCL on CUDA when libtorch was built with it, else Gloo.
     #[default]
     Auto,
+    /// Gloo (CPU and CUDA tensors).
     Gloo,
+    /// NCCL (needs `run.device = "cuda"`).
     Nccl,
 }
 
@@ -105,17 +113,25 @@ impl Default for RunConfig {
     }
 }
 
+/// `[lot]`: the Learning-from-Teaching regulariser.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LotConfig {
+    /// What is trained: LoT or a baseline (`compute_matched` scales every teacher-step budget,
+    /// epochs and `train.max_steps`, by 1 + K·N).
     pub mode: Mode,
+    /// The teacher's and students' terms, as the reference code defines them (`engine/loss.rs`):
+    /// `kl`, `kl_ce`, `symmetric_kl` or `symmetric_kl_ce` (RL, without labels: `kl` or `symmetric_kl`).
     pub loss: LossMode,
+    /// α: weight of the teacher's LoT regulariser.
     pub alpha: f64,
+    /// T: softmax temperature of the logits the models compare.
     pub temperature: f64,
-    /// N: student updates per teacher update (1 joint + N−1 on the student's own stream).
+    /// N: student updates per teacher update (1 joint + N−1 on the student's own sequential stream).
     pub student_steps: usize,
     /// K: number of students; the teacher's regulariser weights each by 1/K.
     pub students: usize,
+    /// Cut gradients through the other model's logits.
     pub detach: bool,
 }
 

@@ -12,13 +12,18 @@ use crate::error::input_err;
 use crate::vision::config::VisionConfig;
 
 pub mod common;
+pub mod reference;
 pub use common::{DistBackend, LotConfig, Mode, Plan, RunConfig};
 
+/// The kind of run; picks the task's own sections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
+    /// Image classification (PreAct-ResNets or TorchScript models): `[data]`, `[model]`, `[train]`.
     Vision,
+    /// Language modelling (LSTM, Transformer-XL): `[data]`, `[model]`, `[train]`.
     Text,
+    /// Reinforcement learning (PPO): `[env]`, `[ppo]`, `[eval]`.
     Rl,
 }
 
@@ -32,14 +37,21 @@ pub enum Domain {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// The kind of run.
     pub task: Task,
+    /// `[run]`.
     pub run: RunConfig,
+    /// `[lot]`.
     pub lot: LotConfig,
+    /// The task's own sections.
     pub domain: Domain,
     /// Why the precision is what it is, when the loader resolved `"auto"` or an explicit bf16
     /// is emulated on this device; the run prints it (`lot::print_precision_note`).
     pub precision_note: Option<String>,
 }
+
+/// The keys every task shares ([`Head`]'s fields); everything else belongs to the task's own schema.
+pub(crate) const HEAD_KEYS: [&str; 3] = ["task", "run", "lot"];
 
 /// The sections every task shares; everything else belongs to the task's own schema.
 #[derive(Serialize, Deserialize)]
@@ -100,7 +112,7 @@ impl Config {
         apply_overrides(&mut doc, sets)?;
         let mut rest = doc;
         let mut head_doc = toml::Table::new();
-        for key in ["task", "run", "lot"] {
+        for key in HEAD_KEYS {
             if let Some(v) = rest.remove(key) {
                 head_doc.insert(key.into(), v);
             }

@@ -12,20 +12,26 @@ use crate::engine::LossMode;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RlConfig {
+    /// `[env]`: the environments.
     pub env: EnvConfig,
+    /// `[ppo]`: PPO and the students' updates.
     pub ppo: PpoConfig,
+    /// `[eval]`: the evaluation after training and in `lot eval`.
     pub eval: EvalConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnvConfig {
-    /// `CartPole-v1`, `Acrobot-v1`, or an Atari game `<Game>NoFrameskip-v4` (feature `atari`).
+    /// `CartPole-v1`, `Acrobot-v1` (gymnasium dynamics, 500-step limit), an Atari game
+    /// `<Game>NoFrameskip-v4` (feature `atari`), or `MinAtar/<Game>-v1` for Asterix, Breakout,
+    /// Freeway, Seaquest, SpaceInvaders (feature `minatar`).
     pub name: String,
+    /// Parallel envs; env i is seeded `run.seed + i`.
     pub num_envs: usize,
     /// Worker threads stepping the envs: 0 = auto (inline for cheap envs), 1 = inline.
     pub threads: usize,
-    /// Atari ROM folder; empty = the Atari module's default.
+    /// Atari ROM folder; empty = `<data root>/atari-roms` (`lot data fetch atari-roms`).
     pub rom_dir: String,
 }
 
@@ -43,6 +49,7 @@ pub enum Anneal {
     Cosine,
     /// cleanRL's linear decay: lr·(1 − (update−1)/num_updates).
     Linear,
+    /// `lr` throughout.
     Constant,
 }
 
@@ -53,29 +60,44 @@ pub struct PpoConfig {
     pub total_timesteps: u64,
     /// Steps per env per rollout.
     pub num_steps: usize,
+    /// Adam learning rate.
     pub lr: f64,
+    /// Learning-rate schedule over updates.
     pub anneal: Anneal,
+    /// `cosine`: the final learning rate.
     pub lr_min: f64,
+    /// Adam ε.
     pub adam_eps: f64,
+    /// Discount γ.
     pub gamma: f64,
+    /// GAE λ.
     pub gae_lambda: f64,
+    /// Minibatches per PPO epoch.
     pub num_minibatches: usize,
+    /// PPO epochs per rollout.
     pub update_epochs: usize,
+    /// Normalise advantages per minibatch.
     pub norm_adv: bool,
+    /// PPO's clip ε of the policy ratio (and of the value change with `clip_vloss`).
     pub clip_coef: f64,
+    /// Clip the value loss as cleanRL does.
     pub clip_vloss: bool,
+    /// Weight of the entropy bonus.
     pub ent_coef: f64,
+    /// Weight of the value loss.
     pub vf_coef: f64,
+    /// Gradient-norm clip, per model.
     pub max_grad_norm: f64,
     /// Rollouts whose observations the students revisit after each update (the reference's obs_num).
     pub obs_cache: usize,
     /// Adam L2 weight decay of the students (the teacher has none).
     pub student_weight_decay: f64,
-    /// `fp32` (exact, the default) or `bf16`: the Atari CNN's convolutions and 3136→512 layer in
-    /// bf16 with fp32 master weights, heads and losses (not for the MLP).
+    /// `fp32` (exact), `auto` (bf16 where native, else fp32; the MLP always fp32) or `bf16`: the
+    /// Atari CNN's convolutions and 3136→512 layer in bf16 with fp32 master weights, heads and
+    /// losses (Atari only; pair it with `channels_last`).
     pub precision: crate::precision::Precision,
     /// The Atari CNN's convolutions in channels-last memory format (oneDNN's fast layout on CPU;
-    /// bf16 needs it to be fast). Not for the MLP.
+    /// in fp32 the same math in another summation order; bf16 needs it to be fast). Not for the MLP.
     pub channels_last: bool,
 }
 

@@ -13,8 +13,11 @@ use crate::config::common::LotConfig;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TextConfig {
+    /// `[data]`: the corpus.
     pub data: TextData,
+    /// `[model]`: the language model.
     pub model: LmModel,
+    /// `[train]`: optimisation and evaluation.
     pub train: LmTrain,
 }
 
@@ -41,7 +44,10 @@ impl Default for TextData {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
+    /// LSTM (`emsize`, `nhid`, `nlayers`, `dropout`); no weight tying, as the reference.
     Lstm,
+    /// Transformer-XL (`n_layer` … `mem_len`, `dropout`): relative attention with learned u/v,
+    /// tied embeddings, full softmax.
     TransformerXl,
 }
 
@@ -49,17 +55,29 @@ pub enum Arch {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LmModel {
+    /// The network.
     pub arch: Arch,
+    /// Dropout probability (both architectures).
     pub dropout: f64,
+    /// LSTM: embedding size.
     pub emsize: i64,
+    /// LSTM: hidden size.
     pub nhid: i64,
+    /// LSTM: layers.
     pub nlayers: i64,
+    /// Transformer-XL: layers.
     pub n_layer: i64,
+    /// Transformer-XL: attention heads.
     pub n_head: i64,
+    /// Transformer-XL: model width (embedding size).
     pub d_model: i64,
+    /// Transformer-XL: width of each head.
     pub d_head: i64,
+    /// Transformer-XL: feed-forward inner width.
     pub d_inner: i64,
+    /// Transformer-XL: dropout on the attention probabilities.
     pub dropatt: f64,
+    /// Transformer-XL: memory length (tokens of earlier segments attended to).
     pub mem_len: i64,
 }
 
@@ -89,6 +107,7 @@ pub enum LrSchedule {
     CosineEpoch,
     /// Cosine per teacher step over the whole run, to 0.
     CosineStep,
+    /// `lr` throughout.
     Constant,
 }
 
@@ -123,31 +142,44 @@ pub enum Checkpoint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LmTrain {
+    /// Epochs over the training stream.
     pub epochs: usize,
     /// Stop after this many teacher steps (0 = run all epochs). `cosine_step` then spans the capped
     /// budget; `cosine_epoch` still spans `epochs` (so a capped run stops part-way down it).
+    /// A `compute_matched` teacher gets n × (1 + K·N).
     pub max_steps: usize,
+    /// Training streams (columns) per batch.
     pub batch_size: usize,
+    /// Evaluation streams per batch.
     pub eval_batch_size: usize,
     /// Truncated-BPTT window (Transformer-XL: tgt_len).
     pub bptt: usize,
-    /// Evaluation window for Transformer-XL (eval_tgt_len); the LSTM uses `bptt`.
+    /// Evaluation window for Transformer-XL (eval_tgt_len, memory carried); the LSTM uses `bptt`.
     pub eval_bptt: usize,
+    /// The optimizer of every model.
     pub optimizer: OptimizerKind,
+    /// Learning rate.
     pub lr: f64,
+    /// SGD momentum (`sgd` only).
     pub momentum: f64,
+    /// L2 weight decay.
     pub weight_decay: f64,
     /// Per-model gradient-norm clip (0 = none).
     pub clip: f64,
+    /// The teacher's learning-rate schedule.
     pub schedule: LrSchedule,
+    /// The students' learning-rate schedule.
     pub student_schedule: StudentSchedule,
+    /// `plateau`: the factor a student's lr is multiplied by when validation got worse.
     pub plateau_gamma: f64,
     /// Validate every this many teacher steps (0 = at each epoch end).
     pub eval_interval: usize,
+    /// Which weights are kept as the best-validation checkpoints (test perplexity is reported from them).
     pub checkpoint: Checkpoint,
-    /// `fp32` (exact, the default) or `bf16`: embeddings, LSTM gates, attention, feed-forward and
+    /// `fp32` (exact), `auto` (bf16 where native, else fp32) or `bf16`: embeddings, LSTM gates, attention, feed-forward and
     /// decoder matmuls in bf16 on fp32 master weights; logits, losses, KL, LayerNorm statistics,
-    /// memories and perplexity in fp32 (see `lstm.rs`, `txl.rs`).
+    /// memories and perplexity in fp32 (see `lstm.rs`, `txl.rs`; `lot bench perplexity` checks it
+    /// against fp32).
     pub precision: crate::precision::Precision,
 }
 

@@ -13,8 +13,11 @@ use crate::error::input_err;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VisionConfig {
+    /// `[data]`: the images.
     pub data: DataConfig,
+    /// `[model]`: the teacher's and students' networks.
     pub model: ModelConfig,
+    /// `[train]`: optimisation.
     pub train: TrainConfig,
 }
 
@@ -27,12 +30,15 @@ pub struct DataConfig {
     /// Folder holding the files; empty = `<data cache>/<dataset>` (see `lot data list`). Required
     /// for your own data (`image-folder`, `numpy`).
     pub dir: String,
+    /// Training augmentation: random crop (4-pixel zero padding) and horizontal flip.
     pub augment: bool,
-    /// Use only the first n training / test samples (0 = all): for quick runs.
+    /// Use only the first n training samples (0 = all): for quick runs.
     pub train_limit: usize,
+    /// Use only the first n test samples (0 = all).
     pub test_limit: usize,
     /// Hold out the last n training samples as a validation set (0 = none). With one, every epoch
-    /// is evaluated on it and the test set is read once, after the last epoch.
+    /// is evaluated on it (`split = "valid"` in metrics.jsonl, `best_valid_accuracy` in the
+    /// summary) and the test set is read once, after the last epoch (`final_test_accuracy`).
     pub valid_limit: usize,
     /// `numpy` data: the image arrays' axis order, `"auto"` (default: the channel axis is the one
     /// of axes 1 and 3 with size 1 or 3), `"nchw"` or `"nhwc"`.
@@ -68,7 +74,7 @@ impl Default for DataConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// "teacher_student" depths, e.g. "20_20" or "110_20"; with K students either one student depth
+    /// `TEACHER_STUDENT` PreAct-ResNet depths, e.g. `20_20` or `110_20`; with K students either one student depth
     /// (shared) or K of them ("56_20_32"). Not used when `teacher` is set.
     pub depth: String,
     /// A TorchScript teacher instead of a built-in ResNet: a `torch.jit.save` file (docs/torchscript.md).
@@ -104,23 +110,34 @@ pub enum EpochStyle {
 pub enum Schedule {
     /// Cosine per epoch, from `lr` to 0 at the last epoch.
     Cosine,
+    /// `lr` throughout.
     Constant,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    /// Epochs of the teacher (× (1 + K·N) under `lot.mode = "compute_matched"`).
     pub epochs: usize,
+    /// Training batch size (per rank in data-parallel runs).
     pub batch_size: usize,
+    /// Evaluation batch size.
     pub eval_batch_size: usize,
+    /// SGD learning rate (every model).
     pub lr: f64,
+    /// SGD momentum.
     pub momentum: f64,
+    /// Nesterov momentum.
     pub nesterov: bool,
+    /// SGD L2 weight decay.
     pub weight_decay: f64,
+    /// The learning-rate schedule.
     pub schedule: Schedule,
+    /// How an epoch is cut into teacher steps.
     pub epoch_style: EpochStyle,
-    /// "fp32" (exact, default) or "bf16": bf16 convolutions and activations with fp32 master
-    /// weights, classifier, logits and losses (see `resnet::ForwardOptions`).
+    /// `fp32` (exact), `bf16` (bf16 convolutions and activations with fp32 master weights,
+    /// classifier, logits and losses; see `resnet::ForwardOptions`) or `auto` (bf16 where the
+    /// device computes it natively, else fp32; resolved when the config is loaded).
     pub precision: crate::precision::Precision,
     /// Channels-last memory format for conv inputs and weights (pair it with bf16 on CPU).
     pub channels_last: bool,
