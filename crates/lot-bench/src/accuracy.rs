@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use lot::config::Config;
 use lot::precision::Precision;
 
-use crate::guard::train_or_reuse;
+use crate::guard::{Difference, GuardRow, PrecisionGuard};
 use crate::nan_if_null;
 use crate::report::fmt;
 
@@ -72,67 +71,65 @@ pub struct AccuracyReport {
 }
 
 /// Train the config in fp32 and in bf16 + channels-last with the same seeds (finished runs in
-/// `out` are reused), and compare the final test accuracies.
+/// `out` are reused), and compare the final test accuracies: bf16 − fp32, in points.
 pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<AccuracyReport> {
-    let text = &o.config_text;
-    let mut rows = Vec::new();
-    for &seed in &o.seeds {
-        for (prec, cl) in [(Precision::Fp32, false), (Precision::Bf16, true)] {
-            let mut sets = o.sets.clone();
-            sets.extend([
-                format!("run.seed={seed}"),
-                format!("train.precision={}", prec.name()),
-                format!("train.channels_last={cl}"),
-                format!("train.epochs={}", o.epochs),
-                format!("data.train_limit={}", o.train_limit),
-                format!("data.test_limit={}", o.test_limit),
-            ]);
-            let cfg = Config::from_toml(text, &sets, &o.config_name)?;
-            let dir = o.out.join(format!("{}-s{seed}", prec.name()));
-            let summary = train_or_reuse(&cfg, &dir, &mut log)?;
-            for (model, ms) in &summary.models {
-                rows.push(AccuracyRun {
-                    precision: prec,
-                    seed,
-                    model: model.clone(),
-                    final_test_accuracy: ms.final_test_accuracy(),
-                    best_test_accuracy: ms.best_test_accuracy(),
-                    wall_s: summary.wall_s,
-                });
-            }
-        }
-    }
-    let mean = |prec: Precision, model: &str| {
-        let v: Vec<f64> = rows.iter().filter(|r| r.precision == prec && r.model == model).filter_map(|r| r.final_test_accuracy).collect();
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        }
+    let sizes = [format!("train.epochs={}", o.epochs), format!("data.train_limit={}", o.train_limit), format!("data.test_limit={}", o.test_limit)];
+    let arm = |channels_last: bool| [vec![format!("train.channels_last={channels_last}")], sizes.to_vec()].concat();
+    let guard = PrecisionGuard {
+        config_name: &o.config_name,
+        config_text: &o.config_text,
+        seeds: &o.seeds,
+        sets: &o.sets,
+        out: &o.out,
+        arms: [(Precision::Fp32, arm(false)), (Precision::Bf16, arm(true))],
+        difference: Difference::Absolute,
+        tolerance: o.tolerance,
     };
-    let mut models: Vec<String> = rows.iter().map(|r| r.model.clone()).collect();
-    models.sort();
-    models.dedup();
-    let per_model: Vec<AccuracyModel> = models
-        .iter()
-        .map(|m| {
-            let (a, b) = (mean(Precision::Fp32, m), mean(Precision::Bf16, m));
-            AccuracyModel { model: m.clone(), fp32_mean: a, bf16_mean: b, difference: b - a }
-        })
+    let runs = guard.train(
+        |_| Ok(()),
+        |precision, seed, model, ms, wall_s| AccuracyRun {
+            precision,
+            seed,
+            model: model.to_string(),
+            final_test_accuracy: ms.final_test_accuracy(),
+            best_test_accuracy: ms.best_test_accuracy(),
+            wall_s,
+        },
+        &mut log,
+    )?;
+    let verdict = guard.compare(&runs);
+    let per_model = verdict
+        .per_model
+        .into_iter()
+        .map(|p| AccuracyModel { model: p.model, fp32_mean: p.fp32.0, bf16_mean: p.bf16.0, difference: p.difference })
         .collect();
-    let teacher_diff = per_model.iter().find(|p| p.model == "teacher").map_or(f64::NAN, |p| p.difference);
     Ok(AccuracyReport {
         config: o.config_name.clone(),
         seeds: o.seeds.clone(),
         epochs: o.epochs,
         train_limit: o.train_limit,
         test_limit: o.test_limit,
-        runs: rows,
+        runs,
         per_model,
-        teacher_difference_points: teacher_diff,
+        teacher_difference_points: verdict.teacher_difference,
         tolerance_points: o.tolerance,
-        within_tolerance: teacher_diff.abs() <= o.tolerance,
+        within_tolerance: verdict.within_tolerance,
     })
+}
+
+impl GuardRow for AccuracyRun {
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn metric(&self) -> Option<f64> {
+        self.final_test_accuracy
+    }
+    fn wall_s(&self) -> f64 {
+        self.wall_s
+    }
 }
 
 /// Markdown table of an accuracy-guard report.

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use lot::config::Config;
 use lot::precision::Precision;
 
-use crate::guard::{mean_std, train_or_reuse};
+use crate::guard::{Difference, GuardRow, PrecisionGuard};
 use crate::nan_if_null;
 use crate::report::fmt;
 
@@ -78,73 +77,74 @@ pub struct PerplexityReport {
 }
 
 /// Train the config in fp32 and bf16 with the same seeds for `steps` teacher steps (finished runs
-/// in `out` are reused) and compare each model's validation perplexity at the end.
+/// in `out` are reused) and compare each model's validation perplexity at the end:
+/// 100 · (bf16 − fp32) / fp32, %.
 pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Result<PerplexityReport> {
-    let mut rows = Vec::new();
-    for &seed in &o.seeds {
-        for prec in [Precision::Fp32, Precision::Bf16] {
-            let mut sets = o.sets.clone();
-            sets.extend([
-                format!("run.seed={seed}"),
-                format!("train.precision={}", prec.name()),
-                format!("train.max_steps={}", o.steps),
-                format!("train.eval_interval={}", o.steps),
-            ]);
-            let cfg = Config::from_toml(&o.config_text, &sets, &o.config_name)?;
-            cfg.text()?;
-            let dir = o.out.join(format!("{}-s{seed}", prec.name()));
-            let summary = train_or_reuse(&cfg, &dir, &mut log)?;
-            for (model, ms) in &summary.models {
-                rows.push(PerplexityRun {
-                    precision: prec,
-                    seed,
-                    model: model.clone(),
-                    valid_perplexity: ms.best_valid_perplexity(),
-                    test_perplexity: ms.final_test_perplexity(),
-                    wall_s: summary.wall_s,
-                });
-            }
-        }
-    }
-    let column = |prec: Precision, model: &str, key: fn(&PerplexityRun) -> Option<f64>| -> Vec<f64> {
-        rows.iter().filter(|r| r.precision == prec && r.model == model).filter_map(key).collect()
+    let budget = vec![format!("train.max_steps={}", o.steps), format!("train.eval_interval={}", o.steps)];
+    let guard = PrecisionGuard {
+        config_name: &o.config_name,
+        config_text: &o.config_text,
+        seeds: &o.seeds,
+        sets: &o.sets,
+        out: &o.out,
+        arms: [(Precision::Fp32, budget.clone()), (Precision::Bf16, budget)],
+        difference: Difference::Relative,
+        tolerance: o.tolerance_pct,
     };
-    let mut models: Vec<String> = rows.iter().map(|r| r.model.clone()).collect();
-    models.sort();
-    models.dedup();
-    models.sort_by_key(|m| m != "teacher");
-    let valid = |r: &PerplexityRun| r.valid_perplexity;
-    let wall = |r: &PerplexityRun| Some(r.wall_s);
-    let per_model: Vec<PerplexityModel> = models
-        .iter()
-        .map(|m| {
-            let (fm, fs) = mean_std(&column(Precision::Fp32, m, valid));
-            let (bm, bs) = mean_std(&column(Precision::Bf16, m, valid));
-            let (ft, bt) = (column(Precision::Fp32, m, wall), column(Precision::Bf16, m, wall));
-            PerplexityModel {
-                model: m.clone(),
-                fp32_mean: fm,
-                fp32_std: fs,
-                bf16_mean: bm,
-                bf16_std: bs,
-                difference_pct: 100.0 * (bm - fm) / fm,
-                fp32_wall_s: mean_std(&ft).0,
-                bf16_wall_s: mean_std(&bt).0,
-            }
+    let runs = guard.train(
+        |cfg| cfg.text().map(|_| ()),
+        |precision, seed, model, ms, wall_s| PerplexityRun {
+            precision,
+            seed,
+            model: model.to_string(),
+            valid_perplexity: ms.best_valid_perplexity(),
+            test_perplexity: ms.final_test_perplexity(),
+            wall_s,
+        },
+        &mut log,
+    )?;
+    let verdict = guard.compare(&runs);
+    let mut per_model: Vec<PerplexityModel> = verdict
+        .per_model
+        .into_iter()
+        .map(|p| PerplexityModel {
+            model: p.model,
+            fp32_mean: p.fp32.0,
+            fp32_std: p.fp32.1,
+            bf16_mean: p.bf16.0,
+            bf16_std: p.bf16.1,
+            difference_pct: p.difference,
+            fp32_wall_s: p.fp32_wall_s,
+            bf16_wall_s: p.bf16_wall_s,
         })
         .collect();
-    let teacher = per_model.iter().find(|p| p.model == "teacher").map_or(f64::NAN, |p| p.difference_pct);
+    per_model.sort_by_key(|p| p.model != "teacher");
     Ok(PerplexityReport {
         config: o.config_name.clone(),
         seeds: o.seeds.clone(),
         steps: o.steps,
         sets: o.sets.clone(),
-        runs: rows,
+        runs,
         per_model,
-        teacher_difference_pct: teacher,
+        teacher_difference_pct: verdict.teacher_difference,
         tolerance_pct: o.tolerance_pct,
-        within_tolerance: teacher.abs() <= o.tolerance_pct,
+        within_tolerance: verdict.within_tolerance,
     })
+}
+
+impl GuardRow for PerplexityRun {
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn metric(&self) -> Option<f64> {
+        self.valid_perplexity
+    }
+    fn wall_s(&self) -> f64 {
+        self.wall_s
+    }
 }
 
 /// Markdown table of a perplexity-guard report.
