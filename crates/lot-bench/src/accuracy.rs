@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use lot::precision::Precision;
 
-use crate::guard::{Difference, GuardRow, PrecisionGuard};
+use crate::guard::{compare, Difference, GuardRow, PrecisionGuard};
 use crate::nan_if_null;
 use crate::report::fmt;
 
@@ -82,8 +82,6 @@ pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<
         sets: &o.sets,
         out: &o.out,
         arms: [(Precision::Fp32, arm(false)), (Precision::Bf16, arm(true))],
-        difference: Difference::Absolute,
-        tolerance: o.tolerance,
     };
     let runs = guard.train(
         |_| Ok(()),
@@ -97,12 +95,7 @@ pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<
         },
         &mut log,
     )?;
-    let verdict = guard.compare(&runs);
-    let per_model = verdict
-        .per_model
-        .into_iter()
-        .map(|p| AccuracyModel { model: p.model, fp32_mean: p.fp32.0, bf16_mean: p.bf16.0, difference: p.difference })
-        .collect();
+    let (per_model, teacher_difference, within_tolerance) = compare_runs(&runs, o.tolerance);
     Ok(AccuracyReport {
         config: o.config_name.clone(),
         seeds: o.seeds.clone(),
@@ -111,10 +104,18 @@ pub fn accuracy_guard(o: &AccuracyOptions, mut log: impl FnMut(&str)) -> Result<
         test_limit: o.test_limit,
         runs,
         per_model,
-        teacher_difference_points: verdict.teacher_difference,
+        teacher_difference_points: teacher_difference,
         tolerance_points: o.tolerance,
-        within_tolerance: verdict.within_tolerance,
+        within_tolerance,
     })
+}
+
+/// Each model's mean final test accuracy in fp32 and bf16 and their difference in points (models
+/// by name), the teacher's difference, and whether it is within `tolerance` points.
+fn compare_runs(runs: &[AccuracyRun], tolerance: f64) -> (Vec<AccuracyModel>, f64, bool) {
+    let v = compare(runs, Difference::Absolute, tolerance);
+    let per_model = v.per_model.into_iter().map(|p| AccuracyModel { model: p.model, fp32_mean: p.fp32.0, bf16_mean: p.bf16.0, difference: p.difference }).collect();
+    (per_model, v.teacher_difference, v.within_tolerance)
 }
 
 impl GuardRow for AccuracyRun {
@@ -145,4 +146,28 @@ pub fn accuracy_table(rep: &AccuracyReport) -> String {
         if rep.within_tolerance { "within" } else { "NOT within" }
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(precision: Precision, seed: u64, model: &str, acc: f64) -> AccuracyRun {
+        AccuracyRun { precision, seed, model: model.into(), final_test_accuracy: Some(acc), best_test_accuracy: Some(acc + 1.0), wall_s: 10.0 }
+    }
+
+    /// By hand: teacher fp32 90 and 92 (mean 91), bf16 90 and 91 (mean 90.5): −0.5 points; the
+    /// student 80 in fp32 and 82 in bf16: +2 points. The verdict is the teacher's alone, and the
+    /// mean is of the final accuracies, not the best.
+    #[test]
+    fn accuracy_difference_is_bf16_minus_fp32_in_points_for_the_teacher() {
+        use Precision::{Bf16, Fp32};
+        let runs = [run(Fp32, 0, "student0", 80.0), run(Fp32, 0, "teacher", 90.0), run(Bf16, 0, "student0", 82.0), run(Bf16, 0, "teacher", 90.0), run(Fp32, 1, "teacher", 92.0), run(Bf16, 1, "teacher", 91.0)];
+        let (per_model, teacher, within) = compare_runs(&runs, 0.5);
+        let student = AccuracyModel { model: "student0".into(), fp32_mean: 80.0, bf16_mean: 82.0, difference: 2.0 };
+        let t = AccuracyModel { model: "teacher".into(), fp32_mean: 91.0, bf16_mean: 90.5, difference: -0.5 };
+        assert_eq!(per_model, [student, t]);
+        assert_eq!((teacher, within), (-0.5, true));
+        assert!(!compare_runs(&runs, 0.49).2);
+    }
 }

@@ -37,7 +37,7 @@ pub(crate) trait GuardRow {
     fn wall_s(&self) -> f64;
 }
 
-/// A precision guard: what it trains, in which two precisions, and how it judges them.
+/// What a precision guard trains, and in which two precisions ([`compare`] judges the runs).
 pub(crate) struct PrecisionGuard<'a> {
     pub config_name: &'a str,
     pub config_text: &'a str,
@@ -49,9 +49,6 @@ pub(crate) struct PrecisionGuard<'a> {
     /// fp32 and the fast path, each with the overrides it adds after `run.seed` and
     /// `train.precision`.
     pub arms: [(Precision, Vec<String>); 2],
-    pub difference: Difference,
-    /// Bound on the teacher's |difference|.
-    pub tolerance: f64,
 }
 
 /// One model's metric over the seeds in each precision (mean, sample std), their difference, and
@@ -103,34 +100,36 @@ impl PrecisionGuard<'_> {
         Ok(rows)
     }
 
-    /// Each model's metric in fp32 against bf16, and the teacher's difference against the tolerance.
-    pub(crate) fn compare<R: GuardRow>(&self, rows: &[R]) -> Verdict {
-        let column = |prec: Precision, model: &str, key: &dyn Fn(&R) -> Option<f64>| -> Vec<f64> {
-            rows.iter().filter(|r| r.precision() == prec && r.model() == model).filter_map(key).collect()
-        };
-        let mut models: Vec<&str> = rows.iter().map(R::model).collect();
-        models.sort();
-        models.dedup();
-        let metric = |r: &R| r.metric();
-        let wall = |r: &R| Some(r.wall_s());
-        let per_model: Vec<ModelComparison> = models
-            .iter()
-            .map(|&m| {
-                let fp32 = mean_std(&column(Precision::Fp32, m, &metric));
-                let bf16 = mean_std(&column(Precision::Bf16, m, &metric));
-                ModelComparison {
-                    model: m.to_string(),
-                    fp32,
-                    bf16,
-                    difference: self.difference.between(fp32.0, bf16.0),
-                    fp32_wall_s: mean_std(&column(Precision::Fp32, m, &wall)).0,
-                    bf16_wall_s: mean_std(&column(Precision::Bf16, m, &wall)).0,
-                }
-            })
-            .collect();
-        let teacher_difference = per_model.iter().find(|p| p.model == "teacher").map_or(f64::NAN, |p| p.difference);
-        Verdict { per_model, teacher_difference, within_tolerance: teacher_difference.abs() <= self.tolerance }
-    }
+}
+
+/// Each model's metric (the rows' [`GuardRow::metric`]) in fp32 against bf16, measured by
+/// `difference`, and the teacher's difference held to `tolerance` (inclusive).
+pub(crate) fn compare<R: GuardRow>(rows: &[R], difference: Difference, tolerance: f64) -> Verdict {
+    let column = |prec: Precision, model: &str, key: &dyn Fn(&R) -> Option<f64>| -> Vec<f64> {
+        rows.iter().filter(|r| r.precision() == prec && r.model() == model).filter_map(key).collect()
+    };
+    let mut models: Vec<&str> = rows.iter().map(R::model).collect();
+    models.sort();
+    models.dedup();
+    let metric = |r: &R| r.metric();
+    let wall = |r: &R| Some(r.wall_s());
+    let per_model: Vec<ModelComparison> = models
+        .iter()
+        .map(|&m| {
+            let fp32 = mean_std(&column(Precision::Fp32, m, &metric));
+            let bf16 = mean_std(&column(Precision::Bf16, m, &metric));
+            ModelComparison {
+                model: m.to_string(),
+                fp32,
+                bf16,
+                difference: difference.between(fp32.0, bf16.0),
+                fp32_wall_s: mean_std(&column(Precision::Fp32, m, &wall)).0,
+                bf16_wall_s: mean_std(&column(Precision::Bf16, m, &wall)).0,
+            }
+        })
+        .collect();
+    let teacher_difference = per_model.iter().find(|p| p.model == "teacher").map_or(f64::NAN, |p| p.difference);
+    Verdict { per_model, teacher_difference, within_tolerance: teacher_difference.abs() <= tolerance }
 }
 
 /// A guard's run: the finished run in `dir` if there is one, else resumed or trained.
@@ -179,19 +178,6 @@ mod tests {
         }
     }
 
-    fn guard(difference: Difference, tolerance: f64) -> PrecisionGuard<'static> {
-        PrecisionGuard {
-            config_name: "",
-            config_text: "",
-            seeds: &[],
-            sets: &[],
-            out: Path::new(""),
-            arms: [(Precision::Fp32, vec![]), (Precision::Bf16, vec![])],
-            difference,
-            tolerance,
-        }
-    }
-
     /// Perplexities worked out by hand: teacher fp32 10 and 12 (mean 11, sample std √2), bf16 11
     /// and 12.1 (mean 11.55, std 1.1/√2), so bf16 is 5 % above fp32; a student with one fp32 seed
     /// (std undefined) and no bf16 value (mean and difference undefined).
@@ -206,7 +192,7 @@ mod tests {
             Row(Fp32, "teacher", Some(12.0), 300.0),
             Row(Bf16, "teacher", Some(12.1), 70.0),
         ];
-        let v = guard(Difference::Relative, 5.5).compare(&rows);
+        let v = compare(&rows, Difference::Relative, 5.5);
         let names: Vec<&str> = v.per_model.iter().map(|p| p.model.as_str()).collect();
         assert_eq!(names, ["student0", "teacher"]);
         let t = &v.per_model[1];
@@ -220,9 +206,9 @@ mod tests {
         assert_eq!(s.fp32.0, 20.0);
         assert!(s.fp32.1.is_nan() && s.bf16.0.is_nan() && s.difference.is_nan(), "{s:?}");
         // 5 % is outside a 4.9 % tolerance.
-        assert!(!guard(Difference::Relative, 4.9).compare(&rows).within_tolerance);
+        assert!(!compare(&rows, Difference::Relative, 4.9).within_tolerance);
         // Without a teacher there is nothing to hold to the tolerance.
-        let v = guard(Difference::Relative, 100.0).compare(&rows[1..2]);
+        let v = compare(&rows[1..2], Difference::Relative, 100.0);
         assert!(v.teacher_difference.is_nan() && !v.within_tolerance, "{v:?}");
     }
 
@@ -232,11 +218,11 @@ mod tests {
     fn absolute_difference_is_bf16_minus_fp32_in_points() {
         use Precision::{Bf16, Fp32};
         let rows = [Row(Fp32, "teacher", Some(90.0), 1.0), Row(Fp32, "teacher", Some(92.0), 1.0), Row(Bf16, "teacher", Some(90.5), 1.0), Row(Bf16, "teacher", Some(90.5), 1.0)];
-        let v = guard(Difference::Absolute, 0.5).compare(&rows);
+        let v = compare(&rows, Difference::Absolute, 0.5);
         assert_eq!((v.per_model[0].fp32.0, v.per_model[0].bf16.0, v.per_model[0].bf16.1), (91.0, 90.5, 0.0));
         assert_eq!(v.teacher_difference, -0.5);
         assert!(v.within_tolerance);
-        assert!(!guard(Difference::Absolute, 0.4).compare(&rows).within_tolerance);
+        assert!(!compare(&rows, Difference::Absolute, 0.4).within_tolerance);
         assert_eq!(Difference::Relative.between(91.0, 90.5), 100.0 * -0.5 / 91.0);
     }
 }

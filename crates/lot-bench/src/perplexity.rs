@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use lot::precision::Precision;
 
-use crate::guard::{Difference, GuardRow, PrecisionGuard};
+use crate::guard::{compare, Difference, GuardRow, PrecisionGuard};
 use crate::nan_if_null;
 use crate::report::fmt;
 
@@ -88,8 +88,6 @@ pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Res
         sets: &o.sets,
         out: &o.out,
         arms: [(Precision::Fp32, budget.clone()), (Precision::Bf16, budget)],
-        difference: Difference::Relative,
-        tolerance: o.tolerance_pct,
     };
     let runs = guard.train(
         |cfg| cfg.text().map(|_| ()),
@@ -103,8 +101,26 @@ pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Res
         },
         &mut log,
     )?;
-    let verdict = guard.compare(&runs);
-    let mut per_model: Vec<PerplexityModel> = verdict
+    let (per_model, teacher_difference, within_tolerance) = compare_runs(&runs, o.tolerance_pct);
+    Ok(PerplexityReport {
+        config: o.config_name.clone(),
+        seeds: o.seeds.clone(),
+        steps: o.steps,
+        sets: o.sets.clone(),
+        runs,
+        per_model,
+        teacher_difference_pct: teacher_difference,
+        tolerance_pct: o.tolerance_pct,
+        within_tolerance,
+    })
+}
+
+/// Each model's validation perplexity in fp32 and bf16 (mean, sample std, mean wall time) and
+/// their relative difference in % (the teacher first, then the others by name), the teacher's
+/// difference, and whether it is within `tolerance_pct`.
+fn compare_runs(runs: &[PerplexityRun], tolerance_pct: f64) -> (Vec<PerplexityModel>, f64, bool) {
+    let v = compare(runs, Difference::Relative, tolerance_pct);
+    let mut per_model: Vec<PerplexityModel> = v
         .per_model
         .into_iter()
         .map(|p| PerplexityModel {
@@ -119,17 +135,7 @@ pub fn perplexity_guard(o: &PerplexityOptions, mut log: impl FnMut(&str)) -> Res
         })
         .collect();
     per_model.sort_by_key(|p| p.model != "teacher");
-    Ok(PerplexityReport {
-        config: o.config_name.clone(),
-        seeds: o.seeds.clone(),
-        steps: o.steps,
-        sets: o.sets.clone(),
-        runs,
-        per_model,
-        teacher_difference_pct: verdict.teacher_difference,
-        tolerance_pct: o.tolerance_pct,
-        within_tolerance: verdict.within_tolerance,
-    })
+    (per_model, v.teacher_difference, v.within_tolerance)
 }
 
 impl GuardRow for PerplexityRun {
@@ -176,62 +182,88 @@ pub fn perplexity_table(rep: &PerplexityReport) -> String {
 mod tests {
     use super::*;
 
-    /// The LM guard on a tiny synthetic corpus: both precisions per seed, the report's means and
-    /// relative difference recomputed from its own rows, and finished runs reused.
+    /// The LM guard on a tiny corpus, end to end: each seed trained in fp32 then bf16 into its own
+    /// folder, one row per model and run, the report's numbers taken from those rows (the
+    /// comparison itself is checked on hand-computed rows in `guard`), the teacher listed first,
+    /// the report's JSON shape, and finished runs reused rather than retrained.
     #[test]
     fn perplexity_guard_trains_both_precisions_and_reports_the_difference() {
         let d = tempfile::tempdir().unwrap();
-        let words: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
-        let (mut text, mut w) = (String::new(), 0usize);
-        for line in 0..300 {
-            for _ in 0..(5 + line % 4) {
-                text.push_str(&words[w]);
-                text.push(' ');
-                w = (w * 5 + 1) % 12;
-            }
-            text.push('\n');
-        }
-        for split in ["train", "valid", "test"] {
-            std::fs::write(d.path().join(format!("ptb.{split}.txt")), &text).unwrap();
-        }
-        let config_text = format!(
-            "task = \"text\"\n[run]\nname = \"g\"\nthreads = 1\n[lot]\nalpha = 1.0\nstudent_steps = 2\n[data]\ncorpus = \"ptb\"\ndir = \"{}\"\n\
-             [model]\nemsize = 16\nnhid = 16\nnlayers = 1\ndropout = 0.0\n[train]\nepochs = 1\nbatch_size = 4\neval_batch_size = 2\nbptt = 8\n\
-             lr = 5.0\nclip = 1.0\nschedule = \"constant\"\nstudent_schedule = \"same\"\n",
-            d.path().display()
-        );
+        lot::testing::write_tiny_corpus(d.path());
         let o = PerplexityOptions {
             config_name: "tiny".into(),
-            config_text,
+            config_text: lot::testing::tiny_lm_config(d.path(), ""),
             seeds: vec![0, 1],
             steps: 6,
-            sets: vec![],
+            sets: vec!["train.lr=5.0".into()],
             out: d.path().join("guard"),
             tolerance_pct: 1.0,
         };
         let rep = perplexity_guard(&o, |_| {}).unwrap();
-        let rows = &rep.runs;
-        assert_eq!(rows.len(), 2 * 2 * 2, "2 seeds x 2 precisions x teacher + student");
-        let mean = |prec: Precision| {
-            let v: Vec<f64> = rows.iter().filter(|r| r.precision == prec && r.model == "teacher").map(|r| r.valid_perplexity.unwrap()).collect();
-            assert_eq!(v.len(), 2);
-            (v[0] + v[1]) / 2.0
-        };
-        let (f, b) = (mean(Precision::Fp32), mean(Precision::Bf16));
+        // Seed by seed, fp32 before bf16, the models of each run by name.
+        let order: Vec<(u64, &str, &str)> = rep.runs.iter().map(|r| (r.seed, r.precision.name(), r.model.as_str())).collect();
+        assert_eq!(
+            order,
+            [(0, "fp32", "student0"), (0, "fp32", "teacher"), (0, "bf16", "student0"), (0, "bf16", "teacher"), (1, "fp32", "student0"), (1, "fp32", "teacher"), (1, "bf16", "student0"), (1, "bf16", "teacher")]
+        );
+        for run in ["fp32-s0", "bf16-s0", "fp32-s1", "bf16-s1"] {
+            assert!(o.out.join(run).join(lot::run::SUMMARY_FILE).is_file(), "{run}: no finished run");
+        }
+        let ppl: Vec<f64> = rep.runs.iter().map(|r| r.valid_perplexity.unwrap()).collect();
+        // Learned something of a 12-word language with one successor per word (uniform: ~13).
+        assert!(ppl.iter().all(|&p| p > 1.0 && p < 20.0), "perplexities {ppl:?}");
+        // The teacher first; its fp32 mean lies between its two fp32 runs, its bf16 mean between
+        // its two bf16 runs (the rows at 1, 5 and 3, 7), and the verdict is the teacher's.
+        let names: Vec<&str> = rep.per_model.iter().map(|p| p.model.as_str()).collect();
+        assert_eq!(names, ["teacher", "student0"]);
         let t = &rep.per_model[0];
-        assert_eq!(t.model, "teacher");
-        assert!((t.fp32_mean - f).abs() < 1e-9 && (t.bf16_mean - b).abs() < 1e-9);
-        let diff = 100.0 * (b - f) / f;
-        assert!((rep.teacher_difference_pct - diff).abs() < 1e-9);
-        assert_eq!(rep.within_tolerance, diff.abs() <= 1.0);
-        assert!(f > 1.0 && b > 1.0 && f < 20.0, "perplexities {f} {b}");
+        let between = |x: f64, a: f64, b: f64| a.min(b) - 1e-9 <= x && x <= a.max(b) + 1e-9;
+        assert!(between(t.fp32_mean, ppl[1], ppl[5]) && between(t.bf16_mean, ppl[3], ppl[7]), "{t:?} from {ppl:?}");
+        assert!(t.fp32_std.is_finite() && t.bf16_std.is_finite() && t.fp32_wall_s > 0.0 && t.bf16_wall_s > 0.0, "{t:?}");
+        assert_eq!(rep.teacher_difference_pct, t.difference_pct);
+        assert_eq!(rep.within_tolerance, t.difference_pct.abs() <= 1.0);
+        assert_eq!((rep.steps, rep.tolerance_pct, rep.sets.clone()), (6, 1.0, vec!["train.lr=5.0".to_string()]));
         // The JSON names the precision as a string, and the report reads back unchanged.
         let v = serde_json::to_value(&rep).unwrap();
         assert_eq!(v["runs"][0]["precision"], "fp32");
         assert_eq!(v["per_model"][0]["model"], "teacher");
         assert_eq!(serde_json::from_value::<PerplexityReport>(v).unwrap(), rep);
-        let again = perplexity_guard(&o, |_| {}).unwrap();
+        let mut logged = Vec::new();
+        let again = perplexity_guard(&o, |l| logged.push(l.to_string())).unwrap();
         assert_eq!(again.runs, rep.runs, "finished runs are reused");
+        assert!(logged.len() == 4 && logged.iter().all(|l| l.ends_with("finished run found, reusing it")), "{logged:?}");
         assert!(perplexity_table(&rep).contains("| teacher |"));
+    }
+
+    fn run(precision: Precision, seed: u64, model: &str, valid: f64, wall_s: f64) -> PerplexityRun {
+        PerplexityRun { precision, seed, model: model.into(), valid_perplexity: Some(valid), test_perplexity: Some(2.0 * valid), wall_s }
+    }
+
+    /// By hand: the teacher's validation perplexity 10 and 12 in fp32 (mean 11, sample std √2 =
+    /// 1.41421), 11 and 12.1 in bf16 (mean 11.55, std 1.1/√2 = 0.77782): bf16 is 5 % above fp32;
+    /// wall times 100 and 300 s (mean 200), 50 and 70 s (mean 60). A student "a_student" that sorts
+    /// before "teacher" by name still comes after it.
+    #[test]
+    fn perplexity_difference_is_relative_to_fp32_in_percent_with_the_teacher_first() {
+        use Precision::{Bf16, Fp32};
+        let runs = [
+            run(Fp32, 0, "a_student", 20.0, 100.0),
+            run(Fp32, 0, "teacher", 10.0, 100.0),
+            run(Bf16, 0, "a_student", 30.0, 50.0),
+            run(Bf16, 0, "teacher", 11.0, 50.0),
+            run(Fp32, 1, "teacher", 12.0, 300.0),
+            run(Bf16, 1, "teacher", 12.1, 70.0),
+        ];
+        let (per_model, teacher, within) = compare_runs(&runs, 5.5);
+        assert_eq!(per_model.iter().map(|p| p.model.as_str()).collect::<Vec<_>>(), ["teacher", "a_student"]);
+        let t = &per_model[0];
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-4;
+        assert!(close(t.fp32_mean, 11.0) && close(t.fp32_std, 1.41421) && close(t.bf16_mean, 11.55) && close(t.bf16_std, 0.77782), "{t:?}");
+        assert!(close(t.difference_pct, 5.0) && close(t.fp32_wall_s, 200.0) && close(t.bf16_wall_s, 60.0), "{t:?}");
+        assert!(close(teacher, 5.0) && within);
+        // One seed each: no std; 30 against 20 is +50 %.
+        let s = &per_model[1];
+        assert!(s.fp32_std.is_nan() && s.bf16_std.is_nan() && close(s.difference_pct, 50.0), "{s:?}");
+        assert!(!compare_runs(&runs, 4.9).2);
     }
 }
