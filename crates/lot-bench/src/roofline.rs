@@ -20,7 +20,8 @@ use lot::precision::{Bf16Support, Precision};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::{fmt, nan_if_null, BenchSpec, BenchTask};
+use crate::report::fmt;
+use crate::{nan_if_null, BenchSpec, BenchTask};
 
 fn conv(cin: i64, cout: i64, k: i64, hw_out: i64) -> f64 {
     2.0 * (cin * cout * k * k * hw_out * hw_out) as f64

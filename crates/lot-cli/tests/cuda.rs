@@ -4,18 +4,10 @@
 
 mod common;
 
-use common::{python_with_torch, stderr, torchscript_vs_builtin, write_config, write_dataset, write_script_config};
-use std::process::{Command, Output};
+use common::{lot, python_with_torch, stderr, torchscript_vs_builtin, write_config, write_dataset, write_script_config};
 use lot::vision::resnet::{ForwardOptions, PreActResNet, Precision};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
-
-/// The `lot` binary: `$LOT_BIN` (a bundle copied to a GPU machine, where the build path does not
-/// exist), else the one cargo built.
-fn lot(args: &[&str]) -> Output {
-    let bin = std::env::var("LOT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lot").to_string());
-    Command::new(bin).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
-}
 
 fn cuda_or_skip(test: &str) -> bool {
     if tch::Cuda::is_available() {

@@ -1,16 +1,12 @@
 //! `lot sweep` and `lot compare` through the binary: a tiny 2 seeds × 2 modes grid on generated
 //! IDX files, rerun (reuses the finished runs), failing children, and bad flags; `lot plot-evidence`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn lot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lot")).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{lot, stderr};
 
 /// Fashion-MNIST-layout IDX files of 12×12 noisy images with a class-dependent bright patch.
 fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {

@@ -10,8 +10,11 @@ use lot::optim::{named_trainable, Optimizer, Sgd, SgdConfig};
 use lot::vision::{resnet, Classifiers};
 use tch::{Device, Kind, Tensor};
 
+/// Run the `lot` binary, progress bars off: `$LOT_BIN` where it is set (a bundle copied to a GPU
+/// machine, where the build path does not exist: scripts/gpu-bundle.sh), else the one cargo built.
 pub fn lot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lot")).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
+    let bin = std::env::var("LOT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lot").to_string());
+    Command::new(bin).args(args).env("LOT_NO_PROGRESS", "1").output().expect("run lot")
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -544,6 +544,7 @@ mod tests {
     use std::collections::BTreeMap;
     use crate::config::Config;
     use crate::engine::LossMode;
+    use crate::testing::write_tiny_corpus;
 
     #[test]
     fn batchify_window_and_cursor_follow_the_reference() {
@@ -623,63 +624,14 @@ mod tests {
         }
     }
 
-    fn write_corpus(dir: &Path) {
-        // A deterministic "language": cycles through 12 words with a fixed successor rule.
-        let words: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
-        let mut text = String::new();
-        let mut w = 0usize;
-        for line in 0..300 {
-            for _ in 0..(5 + line % 4) {
-                text.push_str(&words[w]);
-                text.push(' ');
-                w = (w * 5 + 1) % 12;
-            }
-            text.push('\n');
-        }
-        for s in ["train", "valid", "test"] {
-            let t = if s == "train" { text.clone() } else { text[..text.len() / 5].to_string() };
-            std::fs::write(dir.join(format!("ptb.{s}.txt")), t).unwrap();
-        }
-    }
-
     fn config(dir: &Path, extra: &str) -> Config {
-        let text = format!(
-            r#"task = "text"
-[run]
-name = "tiny-lm"
-threads = 1
-[lot]
-alpha = 1.0
-student_steps = 2
-[data]
-corpus = "ptb"
-dir = "{}"
-[model]
-emsize = 16
-nhid = 16
-nlayers = 1
-dropout = 0.0
-[train]
-epochs = 3
-batch_size = 4
-eval_batch_size = 2
-bptt = 8
-lr = 0.5
-momentum = 0.3
-clip = 1.0
-schedule = "constant"
-student_schedule = "same"
-{extra}
-"#,
-            dir.display()
-        );
-        Config::from_toml(&text, &[], "tiny.toml").unwrap()
+        Config::from_toml(&crate::testing::tiny_lm_config(dir, extra), &[], "tiny.toml").unwrap()
     }
 
     #[test]
     fn loss_falls_on_a_tiny_corpus_and_run_folder_is_complete() {
         let d = tempfile::tempdir().unwrap();
-        write_corpus(d.path());
+        write_tiny_corpus(d.path());
         let out = d.path().join("run");
         let s = train(&config(d.path(), ""), &out, false).unwrap();
         // 13 words (12 + <eos>): chance perplexity is 13; the successor rule is deterministic
@@ -737,7 +689,7 @@ student_schedule = "same"
     #[test]
     fn transformer_xl_trains_through_the_same_engine() {
         let d = tempfile::tempdir().unwrap();
-        write_corpus(d.path());
+        write_tiny_corpus(d.path());
         let mut cfg = config(d.path(), "");
         let text = cfg.text().unwrap().clone();
         let mut t = text;
@@ -765,7 +717,7 @@ student_schedule = "same"
     #[test]
     fn bf16_language_models_learn_as_fp32_does_and_keep_fp32_weights() {
         let d = tempfile::tempdir().unwrap();
-        write_corpus(d.path());
+        write_tiny_corpus(d.path());
         for arch in [Arch::Lstm, Arch::TransformerXl] {
             let run = |precision: &str| {
                 let mut cfg = config(d.path(), &format!("precision = \"{precision}\""));
@@ -796,7 +748,7 @@ student_schedule = "same"
     #[test]
     fn step_cap_keeps_every_baseline_budget() {
         let d = tempfile::tempdir().unwrap();
-        write_corpus(d.path());
+        write_tiny_corpus(d.path());
         let mut steps = BTreeMap::new();
         for mode in ["lot", "teacher_only", "no_student", "compute_matched"] {
             let mut cfg = config(d.path(), "max_steps = 5\neval_interval = 5");
@@ -817,7 +769,7 @@ student_schedule = "same"
     #[test]
     fn train_tokens_keeps_a_prefix_of_the_training_split() {
         let d = tempfile::tempdir().unwrap();
-        write_corpus(d.path());
+        write_tiny_corpus(d.path());
         let mut cfg = config(d.path(), "");
         if let crate::config::Domain::Text(t) = &mut cfg.domain {
             t.data.train_tokens = 48;
@@ -834,7 +786,7 @@ student_schedule = "same"
     #[test]
     fn batch_or_bptt_too_large_for_the_corpus() {
         let d = tempfile::tempdir().unwrap();
-        write_corpus(d.path());
+        write_tiny_corpus(d.path());
         let out = d.path().join("run");
         let mut cfg = config(d.path(), "");
         if let crate::config::Domain::Text(t) = &mut cfg.domain {
