@@ -46,6 +46,21 @@ pub enum Anneal {
     Constant,
 }
 
+/// What the students revisit after each update (`ppo.student_cache`; docs/algorithm.md, "Student
+/// phase").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudentCache {
+    /// What the reference's code does: its cache entries are views of the one rollout buffer,
+    /// overwritten every rollout, so each of the min(update, obs_cache) entries is the current
+    /// rollout, shuffled on its own.
+    #[default]
+    Reference,
+    /// What the reference's code looks like (and the paper says): the last `obs_cache` distinct
+    /// rollouts, shuffled together.
+    Distinct,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PpoConfig {
@@ -69,6 +84,9 @@ pub struct PpoConfig {
     pub max_grad_norm: f64,
     /// Rollouts whose observations the students revisit after each update (the reference's obs_num).
     pub obs_cache: usize,
+    /// `reference` (the default: every cache entry is the current rollout) or `distinct` (the
+    /// last `obs_cache` rollouts).
+    pub student_cache: StudentCache,
     /// Adam L2 weight decay of the students (the teacher has none).
     pub student_weight_decay: f64,
     /// `fp32` (exact, the default) or `bf16`: the Atari CNN's convolutions and 3136→512 layer in
@@ -99,6 +117,7 @@ impl Default for PpoConfig {
             vf_coef: 0.5,
             max_grad_norm: 0.5,
             obs_cache: 10,
+            student_cache: StudentCache::Reference,
             student_weight_decay: 1e-4,
             precision: crate::precision::Precision::Fp32,
             channels_last: false,
@@ -253,6 +272,12 @@ mod tests {
         assert_eq!(c.lot.mode, Mode::Lot);
         let again = parse(&c.to_toml(), &[]).unwrap();
         assert_eq!(c, again);
+        // the reference's effective cache by default; the saved config records the key
+        assert_eq!(r.ppo.student_cache, super::StudentCache::Reference);
+        assert!(c.to_toml().contains("student_cache = \"reference\""));
+        let d = parse(CARTPOLE, &["ppo.student_cache=distinct"]).unwrap();
+        let Domain::Rl(d) = &d.domain else { panic!("not rl") };
+        assert_eq!(d.ppo.student_cache, super::StudentCache::Distinct);
         parse(include_str!("../../../../configs/acrobot_lot.toml"), &[]).unwrap();
         for game in ["beamrider", "breakout", "upndown", "gravitar"] {
             let path = format!("{}/../../configs/atari_{game}_lot.toml", env!("CARGO_MANIFEST_DIR"));
@@ -293,6 +318,7 @@ mod tests {
         assert!(e.contains("key 'ppo.channels_last'") && e.contains("Atari"), "{e}");
         assert!(err(CARTPOLE, &["lot.loss=kl_ce"]).contains("lot.loss"));
         assert!(err(CARTPOLE, &["ppo.anneal=step"]).contains("ppo.anneal"));
+        assert!(err(CARTPOLE, &["ppo.student_cache=fifo"]).contains("ppo.student_cache"));
         assert!(err(CARTPOLE, &["ppo.bogus=1"]).contains("bogus"));
         assert!(err("task = \"rl\"\n", &[]).contains("env.name"));
         if !cfg!(feature = "atari") {
