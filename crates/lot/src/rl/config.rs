@@ -140,6 +140,21 @@ impl Default for EvalConfig {
     }
 }
 
+/// `--set`s a saved run config needs to be read back as it was trained: a run folder's config.toml
+/// records every key, so one whose `[ppo]` lacks `student_cache` was written before the key
+/// existed, when the distinct cache was the only one (in a new config a missing key means
+/// `reference`). Not an rl config, or the key present: none.
+pub fn saved_config_sets(text: &str) -> Vec<String> {
+    let Ok(doc) = text.parse::<toml::Table>() else { return Vec::new() };
+    let rl = doc.get("task").and_then(|t| t.as_str()) == Some("rl");
+    let has_key = doc.get("ppo").and_then(|p| p.as_table()).is_some_and(|p| p.contains_key("student_cache"));
+    if rl && !has_key {
+        vec!["ppo.student_cache=\"distinct\"".to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 impl PpoConfig {
     /// lr at update `u` (1-based) of `num_updates`.
     pub fn lr_at(&self, u: u64, num_updates: u64) -> f64 {
@@ -325,6 +340,19 @@ mod tests {
             let e = err(CARTPOLE, &["env.name=BreakoutNoFrameskip-v4"]);
             assert!(e.contains("--features atari"), "{e}");
         }
+    }
+
+    #[test]
+    fn old_saved_configs_resume_with_the_distinct_cache() {
+        let old = parse(CARTPOLE, &[]).unwrap().to_toml().replace("student_cache = \"reference\"\n", "");
+        assert!(!old.contains("student_cache"));
+        let sets = super::saved_config_sets(&old);
+        let Domain::Rl(r) = parse(&old, &sets.iter().map(|s| s.as_str()).collect::<Vec<_>>()).unwrap().domain else { panic!() };
+        assert_eq!(r.ppo.student_cache, super::StudentCache::Distinct);
+        // a new run's saved config keeps its own value; other tasks get nothing
+        let new = parse(CARTPOLE, &[]).unwrap().to_toml();
+        assert!(super::saved_config_sets(&new).is_empty());
+        assert!(super::saved_config_sets("task = \"vision\"\n").is_empty());
     }
 
     #[test]
