@@ -48,7 +48,8 @@ SETTINGS = [
      "final_test_accuracy"),
     ("acrobot", "Acrobot-v1, PPO + LoT",
      "`configs/evidence/acrobot.toml`: 300k env steps, 8 envs, MLP 2×64 actor and critic, α 0.5, N 5, T 1. Final return = "
-     "mean raw return of the last 20 training episodes; eval return = 10 sampled episodes after training.", "final_return"),
+     "mean raw return of the last 20 training episodes; eval return = 10 sampled episodes after training. "
+     "These runs predate `ppo.student_cache` and used the distinct cache (the students revisited the last 10 rollouts; the default is now the reference's effective cache, the current rollout revisited 10 times, docs/algorithm.md).", "final_return"),
     ("ptb100k-lstm", "PTB, first 100k training tokens, LSTM 2×200",
      "`configs/evidence/ptb100k_lstm.toml`: the first 100,000 tokens of PTB's training split (10.8 %; whole vocabulary, "
      "validation and test splits), Zaremba's small 2×200 LSTM, dropout 0.2, 4 epochs (572 teacher steps), SGD lr 20 "

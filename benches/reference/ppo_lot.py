@@ -9,8 +9,9 @@ learning (PPO)") — cleanRL PPO with LoT — at the CartPole size of configs/ca
   * per update: 4 epochs × 4 shuffled minibatches of joint steps — teacher PPO loss (clip 0.2,
     clipped value loss, advantage normalisation) + α·T²·KL(p_s‖p_t), student T²·KL(p_t‖p_s),
     one backward of the sum, grad-norm clip 0.5 per model, Adam (eps 1e-5; student wd 1e-4);
-  * then N passes over the last 10 rollouts' observations (deque), 4 shuffled minibatches each,
-    the teacher's logits recomputed per minibatch with autograd on (as the reference), student KL
+  * then N passes over a deque of up to 10 entries, 4 shuffled minibatches each; as in the
+    reference the entries are views of the one rollout buffer, so each is the current rollout
+    (lot's default `ppo.student_cache = "reference"`); the teacher's logits recomputed per minibatch with autograd on (as the reference), student KL
     step; α is 0 until the first student phase; cosine lr per update for both.
 With --env BreakoutNoFrameskip-v4 (any gym v4 NoFrameskip Atari name; needs `bash
 benches/reference/setup.sh --atari`: gymnasium, ale-py 0.12.1 with its ROMs, stable-baselines3, opencv)
@@ -326,7 +327,7 @@ def main():
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
         b_inds = list(range(batch_size))
-        obs_cache.append(b_obs.clone())
+        obs_cache.append(b_obs)  # a view of `obs`, overwritten by the next rollout, as the reference's
         for epoch in range(update_epochs):
             random.shuffle(b_inds)
             for start in range(0, batch_size, minibatch_size):

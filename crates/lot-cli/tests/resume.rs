@@ -35,6 +35,11 @@ fn summary_without_timing(dir: &Path) -> serde_json::Value {
 /// Start a training run, SIGKILL it once `kill_after` checkpoints have been written (plus a
 /// little jitter so the kill lands mid-step), resume it, and compare with `reference`.
 fn kill_and_resume(args: &[&str], out: &Path, reference: &Path, kill_after: usize) {
+    kill_edit_and_resume(args, out, reference, kill_after, |_| ());
+}
+
+/// [`kill_and_resume`], with `edit` applied to the run folder before resuming.
+fn kill_edit_and_resume(args: &[&str], out: &Path, reference: &Path, kill_after: usize, edit: impl Fn(&Path)) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lot"))
         .args(args)
         .args(["--out", out.to_str().unwrap()])
@@ -61,6 +66,7 @@ fn kill_and_resume(args: &[&str], out: &Path, reference: &Path, kill_after: usiz
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(!out.join("summary.json").exists(), "the run finished before it was killed; the test proves nothing");
+    edit(out);
     let o = lot(&["train", "--resume", out.to_str().unwrap()]);
     assert!(o.status.success(), "resume failed: {}", stderr(&o));
     assert!(stderr(&o).contains("resuming"), "{}", stderr(&o));
@@ -180,8 +186,8 @@ eval_interval = 10
     kill_and_resume(&["train", c], &tmp.path().join("killed"), &reference, 9);
 }
 
-/// PPO + LoT on CartPole: 8 envs × 32 steps × 40 updates, a 4-rollout student cache (full and
-/// rotating by the time of each kill), a checkpoint every 3 updates.
+/// PPO + LoT on CartPole: 8 envs × 32 steps × 40 updates, a 4-entry student cache (full by the
+/// time of each kill; with `distinct`, rotating), a checkpoint every 3 updates.
 fn write_rl_config(dir: &Path) -> PathBuf {
     let cfg = dir.join("cartpole.toml");
     std::fs::write(
@@ -266,6 +272,30 @@ fn rl_run_killed_and_resumed_matches_an_uninterrupted_run() {
     for f in ["teacher.safetensors", "student0.safetensors"] {
         assert!(std::fs::read(reference.join(f)).unwrap() == std::fs::read(out.join(f)).unwrap(), "{f} differs after resume");
     }
+}
+
+/// `ppo.student_cache = "distinct"` (the last rollouts' observations, saved in the checkpoint)
+/// resumes exactly too; a run folder written before the key existed (its config.toml without it)
+/// resumes with the distinct cache it was trained with, though a new config without the key means
+/// `reference`.
+#[test]
+fn rl_distinct_cache_resumes_also_from_a_run_folder_without_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_rl_config(tmp.path());
+    let c = cfg.to_str().unwrap();
+    let distinct = "ppo.student_cache=\"distinct\"";
+    let reference = tmp.path().join("ref");
+    let o = lot(&["train", c, "--set", distinct, "--out", reference.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    kill_and_resume(&["train", c, "--set", distinct], &tmp.path().join("killed"), &reference, 5);
+    let old_folder = |dir: &Path| {
+        let p = dir.join("config.toml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let old = text.replace("student_cache = \"distinct\"\n", "");
+        assert_ne!(old, text);
+        std::fs::write(&p, old).unwrap();
+    };
+    kill_edit_and_resume(&["train", c, "--set", distinct], &tmp.path().join("old"), &reference, 5, old_folder);
 }
 
 #[test]

@@ -42,7 +42,10 @@ pub fn train(cfg: &config::Config, out: &Path) -> anyhow::Result<run::Summary> {
 
 /// `lot train --resume RUN_DIR`: continue a run from its last checkpoint with its saved config.
 pub fn resume(dir: &Path) -> anyhow::Result<run::Summary> {
-    let cfg = config::Config::load(&dir.join(run::CONFIG_FILE), &[])?;
+    let path = dir.join(run::CONFIG_FILE);
+    // Keys added since the run started keep the value it was trained with.
+    let sets = std::fs::read_to_string(&path).map(|t| rl::config::saved_config_sets(&t)).unwrap_or_default();
+    let cfg = config::Config::load(&path, &sets)?;
     if let config::Domain::Rl(r) = &cfg.domain {
         if rl::is_atari_name(&r.env.name) {
             bail_input!("{}", rl::train::ATARI_RESUME);

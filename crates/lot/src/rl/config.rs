@@ -53,6 +53,21 @@ pub enum Anneal {
     Constant,
 }
 
+/// What the students revisit after each update (`ppo.student_cache`; docs/algorithm.md, "Student
+/// phase").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudentCache {
+    /// What the reference's code does: its cache entries are views of the one rollout buffer,
+    /// overwritten every rollout, so each of the min(update, obs_cache) entries is the current
+    /// rollout, shuffled on its own.
+    #[default]
+    Reference,
+    /// What the reference's code looks like (and the paper says): the last `obs_cache` distinct
+    /// rollouts, shuffled together.
+    Distinct,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PpoConfig {
@@ -90,6 +105,9 @@ pub struct PpoConfig {
     pub max_grad_norm: f64,
     /// Rollouts whose observations the students revisit after each update (the reference's obs_num).
     pub obs_cache: usize,
+    /// What a cache entry is. A resumed run folder whose config.toml lacks the key predates it
+    /// and keeps `distinct`.
+    pub student_cache: StudentCache,
     /// Adam L2 weight decay of the students (the teacher has none).
     pub student_weight_decay: f64,
     /// `fp32` (exact), `auto` (bf16 where native, else fp32; the MLP always fp32) or `bf16`: the
@@ -121,6 +139,7 @@ impl Default for PpoConfig {
             vf_coef: 0.5,
             max_grad_norm: 0.5,
             obs_cache: 10,
+            student_cache: StudentCache::Reference,
             student_weight_decay: 1e-4,
             precision: crate::precision::Precision::Fp32,
             channels_last: false,
@@ -140,6 +159,21 @@ pub struct EvalConfig {
 impl Default for EvalConfig {
     fn default() -> Self {
         Self { episodes: 10, greedy: false }
+    }
+}
+
+/// `--set`s a saved run config needs to be read back as it was trained: a run folder's config.toml
+/// records every key, so one whose `[ppo]` lacks `student_cache` was written before the key
+/// existed, when the distinct cache was the only one (in a new config a missing key means
+/// `reference`). Not an rl config, or the key present: none.
+pub fn saved_config_sets(text: &str) -> Vec<String> {
+    let Ok(doc) = text.parse::<toml::Table>() else { return Vec::new() };
+    let rl = doc.get("task").and_then(|t| t.as_str()) == Some("rl");
+    let has_key = doc.get("ppo").and_then(|p| p.as_table()).is_some_and(|p| p.contains_key("student_cache"));
+    if rl && !has_key {
+        vec!["ppo.student_cache=\"distinct\"".to_string()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -275,6 +309,12 @@ mod tests {
         assert_eq!(c.lot.mode, Mode::Lot);
         let again = parse(&c.to_toml(), &[]).unwrap();
         assert_eq!(c, again);
+        // the reference's effective cache by default; the saved config records the key
+        assert_eq!(r.ppo.student_cache, super::StudentCache::Reference);
+        assert!(c.to_toml().contains("student_cache = \"reference\""));
+        let d = parse(CARTPOLE, &["ppo.student_cache=distinct"]).unwrap();
+        let Domain::Rl(d) = &d.domain else { panic!("not rl") };
+        assert_eq!(d.ppo.student_cache, super::StudentCache::Distinct);
         parse(include_str!("../../../../configs/acrobot_lot.toml"), &[]).unwrap();
         for game in ["beamrider", "breakout", "upndown", "gravitar"] {
             let path = format!("{}/../../configs/atari_{game}_lot.toml", env!("CARGO_MANIFEST_DIR"));
@@ -315,12 +355,26 @@ mod tests {
         assert!(e.contains("key 'ppo.channels_last'") && e.contains("Atari"), "{e}");
         assert!(err(CARTPOLE, &["lot.loss=kl_ce"]).contains("lot.loss"));
         assert!(err(CARTPOLE, &["ppo.anneal=step"]).contains("ppo.anneal"));
+        assert!(err(CARTPOLE, &["ppo.student_cache=fifo"]).contains("ppo.student_cache"));
         assert!(err(CARTPOLE, &["ppo.bogus=1"]).contains("bogus"));
         assert!(err("task = \"rl\"\n", &[]).contains("env.name"));
         if !cfg!(feature = "atari") {
             let e = err(CARTPOLE, &["env.name=BreakoutNoFrameskip-v4"]);
             assert!(e.contains("--features atari"), "{e}");
         }
+    }
+
+    #[test]
+    fn old_saved_configs_resume_with_the_distinct_cache() {
+        let old = parse(CARTPOLE, &[]).unwrap().to_toml().replace("student_cache = \"reference\"\n", "");
+        assert!(!old.contains("student_cache"));
+        let sets = super::saved_config_sets(&old);
+        let Domain::Rl(r) = parse(&old, &sets.iter().map(|s| s.as_str()).collect::<Vec<_>>()).unwrap().domain else { panic!() };
+        assert_eq!(r.ppo.student_cache, super::StudentCache::Distinct);
+        // a new run's saved config keeps its own value; other tasks get nothing
+        let new = parse(CARTPOLE, &[]).unwrap().to_toml();
+        assert!(super::saved_config_sets(&new).is_empty());
+        assert!(super::saved_config_sets("task = \"vision\"\n").is_empty());
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! Per rollout: `update_epochs × num_minibatches` joint steps in which the teacher takes a PPO step
 //! on `PPO loss + α·T²·KL(p_s‖p_t)` (policy logits only) and every student a KL step towards the
-//! teacher on the same minibatch; then the students alone make N passes over a cache of the last
-//! `obs_cache` rollouts' observations, in shuffled minibatches of the PPO minibatch size. The
-//! teacher is fixed during that phase, so its logits for the whole cache are computed once.
+//! teacher on the same minibatch; then the students alone make N passes over a cache of
+//! `obs_cache` entries, in shuffled minibatches of the PPO minibatch size. `ppo.student_cache`
+//! says what an entry is: the current rollout (`reference`: what the reference's code does, its
+//! entries being views of one overwritten buffer) or one of the last rollouts (`distinct`). The
+//! teacher is fixed during that phase, so its logits for the cache are computed once per update.
 //! α is 0 for the first PPO update (the reference sets it when the first student phase starts).
 
 use std::collections::VecDeque;
@@ -18,6 +20,7 @@ use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use super::agent::Agent;
+use super::config::StudentCache;
 use super::ppo::{ppo_loss, sample, PpoParams, PpoStats, PpoTargets};
 use super::state::{rng_from_hex, rng_to_hex};
 use crate::checkpoint;
@@ -162,12 +165,13 @@ pub struct Schedule {
     pub minibatch_size: usize,
     /// Rows per rollout.
     pub batch_size: usize,
-    /// Rollouts kept for the students.
+    /// Entries of the students' cache (rollouts, or views of the current one).
     pub obs_cache: usize,
+    pub student_cache: StudentCache,
 }
 
 impl Schedule {
-    /// Rollouts in the cache at update `u` (1-based).
+    /// Entries in the cache at update `u` (1-based), in either mode.
     pub fn cached_rollouts(&self, u: u64) -> usize {
         (u as usize).min(self.obs_cache)
     }
@@ -182,6 +186,35 @@ impl Schedule {
     pub fn teacher_steps(&self, u: u64, plan: &Plan, n: usize) -> usize {
         let joint = self.update_epochs * self.num_minibatches;
         joint + plan.matched_students * (joint + self.extra_student_steps(u, n))
+    }
+}
+
+/// The students' cache.
+enum Cache {
+    /// `reference`: `entries` views of the current rollout, so only the count is kept.
+    Reference { entries: usize },
+    /// `distinct`: the last rollouts' observations, newest last.
+    Distinct(VecDeque<Tensor>),
+}
+
+/// A minibatch shuffle stream, optionally recording its permutations (for the test that replays
+/// them through the reference's loop in PyTorch).
+struct Shuffles {
+    rng: ChaCha8Rng,
+    log: Option<Vec<Vec<i64>>>,
+}
+
+impl Shuffles {
+    fn new(seed: u64) -> Self {
+        Self { rng: ChaCha8Rng::seed_from_u64(seed), log: None }
+    }
+    fn permutation(&mut self, n: usize, device: Device) -> Tensor {
+        let mut p: Vec<i64> = (0..n as i64).collect();
+        p.shuffle(&mut self.rng);
+        if let Some(log) = self.log.as_mut() {
+            log.push(p.clone());
+        }
+        Tensor::from_slice(&p).to_device(device)
     }
 }
 
@@ -206,12 +239,11 @@ pub struct LotPpo {
     pub engine: Engine,
     pub plan: Plan,
     pub schedule: Schedule,
-    /// Observations of the last rollouts, newest last.
-    cache: VecDeque<Tensor>,
+    cache: Cache,
     /// Separate streams, so the students' shuffles never change the teacher's minibatches:
     /// with α = 0 the teacher then learns exactly as it would alone.
-    teacher_rng: ChaCha8Rng,
-    student_rng: ChaCha8Rng,
+    teacher_rng: Shuffles,
+    student_rng: Shuffles,
     pub updates: u64,
     /// Times the teacher's logits for the cache were computed (once per update with students).
     pub cache_target_passes: u64,
@@ -229,14 +261,16 @@ pub struct LearnerState {
     pub student_rng: String,
     pub opt_steps: Vec<u64>,
     pub forwards: Vec<u64>,
-    /// Rollouts in the student cache, saved as tensors `cache.0` (oldest) …
+    /// Entries in the student cache; `distinct` saves them as tensors `cache.0` (oldest) …
     pub cache_rollouts: usize,
+    /// The cache's mode. Checkpoints written before `ppo.student_cache` existed lack it: they
+    /// were trained with the distinct cache.
+    #[serde(default = "distinct")]
+    pub student_cache: StudentCache,
 }
 
-fn permutation(n: usize, rng: &mut ChaCha8Rng, device: Device) -> Tensor {
-    let mut p: Vec<i64> = (0..n as i64).collect();
-    p.shuffle(rng);
-    Tensor::from_slice(&p).to_device(device)
+fn distinct() -> StudentCache {
+    StudentCache::Distinct
 }
 
 impl LotPpo {
@@ -248,9 +282,12 @@ impl LotPpo {
             engine,
             plan,
             schedule,
-            cache: VecDeque::with_capacity(schedule.obs_cache),
-            teacher_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7ea_c4e5),
-            student_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x57d_e475),
+            cache: match schedule.student_cache {
+                StudentCache::Reference => Cache::Reference { entries: 0 },
+                StudentCache::Distinct => Cache::Distinct(VecDeque::with_capacity(schedule.obs_cache)),
+            },
+            teacher_rng: Shuffles::new(seed ^ 0x7ea_c4e5),
+            student_rng: Shuffles::new(seed ^ 0x57d_e475),
             updates: 0,
             cache_target_passes: 0,
         }
@@ -260,9 +297,30 @@ impl LotPpo {
         self.engine.num_students()
     }
 
-    /// Rows currently in the student cache.
+    /// Entries currently in the student cache.
+    pub fn cache_entries(&self) -> usize {
+        match &self.cache {
+            Cache::Reference { entries } => *entries,
+            Cache::Distinct(c) => c.len(),
+        }
+    }
+
+    /// Rows one student pass covers (entries × rollout rows).
     pub fn cache_rows(&self) -> i64 {
-        self.cache.iter().map(|t| t.size()[0]).sum()
+        (self.cache_entries() * self.schedule.batch_size) as i64
+    }
+
+    /// Record every minibatch permutation from now on (see [`LotPpo::take_shuffles`]).
+    pub fn record_shuffles(&mut self) {
+        self.teacher_rng.log = Some(Vec::new());
+        self.student_rng.log = Some(Vec::new());
+    }
+
+    /// The permutations drawn since the last call, in order: (teacher's PPO epochs, students' cache
+    /// phase). Each indexes the current rollout's rows (the cache's rows for `distinct`).
+    pub fn take_shuffles(&mut self) -> (Vec<Vec<i64>>, Vec<Vec<i64>>) {
+        let take = |s: &mut Shuffles| s.log.as_mut().map(std::mem::take).unwrap_or_default();
+        (take(&mut self.teacher_rng), take(&mut self.student_rng))
     }
 
     /// Everything later updates depend on: the meta, and tensors `model{m}.` (weights), `optim{m}.`
@@ -273,18 +331,21 @@ impl LotPpo {
             tensors.extend(checkpoint::prefixed(&format!("model{m}."), checkpoint::store_tensors(vs)));
             tensors.extend(checkpoint::prefixed(&format!("optim{m}."), self.engine.optims[m].state()));
         }
-        for (i, obs) in self.cache.iter().enumerate() {
-            tensors.push((format!("cache.{i}"), obs.shallow_clone()));
+        if let Cache::Distinct(c) = &self.cache {
+            for (i, obs) in c.iter().enumerate() {
+                tensors.push((format!("cache.{i}"), obs.shallow_clone()));
+            }
         }
         let st = LearnerState {
             updates: self.updates,
             cache_target_passes: self.cache_target_passes,
             teacher_alpha: self.engine.teacher_alpha.to_bits(),
-            teacher_rng: rng_to_hex(&self.teacher_rng),
-            student_rng: rng_to_hex(&self.student_rng),
+            teacher_rng: rng_to_hex(&self.teacher_rng.rng),
+            student_rng: rng_to_hex(&self.student_rng.rng),
             opt_steps: self.engine.optims.iter().map(|o| o.steps()).collect(),
             forwards: self.models.forwards.clone(),
-            cache_rollouts: self.cache.len(),
+            cache_rollouts: self.cache_entries(),
+            student_cache: self.schedule.student_cache,
         };
         (st, tensors)
     }
@@ -296,6 +357,14 @@ impl LotPpo {
         if st.opt_steps.len() != nm || st.forwards.len() != nm {
             return Err(mismatch(&format!("it holds {} models, the config has {nm}", st.opt_steps.len())));
         }
+        let key = |m: StudentCache| if m == StudentCache::Reference { "reference" } else { "distinct" };
+        if st.student_cache != self.schedule.student_cache {
+            return Err(mismatch(&format!(
+                "it was trained with ppo.student_cache = {}, the config says {}",
+                key(st.student_cache),
+                key(self.schedule.student_cache)
+            )));
+        }
         if st.cache_rollouts > self.schedule.obs_cache {
             return Err(mismatch(&format!("{} cached rollouts, more than ppo.obs_cache = {}", st.cache_rollouts, self.schedule.obs_cache)));
         }
@@ -303,17 +372,22 @@ impl LotPpo {
             checkpoint::restore_store(&self.models.stores[m], &tensors.with_prefix(&format!("model{m}.")), &crate::run::model_name(m))?;
             self.engine.optims[m].load_state(&tensors.with_prefix(&format!("optim{m}.")), st.opt_steps[m]);
         }
-        self.cache.clear();
-        for i in 0..st.cache_rollouts {
-            let obs = tensors.get(&format!("cache.{i}")).ok_or_else(|| mismatch(&format!("student cache rollout {i} missing")))?;
-            if obs.size()[0] != self.schedule.batch_size as i64 {
-                return Err(mismatch(&format!("cached rollout {i} has {} rows, a rollout has {}", obs.size()[0], self.schedule.batch_size)));
+        match &mut self.cache {
+            Cache::Reference { entries } => *entries = st.cache_rollouts,
+            Cache::Distinct(cache) => {
+                cache.clear();
+                for i in 0..st.cache_rollouts {
+                    let obs = tensors.get(&format!("cache.{i}")).ok_or_else(|| mismatch(&format!("student cache rollout {i} missing")))?;
+                    if obs.size()[0] != self.schedule.batch_size as i64 {
+                        return Err(mismatch(&format!("cached rollout {i} has {} rows, a rollout has {}", obs.size()[0], self.schedule.batch_size)));
+                    }
+                    cache.push_back(obs);
+                }
             }
-            self.cache.push_back(obs);
         }
         let rng = |s: &str| rng_from_hex(s).map_err(|e| mismatch(&format!("shuffle stream: {e}")));
-        self.teacher_rng = rng(&st.teacher_rng)?;
-        self.student_rng = rng(&st.student_rng)?;
+        self.teacher_rng.rng = rng(&st.teacher_rng)?;
+        self.student_rng.rng = rng(&st.student_rng)?;
         self.updates = st.updates;
         self.cache_target_passes = st.cache_target_passes;
         self.engine.teacher_alpha = f64::from_bits(st.teacher_alpha);
@@ -336,7 +410,7 @@ impl LotPpo {
         let steps = s.teacher_steps(u, &self.plan, self.engine.student_steps);
         let (mut ppo_sum, mut taken) = (PpoStats::default(), 0usize);
         while taken < steps {
-            let perm = permutation(s.batch_size, &mut self.teacher_rng, device);
+            let perm = self.teacher_rng.permutation(s.batch_size, device);
             for start in (0..s.batch_size).step_by(s.minibatch_size) {
                 if taken == steps {
                     break;
@@ -370,7 +444,10 @@ impl LotPpo {
             st.student_steps = taken as u64;
             // The warm-up ends when the first student phase starts.
             self.engine.teacher_alpha = self.plan.alpha;
-            let extra = self.student_phase(&r.obs)?;
+            let extra = match self.schedule.student_cache {
+                StudentCache::Reference => self.reference_phase(&r.obs)?,
+                StudentCache::Distinct => self.distinct_phase(&r.obs)?,
+            };
             st.student_steps += extra.0;
             for (i, l) in extra.1.iter().enumerate() {
                 st.student_loss[i] += l;
@@ -382,26 +459,53 @@ impl LotPpo {
         Ok(st)
     }
 
-    /// Push the rollout's observations into the cache, compute the teacher's logits for the whole
-    /// cache once, then the engine's N shuffled passes of student steps over it. Returns (steps,
-    /// summed loss per student).
-    fn student_phase(&mut self, obs: &Tensor) -> Result<(u64, Vec<f64>)> {
-        if self.cache.len() == self.schedule.obs_cache {
-            self.cache.pop_front();
+    /// The reference's student phase as its code runs: the cache gains an entry (up to
+    /// `obs_cache`), every entry being the current rollout. N passes; in each, every entry in turn
+    /// gets a fresh shuffle of the rollout and one student step per minibatch (the reference's
+    /// `for _ in range(N): for e in range(len(obs_cache)): shuffle; for minibatch: step`). The
+    /// reference recomputes the teacher's logits per minibatch; the teacher is fixed in this phase,
+    /// so one pass over the rollout gives the same targets. Returns (steps, summed loss per student).
+    fn reference_phase(&mut self, obs: &Tensor) -> Result<(u64, Vec<f64>)> {
+        let Cache::Reference { entries } = &mut self.cache else { unreachable!("reference cache") };
+        *entries = (*entries + 1).min(self.schedule.obs_cache);
+        let entries = *entries;
+        let targets = self.models.logits(0, obs);
+        self.cache_target_passes += 1;
+        let (device, rows, mb) = (self.models.device, self.schedule.batch_size, self.schedule.minibatch_size);
+        let (rng, targets) = (&mut self.student_rng, &targets);
+        self.engine.student_passes(&mut self.models, || {
+            // The entries' shuffles, drawn in the order the reference's loop draws them.
+            let perms: Vec<Tensor> = (0..entries).map(|_| rng.permutation(rows, device)).collect();
+            Ok(perms.into_iter().flat_map(move |perm| {
+                (0..rows).step_by(mb).map(move |start| {
+                    let idx = perm.narrow(0, start as i64, mb as i64);
+                    (Minibatch { obs: obs.index_select(0, &idx), ppo: None }, targets.index_select(0, &idx))
+                })
+            }))
+        })
+    }
+
+    /// The distinct-rollout cache: push the rollout's observations, compute the teacher's logits
+    /// for the whole cache once, then the engine's N passes, each a fresh shuffle of the whole
+    /// cache into minibatches. Returns (steps, summed loss per student).
+    fn distinct_phase(&mut self, obs: &Tensor) -> Result<(u64, Vec<f64>)> {
+        let Cache::Distinct(cache) = &mut self.cache else { unreachable!("distinct cache") };
+        if cache.len() == self.schedule.obs_cache {
+            cache.pop_front();
         }
-        self.cache.push_back(obs.copy());
+        cache.push_back(obs.copy());
         let device = self.models.device;
         // One teacher pass per cached rollout (bounded memory), all of them once per update.
-        let targets: Vec<Tensor> = self.cache.iter().map(|o| self.models.logits(0, o)).collect();
+        let targets: Vec<Tensor> = cache.iter().map(|o| self.models.logits(0, o)).collect();
         self.cache_target_passes += 1;
-        let cache_obs = Tensor::cat(&self.cache.iter().collect::<Vec<_>>(), 0);
+        let cache_obs = Tensor::cat(&cache.iter().collect::<Vec<_>>(), 0);
         let targets = Tensor::cat(&targets, 0);
         let rows = cache_obs.size()[0] as usize;
         let mb = self.schedule.minibatch_size;
         let (rng, cache_obs, targets) = (&mut self.student_rng, &cache_obs, &targets);
         // Each pass: a fresh shuffle of the cache, whole minibatches only.
         self.engine.student_passes(&mut self.models, || {
-            let perm = permutation(rows, rng, device);
+            let perm = rng.permutation(rows, device);
             Ok((0..rows - rows % mb).step_by(mb).map(move |start| {
                 let idx = perm.narrow(0, start as i64, mb as i64);
                 (Minibatch { obs: cache_obs.index_select(0, &idx), ppo: None }, targets.index_select(0, &idx))
@@ -423,11 +527,17 @@ mod tests {
         PpoParams { clip_coef: 0.1, clip_vloss: true, norm_adv: true, ent_coef: 0.01, vf_coef: 0.5 }
     }
 
-    fn schedule() -> Schedule {
-        Schedule { update_epochs: 4, num_minibatches: 4, minibatch_size: 8, batch_size: 32, obs_cache: 3 }
+    fn schedule(student_cache: StudentCache) -> Schedule {
+        Schedule { update_epochs: 4, num_minibatches: 4, minibatch_size: 8, batch_size: 32, obs_cache: 3, student_cache }
     }
 
+    const MODES: [StudentCache; 2] = [StudentCache::Reference, StudentCache::Distinct];
+
     fn learner(plan: Plan, passes: usize) -> LotPpo {
+        learner_with(plan, passes, StudentCache::Reference)
+    }
+
+    fn learner_with(plan: Plan, passes: usize, mode: StudentCache) -> LotPpo {
         let models = RlModels::build(&[OBS], ACTIONS, 1 + plan.students, 3, Device::Cpu, params()).unwrap();
         let optims: Vec<Box<dyn Optimizer>> = models
             .stores
@@ -441,7 +551,7 @@ mod tests {
             .collect();
         let loss = LotLoss { mode: LossMode::Kl, alpha: plan.alpha, temperature: 1.0, detach: true };
         let engine = Engine::new(loss, passes, optims, Some(0.5));
-        LotPpo::new(models, engine, plan, schedule(), 11)
+        LotPpo::new(models, engine, plan, schedule(mode), 11)
     }
 
     /// A rollout from its own generator: libtorch's global one is shared by the test threads, so
@@ -479,8 +589,8 @@ mod tests {
 
     #[test]
     fn alpha_warms_up_and_steps_are_counted() {
-        for passes in [1, 3] {
-            let mut l = learner(LOT, passes);
+        for (passes, mode) in [1, 3].into_iter().flat_map(|p| MODES.map(|m| (p, m))) {
+            let mut l = learner_with(LOT, passes, mode);
             let mut teacher_forwards = l.models.forwards[0];
             for u in 1..=5u64 {
                 let st = l.update(&rollout(u as i64)).unwrap();
@@ -492,9 +602,11 @@ mod tests {
                 assert_eq!(st.teacher_steps, 16);
                 assert_eq!(st.student_steps as usize, 16 + passes * cached * 32 / 8, "update {u}");
                 assert_eq!(l.cache_rows() as usize, cached * 32);
-                // teacher forwards: 16 PPO minibatches + one pass over each cached rollout, whatever N is
+                // teacher forwards: 16 PPO minibatches + one pass over each distinct cached rollout
+                // (reference: over the current one), whatever N is
                 let now = l.models.forwards[0];
-                assert_eq!(now - teacher_forwards, 16 + cached as u64, "update {u}, N {passes}");
+                let cache_passes = if mode == StudentCache::Reference { 1 } else { cached as u64 };
+                assert_eq!(now - teacher_forwards, 16 + cache_passes, "update {u}, N {passes}, {mode:?}");
                 teacher_forwards = now;
                 assert_eq!(l.cache_target_passes, u);
             }
@@ -552,18 +664,27 @@ mod tests {
     /// continues exactly: same losses, steps, α and weights (cache, shuffles and Adam state included).
     #[test]
     fn saved_learner_continues_exactly() {
-        let mut a = learner(LOT, 2);
+        for mode in MODES {
+            saved_learner_continues_exactly_with(mode);
+        }
+    }
+
+    fn saved_learner_continues_exactly_with(mode: StudentCache) {
+        let mut a = learner_with(LOT, 2, mode);
         for u in 1..=4 {
             a.update(&rollout(u)).unwrap();
         }
         let (st, tensors) = a.save_state();
-        assert_eq!(st.cache_rollouts, 3);
+        assert_eq!((st.cache_rollouts, st.student_cache), (3, mode));
+        // the reference's cache is the current rollout: nothing but the count to save
+        let cached = tensors.iter().filter(|(n, _)| n.starts_with("cache.")).count();
+        assert_eq!(cached, if mode == StudentCache::Reference { 0 } else { 3 });
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join(checkpoint::FILE);
         checkpoint::save(&p, &serde_json::to_value(&st).unwrap(), &tensors).unwrap();
         let (meta, loaded) = checkpoint::load(&p, Device::Cpu).unwrap();
         let st: LearnerState = serde_json::from_value(meta).unwrap();
-        let mut b = learner(LOT, 2);
+        let mut b = learner_with(LOT, 2, mode);
         assert_eq!(b.engine.teacher_alpha, 0.0);
         b.restore_state(&st, &checkpoint::Tensors(loaded)).unwrap();
         assert_eq!((b.updates, b.engine.teacher_alpha, b.cache_rows()), (4, 0.5, 96));
@@ -579,9 +700,65 @@ mod tests {
             }
         }
         assert_eq!(a.save_state().0, b.save_state().0);
-        // A checkpoint of another shape is refused.
-        let mut c = learner(Plan { students: 0, alpha: 0.0, matched_students: 0 }, 2);
+        // A checkpoint of another shape, or of the other cache mode, is refused.
+        let mut c = learner_with(Plan { students: 0, alpha: 0.0, matched_students: 0 }, 2, mode);
         assert!(c.restore_state(&st, &checkpoint::Tensors(Vec::new())).unwrap_err().to_string().contains("models"));
+        let other = if mode == StudentCache::Reference { StudentCache::Distinct } else { StudentCache::Reference };
+        let e = learner_with(LOT, 2, other).restore_state(&st, &checkpoint::Tensors(Vec::new())).unwrap_err().to_string();
+        assert!(e.contains("ppo.student_cache") && e.contains("trained with"), "{e}");
+    }
+
+    /// A checkpoint written before `ppo.student_cache` existed (no `student_cache` in its meta)
+    /// was trained with the distinct cache: it loads as such, and a reference learner refuses it.
+    #[test]
+    fn old_checkpoints_are_distinct() {
+        let mut a = learner_with(LOT, 2, StudentCache::Distinct);
+        for u in 1..=2 {
+            a.update(&rollout(u)).unwrap();
+        }
+        let (st, tensors) = a.save_state();
+        let mut meta = serde_json::to_value(&st).unwrap();
+        meta.as_object_mut().unwrap().remove("student_cache").unwrap();
+        let old: LearnerState = serde_json::from_value(meta).unwrap();
+        assert_eq!(old, st);
+        let tensors = checkpoint::Tensors(tensors);
+        learner_with(LOT, 2, StudentCache::Distinct).restore_state(&old, &tensors).unwrap();
+        assert!(learner(LOT, 2).restore_state(&old, &tensors).is_err());
+    }
+
+    /// The reference's cache: every student step of the cache phase reads rows of the current
+    /// rollout only (each permutation is one of its rows, the older rollouts are not kept), and
+    /// an update takes N × min(u, obs_cache) × num_minibatches student steps after the joint ones,
+    /// drawing one shuffle per (pass, entry).
+    #[test]
+    fn reference_cache_revisits_the_current_rollout() {
+        let passes = 2;
+        let mut l = learner(LOT, passes);
+        l.record_shuffles();
+        for u in 1..=5u64 {
+            let st = l.update(&rollout(u as i64)).unwrap();
+            let entries = (u as usize).min(3);
+            assert_eq!(st.student_steps as usize - 16, passes * entries * 4, "update {u}");
+            let (teacher, student) = l.take_shuffles();
+            assert_eq!(teacher.len(), 4);
+            assert_eq!(student.len(), passes * entries, "update {u}");
+            for p in &student {
+                let mut sorted = p.clone();
+                sorted.sort();
+                assert_eq!(sorted, (0..32).collect::<Vec<i64>>(), "a permutation of the rollout's 32 rows");
+            }
+            assert_eq!((l.cache_entries(), l.cache_rows()), (entries, entries as i64 * 32));
+        }
+        assert!(l.save_state().1.iter().all(|(n, _)| !n.starts_with("cache.")));
+        // The distinct cache shuffles all its rows together, once per pass.
+        let mut d = learner_with(LOT, passes, StudentCache::Distinct);
+        d.record_shuffles();
+        for u in 1..=4u64 {
+            d.update(&rollout(u as i64)).unwrap();
+            let student = d.take_shuffles().1;
+            assert_eq!(student.len(), passes);
+            assert!(student.iter().all(|p| p.len() == 32 * (u as usize).min(3)));
+        }
     }
 
     #[test]

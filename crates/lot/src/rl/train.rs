@@ -73,6 +73,7 @@ pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, devi
         minibatch_size: r.minibatch_size(),
         batch_size: r.batch_size(),
         obs_cache: r.ppo.obs_cache,
+        student_cache: r.ppo.student_cache,
     };
     Ok(LotPpo::new(models, engine, plan, schedule, cfg.run.seed))
 }
