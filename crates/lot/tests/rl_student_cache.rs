@@ -12,7 +12,7 @@ use std::process::Command;
 use lot::engine::{Engine, LossMode, LotLoss};
 use lot::optim::{named_trainable, Adam, AdamConfig, Optimizer};
 use lot::rl::config::StudentCache;
-use lot::rl::lot_ppo::{LotPpo, Plan, RlModels, Rollout, Schedule};
+use lot::rl::lot_ppo::{LotPpo, Plan, RlModels, Rollout, UpdateShape};
 use lot::rl::ppo::PpoParams;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -68,8 +68,8 @@ fn learner(mode: StudentCache) -> LotPpo {
         .collect();
     let loss = LotLoss { mode: LossMode::Kl, alpha: ALPHA, temperature: TEMPERATURE, detach: true };
     let engine = Engine::new(loss, N, optims, Some(0.5));
-    let schedule = Schedule { update_epochs: 2, num_minibatches: 4, minibatch_size: ROWS / 4, batch_size: ROWS, obs_cache: 3, student_cache: mode };
-    LotPpo::new(models, engine, plan, schedule, 11)
+    let shape = UpdateShape { update_epochs: 2, num_minibatches: 4, minibatch_size: ROWS / 4, batch_size: ROWS, obs_cache: 3, student_cache: mode };
+    LotPpo::new(models, engine, plan, shape, 11)
 }
 
 /// A rollout from its own generator (libtorch's global one is shared by the test threads).

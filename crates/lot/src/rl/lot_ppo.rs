@@ -159,7 +159,7 @@ impl Plan {
 
 /// Shapes of one update.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Schedule {
+pub struct UpdateShape {
     pub update_epochs: usize,
     pub num_minibatches: usize,
     pub minibatch_size: usize,
@@ -170,7 +170,7 @@ pub struct Schedule {
     pub student_cache: StudentCache,
 }
 
-impl Schedule {
+impl UpdateShape {
     /// Entries in the cache at update `u` (1-based), in either mode.
     pub fn cached_rollouts(&self, u: u64) -> usize {
         (u as usize).min(self.obs_cache)
@@ -238,7 +238,7 @@ pub struct LotPpo {
     pub models: RlModels,
     pub engine: Engine,
     pub plan: Plan,
-    pub schedule: Schedule,
+    pub shape: UpdateShape,
     cache: Cache,
     /// Separate streams, so the students' shuffles never change the teacher's minibatches:
     /// with α = 0 the teacher then learns exactly as it would alone.
@@ -275,16 +275,16 @@ fn distinct() -> StudentCache {
 
 impl LotPpo {
     /// `engine.teacher_alpha` is forced to 0 for the first update (the warm-up).
-    pub fn new(models: RlModels, mut engine: Engine, plan: Plan, schedule: Schedule, seed: u64) -> Self {
+    pub fn new(models: RlModels, mut engine: Engine, plan: Plan, shape: UpdateShape, seed: u64) -> Self {
         engine.teacher_alpha = 0.0;
         Self {
             models,
             engine,
             plan,
-            schedule,
-            cache: match schedule.student_cache {
+            shape,
+            cache: match shape.student_cache {
                 StudentCache::Reference => Cache::Reference { entries: 0 },
-                StudentCache::Distinct => Cache::Distinct(VecDeque::with_capacity(schedule.obs_cache)),
+                StudentCache::Distinct => Cache::Distinct(VecDeque::with_capacity(shape.obs_cache)),
             },
             teacher_rng: Shuffles::new(seed ^ 0x7ea_c4e5),
             student_rng: Shuffles::new(seed ^ 0x57d_e475),
@@ -307,7 +307,7 @@ impl LotPpo {
 
     /// Rows one student pass covers (entries × rollout rows).
     pub fn cache_rows(&self) -> i64 {
-        (self.cache_entries() * self.schedule.batch_size) as i64
+        (self.cache_entries() * self.shape.batch_size) as i64
     }
 
     /// Record every minibatch permutation from now on (see [`LotPpo::take_shuffles`]).
@@ -345,7 +345,7 @@ impl LotPpo {
             opt_steps: self.engine.optims.iter().map(|o| o.steps()).collect(),
             forwards: self.models.forwards.clone(),
             cache_rollouts: self.cache_entries(),
-            student_cache: self.schedule.student_cache,
+            student_cache: self.shape.student_cache,
         };
         (st, tensors)
     }
@@ -358,15 +358,15 @@ impl LotPpo {
             return Err(mismatch(&format!("it holds {} models, the config has {nm}", st.opt_steps.len())));
         }
         let key = |m: StudentCache| if m == StudentCache::Reference { "reference" } else { "distinct" };
-        if st.student_cache != self.schedule.student_cache {
+        if st.student_cache != self.shape.student_cache {
             return Err(mismatch(&format!(
                 "it was trained with ppo.student_cache = {}, the config says {}",
                 key(st.student_cache),
-                key(self.schedule.student_cache)
+                key(self.shape.student_cache)
             )));
         }
-        if st.cache_rollouts > self.schedule.obs_cache {
-            return Err(mismatch(&format!("{} cached rollouts, more than ppo.obs_cache = {}", st.cache_rollouts, self.schedule.obs_cache)));
+        if st.cache_rollouts > self.shape.obs_cache {
+            return Err(mismatch(&format!("{} cached rollouts, more than ppo.obs_cache = {}", st.cache_rollouts, self.shape.obs_cache)));
         }
         for m in 0..nm {
             checkpoint::restore_store(&self.models.stores[m], &tensors.with_prefix(&format!("model{m}.")), &crate::run::model_name(m))?;
@@ -378,8 +378,8 @@ impl LotPpo {
                 cache.clear();
                 for i in 0..st.cache_rollouts {
                     let obs = tensors.get(&format!("cache.{i}")).ok_or_else(|| mismatch(&format!("student cache rollout {i} missing")))?;
-                    if obs.size()[0] != self.schedule.batch_size as i64 {
-                        return Err(mismatch(&format!("cached rollout {i} has {} rows, a rollout has {}", obs.size()[0], self.schedule.batch_size)));
+                    if obs.size()[0] != self.shape.batch_size as i64 {
+                        return Err(mismatch(&format!("cached rollout {i} has {} rows, a rollout has {}", obs.size()[0], self.shape.batch_size)));
                     }
                     cache.push_back(obs);
                 }
@@ -401,7 +401,7 @@ impl LotPpo {
         self.updates += 1;
         let u = self.updates;
         let k = self.num_students();
-        let s = self.schedule;
+        let s = self.shape;
         let device = self.models.device;
         let mut st = UpdateStats { alpha: self.engine.teacher_alpha, student_loss: vec![0.0; k], ..Default::default() };
 
@@ -444,7 +444,7 @@ impl LotPpo {
             st.student_steps = taken as u64;
             // The warm-up ends when the first student phase starts.
             self.engine.teacher_alpha = self.plan.alpha;
-            let extra = match self.schedule.student_cache {
+            let extra = match self.shape.student_cache {
                 StudentCache::Reference => self.reference_phase(&r.obs)?,
                 StudentCache::Distinct => self.distinct_phase(&r.obs)?,
             };
@@ -467,11 +467,11 @@ impl LotPpo {
     /// so one pass over the rollout gives the same targets. Returns (steps, summed loss per student).
     fn reference_phase(&mut self, obs: &Tensor) -> Result<(u64, Vec<f64>)> {
         let Cache::Reference { entries } = &mut self.cache else { unreachable!("reference cache") };
-        *entries = (*entries + 1).min(self.schedule.obs_cache);
+        *entries = (*entries + 1).min(self.shape.obs_cache);
         let entries = *entries;
         let targets = self.models.logits(0, obs);
         self.cache_target_passes += 1;
-        let (device, rows, mb) = (self.models.device, self.schedule.batch_size, self.schedule.minibatch_size);
+        let (device, rows, mb) = (self.models.device, self.shape.batch_size, self.shape.minibatch_size);
         let (rng, targets) = (&mut self.student_rng, &targets);
         self.engine.student_passes(&mut self.models, || {
             // The entries' shuffles, drawn in the order the reference's loop draws them.
@@ -490,7 +490,7 @@ impl LotPpo {
     /// cache into minibatches. Returns (steps, summed loss per student).
     fn distinct_phase(&mut self, obs: &Tensor) -> Result<(u64, Vec<f64>)> {
         let Cache::Distinct(cache) = &mut self.cache else { unreachable!("distinct cache") };
-        if cache.len() == self.schedule.obs_cache {
+        if cache.len() == self.shape.obs_cache {
             cache.pop_front();
         }
         cache.push_back(obs.copy());
@@ -501,7 +501,7 @@ impl LotPpo {
         let cache_obs = Tensor::cat(&cache.iter().collect::<Vec<_>>(), 0);
         let targets = Tensor::cat(&targets, 0);
         let rows = cache_obs.size()[0] as usize;
-        let mb = self.schedule.minibatch_size;
+        let mb = self.shape.minibatch_size;
         let (rng, cache_obs, targets) = (&mut self.student_rng, &cache_obs, &targets);
         // Each pass: a fresh shuffle of the cache, whole minibatches only.
         self.engine.student_passes(&mut self.models, || {
@@ -527,8 +527,8 @@ mod tests {
         PpoParams { clip_coef: 0.1, clip_vloss: true, norm_adv: true, ent_coef: 0.01, vf_coef: 0.5 }
     }
 
-    fn schedule(student_cache: StudentCache) -> Schedule {
-        Schedule { update_epochs: 4, num_minibatches: 4, minibatch_size: 8, batch_size: 32, obs_cache: 3, student_cache }
+    fn shape(student_cache: StudentCache) -> UpdateShape {
+        UpdateShape { update_epochs: 4, num_minibatches: 4, minibatch_size: 8, batch_size: 32, obs_cache: 3, student_cache }
     }
 
     const MODES: [StudentCache; 2] = [StudentCache::Reference, StudentCache::Distinct];
@@ -551,7 +551,7 @@ mod tests {
             .collect();
         let loss = LotLoss { mode: LossMode::Kl, alpha: plan.alpha, temperature: 1.0, detach: true };
         let engine = Engine::new(loss, passes, optims, Some(0.5));
-        LotPpo::new(models, engine, plan, schedule(mode), 11)
+        LotPpo::new(models, engine, plan, shape(mode), 11)
     }
 
     /// A rollout from its own generator: libtorch's global one is shared by the test threads, so

@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::config::RlConfig;
 use super::eval::{mean_std, play};
-use super::lot_ppo::{LearnerState, LotPpo, Plan, RlModels, Schedule};
+use super::lot_ppo::{LearnerState, LotPpo, Plan, RlModels, UpdateShape};
 use super::ppo::PpoParams;
 use super::rollout::RolloutBuffer;
 use super::state::{from_hex, to_hex};
@@ -67,7 +67,7 @@ pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, devi
     let loss = LotLoss { mode: cfg.lot.loss, alpha: plan.alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
     // max_grad_norm clips the teacher's and each student's gradients separately.
     let engine = Engine::new(loss, cfg.lot.student_steps, optims, Some(r.ppo.max_grad_norm));
-    let schedule = Schedule {
+    let shape = UpdateShape {
         update_epochs: r.ppo.update_epochs,
         num_minibatches: r.ppo.num_minibatches,
         minibatch_size: r.minibatch_size(),
@@ -75,7 +75,7 @@ pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, devi
         obs_cache: r.ppo.obs_cache,
         student_cache: r.ppo.student_cache,
     };
-    Ok(LotPpo::new(models, engine, plan, schedule, cfg.run.seed))
+    Ok(LotPpo::new(models, engine, plan, shape, cfg.run.seed))
 }
 
 /// Raw episode returns seen so far, with the running "final" and "best" window means.

@@ -107,7 +107,7 @@ pub enum EpochStyle {
 /// The learning-rate schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Schedule {
+pub enum LrSchedule {
     /// Cosine per epoch, from `lr` to 0 at the last epoch.
     Cosine,
     /// `lr` throughout.
@@ -132,7 +132,7 @@ pub struct TrainConfig {
     /// SGD L2 weight decay.
     pub weight_decay: f64,
     /// The learning-rate schedule.
-    pub schedule: Schedule,
+    pub schedule: LrSchedule,
     /// How an epoch is cut into teacher steps.
     pub epoch_style: EpochStyle,
     /// `fp32` (exact), `bf16` (bf16 convolutions and activations with fp32 master weights,
@@ -153,7 +153,7 @@ impl Default for TrainConfig {
             momentum: 0.9,
             nesterov: true,
             weight_decay: 1e-4,
-            schedule: Schedule::Cosine,
+            schedule: LrSchedule::Cosine,
             epoch_style: EpochStyle::Reference,
             precision: crate::precision::Precision::Fp32,
             channels_last: false,

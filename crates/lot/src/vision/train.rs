@@ -13,7 +13,7 @@ use super::batches::{self, Shard};
 pub use super::classifiers::Classifiers;
 use super::sync_bn::SyncBn;
 use super::classify::ClassifierRun;
-use super::config::{Schedule, TrainConfig, VisionConfig};
+use super::config::{LrSchedule, TrainConfig, VisionConfig};
 use crate::config::Config;
 use super::own_data;
 use crate::data::{load_splits, ImageDataset};
@@ -364,8 +364,8 @@ impl lifecycle::Learner for VisionLearner {
         let epoch = self.epoch();
         let t = &self.train;
         self.lr = match t.schedule {
-            Schedule::Cosine => cosine_lr(t.lr, 0.0, epoch - 1, self.epochs),
-            Schedule::Constant => t.lr,
+            LrSchedule::Cosine => cosine_lr(t.lr, 0.0, epoch - 1, self.epochs),
+            LrSchedule::Constant => t.lr,
         };
         self.engine.set_lr_all(self.lr);
         let b = self.teacher_batches.next()?;
