@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{lot, stderr, write_config, write_dataset};
+use common::{eval_teacher_accuracy, lot, stderr, write_config, write_dataset};
 use std::path::Path;
 
 fn summary(dir: &Path) -> serde_json::Value {
@@ -48,11 +48,7 @@ fn tiny_lot_run_learns_and_writes_a_complete_run_folder() {
     assert!(lrs[0] > lrs[1] && lrs[1] > lrs[2], "{lrs:?}");
 
     // `lot eval` reloads the weights and reproduces the final test accuracy.
-    let o = lot(&["eval", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let table = String::from_utf8_lossy(&o.stdout);
-    let row = table.lines().find(|l| l.starts_with("| teacher")).unwrap();
-    let acc: f64 = row.split('|').nth(3).unwrap().trim().parse().unwrap();
+    let acc = eval_teacher_accuracy(&out);
     assert!((acc - teacher_acc).abs() < 1e-6, "eval {acc} vs summary {teacher_acc}");
 
     // The same folder is not overwritten.
@@ -122,10 +118,7 @@ fn validation_split_is_evaluated_per_epoch_and_the_test_set_once() {
     assert_eq!(t["final_valid_accuracy"].as_f64(), Some(valid_accs[2]));
     assert_eq!(t["best_valid_accuracy"].as_f64(), Some(valid_accs.iter().cloned().fold(f64::MIN, f64::max)));
     // `lot eval` reads the test set and reproduces the final accuracy.
-    let o = lot(&["eval", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let table = String::from_utf8_lossy(&o.stdout);
-    let acc: f64 = table.lines().find(|l| l.starts_with("| teacher")).unwrap().split('|').nth(3).unwrap().trim().parse().unwrap();
+    let acc = eval_teacher_accuracy(&out);
     assert!((acc - t["final_test_accuracy"].as_f64().unwrap()).abs() < 1e-6);
     // A validation set as large as the training set is refused before anything runs.
     let line = bad(&["train", cfg.to_str().unwrap(), "--out", tmp.path().join("v").to_str().unwrap(), "--set", "data.valid_limit=640"]);

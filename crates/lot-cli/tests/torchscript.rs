@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{lot, python_with_torch, script_resnet, stderr, torchscript_vs_builtin, write_dataset, write_script_config};
+use common::{eval_teacher_accuracy, lot, python_with_torch, script_resnet, stderr, torchscript_vs_builtin, write_dataset, write_script_config};
 use lot::vision::Classifiers;
 use tch::{Device, Kind, Tensor};
 
@@ -118,11 +118,7 @@ fn torchscript_run_trains_saves_and_evaluates() {
     let nbt = w.iter().find(|(n, _)| n == "bn.num_batches_tracked").unwrap().1.int64_value(&[]);
     assert!(nbt > 60, "bn.num_batches_tracked = {nbt}");
 
-    let o = lot(&["eval", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let table = String::from_utf8_lossy(&o.stdout);
-    let row = table.lines().find(|l| l.starts_with("| teacher")).unwrap();
-    let acc: f64 = row.split('|').nth(3).unwrap().trim().parse().unwrap();
+    let acc = eval_teacher_accuracy(&out);
     assert!((acc - teacher_acc).abs() < 1e-6, "eval {acc} vs summary {teacher_acc}");
 
     // A frozen parameter: one clear error, exit 2, no run folder.

@@ -21,6 +21,15 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The teacher's test accuracy in `lot eval RUN`'s table (which must succeed).
+pub fn eval_teacher_accuracy(run: &Path) -> f64 {
+    let o = lot(&["eval", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = table.lines().find(|l| l.starts_with("| teacher")).unwrap_or_else(|| panic!("no teacher row in:\n{table}"));
+    row.split('|').nth(3).unwrap().trim().parse().unwrap()
+}
+
 /// Write a Fashion-MNIST-layout folder of 12×12 images: class c has a bright 3×3 patch at a
 /// class-specific place on a noisy background, so a small ResNet can learn it in a few dozen steps.
 pub fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {

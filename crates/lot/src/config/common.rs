@@ -140,6 +140,11 @@ impl LotConfig {
     pub fn plan(&self) -> Plan {
         self.mode.plan(self)
     }
+
+    /// The engine's losses for this mode: the configured loss, T and detach, the mode's α.
+    pub fn loss(&self) -> crate::engine::LotLoss {
+        crate::engine::LotLoss { mode: self.loss, alpha: self.plan().alpha, temperature: self.temperature, detach: self.detach }
+    }
 }
 
 impl Default for LotConfig {

@@ -19,7 +19,7 @@ use super::vec_env::VecEnv;
 use crate::checkpoint;
 use crate::config::{Config, Domain};
 use crate::dist::{Dist, LaunchEnv};
-use crate::engine::{Engine, LotLoss};
+use crate::engine::Engine;
 use crate::optim::{named_trainable, Adam, AdamConfig, Optimizer};
 use crate::lifecycle::{self, Tracker};
 use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
@@ -64,7 +64,7 @@ pub fn build_learner(cfg: &Config, obs_shape: &[usize], num_actions: usize, devi
             Box::new(Adam::new(named_trainable(vs), adam(wd))) as Box<dyn Optimizer>
         })
         .collect();
-    let loss = LotLoss { mode: cfg.lot.loss, alpha: plan.alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    let loss = cfg.lot.loss();
     // max_grad_norm clips the teacher's and each student's gradients separately.
     let engine = Engine::new(loss, cfg.lot.student_steps, optims, Some(r.ppo.max_grad_norm));
     let shape = UpdateShape {

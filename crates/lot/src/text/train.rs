@@ -17,7 +17,7 @@ use crate::bail_input;
 use crate::checkpoint;
 use crate::config::Config;
 use crate::dist::Dist;
-use crate::engine::{Engine, LotLoss};
+use crate::engine::Engine;
 use crate::lifecycle::{self, Tracker};
 use crate::optim::{cosine_lr, named_trainable, Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use crate::run::{self, model_name, ModelSummary, Summary, SummaryKind};
@@ -139,7 +139,7 @@ fn build(cfg: &Config, n_token: i64) -> Result<(LmModels, Engine)> {
     let plan = cfg.lot.plan();
     let models = LmModels::build_placed(t, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + plan.students)?, tr.batch_size as i64);
     let optims = models.stores.iter().map(|vs| make_optim(t, vs)).collect();
-    let loss = LotLoss { mode: cfg.lot.loss, alpha: plan.alpha, temperature: cfg.lot.temperature, detach: cfg.lot.detach };
+    let loss = cfg.lot.loss();
     let clip = (tr.clip > 0.0).then_some(tr.clip);
     Ok((models, Engine::new(loss, cfg.lot.student_steps, optims, clip)))
 }
@@ -543,7 +543,7 @@ mod tests {
     use super::super::txl::{eval_mem_len, TransformerXl, TxlConfig};
     use std::collections::BTreeMap;
     use crate::config::Config;
-    use crate::engine::LossMode;
+    use crate::engine::{LossMode, LotLoss};
     use crate::testing::write_tiny_corpus;
 
     #[test]

@@ -8,7 +8,7 @@ use tch::nn;
 use super::config::TrainConfig;
 use crate::config::common::LotConfig;
 use crate::config::Config;
-use crate::engine::{Engine, LotLoss};
+use crate::engine::Engine;
 use crate::lifecycle::RunOptions;
 use crate::optim::{named_trainable, Optimizer, Sgd, SgdConfig};
 
@@ -71,8 +71,7 @@ impl ClassifierRun {
         let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
         let optims: Vec<Box<dyn Optimizer>> = stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
         let l = &self.lot;
-        let loss = LotLoss { mode: l.loss, alpha: l.plan().alpha, temperature: l.temperature, detach: l.detach };
-        Engine::new(loss, l.student_steps, optims, None)
+        Engine::new(l.loss(), l.student_steps, optims, None)
     }
 
     /// These settings as TOML (`[run]`, `[lot]`, `[train]`, `[data] augment`), so `lot compare`
