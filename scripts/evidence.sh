@@ -49,6 +49,11 @@ setting() {
     ptb100k-txl)  echo "ptb100k-txl|configs/evidence/ptb100k_txl.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     ptb50k-lstm)  echo "ptb50k-lstm|configs/evidence/ptb50k_lstm.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     ptb100k-txl-converged) echo "ptb100k-txl-converged|configs/evidence/ptb100k_txl_converged.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
+    # MinAtar: the teacher-only baseline runs as no_student. With α = 0 the teacher never sees a
+    # student, so its weights are the same bit for bit (results/acrobot: no_student − teacher_only
+    # = 0.00 on every seed), and no_student skips the students' training: a tenth of the cost.
+    minatar-breakout) echo "minatar-breakout|configs/evidence/minatar_breakout.toml|lot,no_student,compute_matched|0,1,2,3,4|" ;;
+    minatar-space-invaders) echo "minatar-space-invaders|configs/evidence/minatar_space_invaders.toml|lot,no_student,compute_matched|0,1,2,3,4|" ;;
     *) return 1 ;;
   esac
 }
@@ -67,12 +72,18 @@ part_settings() {
     ptb-txl) echo ptb100k-txl ;;
     ptb-lstm-converged) echo ptb50k-lstm ;;
     ptb-txl-converged) echo ptb100k-txl-converged ;;
+    minatar-breakout) echo minatar-breakout ;;
+    minatar-space-invaders) echo minatar-space-invaders ;;
+    minatar) echo minatar-breakout minatar-space-invaders ;;
     *) return 1 ;;
   esac
 }
-PARTS="demo fm2k fm5k fm5k-e20 acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged fm10k"
+PARTS="demo fm2k fm5k fm5k-e20 acrobot ablation ptb-lstm ptb-txl fm20k ptb-lstm-converged ptb-txl-converged fm10k minatar"
 
 # Set up and build, unless LOT_EVIDENCE_NO_BUILD is set and the binary exists (e.g. while a suite runs).
+# FEATURES: cargo features of the build (main sets `minatar` when a MinAtar part is asked for; the
+# games are GPL-3.0, so a binary built with them is too: the README's license note).
+FEATURES=""
 ensure_built() {
   if [ -n "${LOT_BIN:-}" ]; then
     [ -x "$LOT" ] || { echo "error: LOT_BIN=$LOT is not an executable" >&2; exit 2; }
@@ -82,7 +93,7 @@ ensure_built() {
     bash scripts/setup.sh
     # shellcheck disable=SC1091
     source scripts/env.sh
-    cargo build --release --quiet -p lot-cli
+    cargo build --release --quiet -p lot-cli ${FEATURES:+--features "$FEATURES"}
   else
     # shellcheck disable=SC1091
     source scripts/env.sh
@@ -173,6 +184,11 @@ report() {
     for b in teacher_only compute_matched; do
       [ "$(ls -d "$dir"/$b-s*/ 2>/dev/null | wc -l)" -ge 2 ] && baselines+=("$b")
     done
+    # No teacher_only runs (the MinAtar settings): no_student is the teacher-only baseline.
+    if [ "$(ls -d "$dir"/teacher_only-s*/ 2>/dev/null | wc -l)" -lt 2 ] \
+        && [ "$(ls -d "$dir"/no_student-s*/ 2>/dev/null | wc -l)" -ge 2 ]; then
+      baselines=(no_student "${baselines[@]}")
+    fi
     local bl=()
     [ ${#baselines[@]} -gt 0 ] && bl=(--baseline "$(IFS=,; echo "${baselines[*]}")")
     "$LOT" compare "$RESULTS/$name" "${bl[@]}" --out "$RESULTS/$name" >/dev/null
@@ -220,6 +236,7 @@ main() {
   esac
   for p in "${args[@]}"; do
     part_settings "$p" >/dev/null || { echo "error: unknown part '$p' (parts: $PARTS, or report, list, collect)" >&2; return 2; }
+    case " $(part_settings "$p") " in *" minatar-"*) FEATURES=minatar ;; esac
   done
   ensure_built
   for p in "${args[@]}"; do

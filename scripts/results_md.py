@@ -75,6 +75,7 @@ HEADERS = {
     "final_test_accuracy": "test acc %",
     "final_test_perplexity": "test ppl",
     "final_return": "final return",
+    "eval_return": "eval return",
 }
 
 
@@ -101,6 +102,12 @@ def diff_cell(diffs, group_mode, baseline_mode, metric):
     return "—"
 
 
+def teacher_only_mode(modes):
+    """The teacher-only baseline's mode: teacher_only, or no_student where a setting has no
+    teacher_only runs (MinAtar: with α = 0 the teacher is the same bit for bit, at a tenth of the cost)."""
+    return "teacher_only" if "teacher_only" in modes or "no_student" not in modes else "no_student"
+
+
 def runs_of(setting):
     out = {}
     for s in sorted(glob.glob(os.path.join(RESULTS, setting, "*", "summary.json"))):
@@ -120,9 +127,11 @@ def setting_section(key, title, text, metric):
                 for m, rs in runs.items()}
     wall = {m: statistics.mean(r["wall_s"] for r in rs) for m, rs in runs.items()}
     total_cpu_h = sum(r["wall_s"] for rs in runs.values() for r in rs) / 3600
+    alone = teacher_only_mode(per_mode)
+    mark = "" if alone == "teacher_only" else " ᵃ"
     row = (f"| {title} | {HEADERS[metric]} | {mean_std(per_mode.get('lot', []))} | "
-           f"{mean_std(per_mode.get('teacher_only', []))} | {mean_std(per_mode.get('compute_matched', []))} | "
-           f"{diff_cell(diffs, 'lot', 'teacher_only', metric)} | {diff_cell(diffs, 'lot', 'compute_matched', metric)} | "
+           f"{mean_std(per_mode.get(alone, []))}{mark} | {mean_std(per_mode.get('compute_matched', []))} | "
+           f"{diff_cell(diffs, 'lot', alone, metric)} | {diff_cell(diffs, 'lot', 'compute_matched', metric)} | "
            f"{wall.get('lot', float('nan')):.0f} |")
     lines = [f"### {title} (`results/{key}/`)", "", text, ""]
     lines.append("Wall time per run (s, mean over seeds; one libtorch thread, two runs at a time): " +
@@ -154,9 +163,10 @@ def summary_rows():
             continue
         cmp = load(cmp_json)
         means = {g["name"]: g["models"].get("teacher", {}).get(metric, {}).get("mean") for g in cmp["groups"]}
-        for baseline in ("teacher_only", "compute_matched"):
+        alone = teacher_only_mode({g["name"].rsplit("/", 1)[-1] for g in cmp["groups"]})
+        for baseline, mode in (("teacher_only", alone), ("compute_matched", "compute_matched")):
             for d in cmp.get("differences", []):
-                if d["group"].endswith("/lot") and d["baseline"].endswith("/" + baseline) \
+                if d["group"].endswith("/lot") and d["baseline"].endswith("/" + mode) \
                         and d["model"] == "teacher" and d["metric"] == metric and means.get(d["baseline"]) is not None:
                     rows.append({
                         "setting": key, "title": title, "metric": metric, "header": HEADERS[metric],
@@ -206,6 +216,11 @@ def generated():
     tail = [""]
     if missing:
         tail += ["No finished runs in results/ yet (see `bash scripts/evidence.sh list`): " + "; ".join(missing) + ".", ""]
+    if any(" ᵃ |" in r for r in rows):
+        tail += ["ᵃ The teacher-only baseline ran as `no_student`: with α = 0 the teacher never sees a student, so "
+                 "its weights are those of a `teacher_only` run bit for bit (Acrobot's committed runs: "
+                 "no_student − teacher_only = 0.00 on every seed), without the cost of training students "
+                 "nobody reads.", ""]
     tail += ["Differences are paired by seed (t-test on the per-seed differences) unless the seeds differ "
              "(then Welch). `better`/`worse`: the 95 % interval excludes 0; `tie`: it does not. For perplexity lower is "
              "better, so a negative difference is a gain.", "", "## Settings", ""]

@@ -6,21 +6,21 @@ use crate::optim::{named_trainable, Optimizer, Sgd, SgdConfig};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-fn softmax(x: &[f64], t: f64) -> Vec<f64> {
+fn softmax(x: &[f64], temp: f64) -> Vec<f64> {
     let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = x.iter().map(|v| ((v - m) / t).exp()).collect();
+    let e: Vec<f64> = x.iter().map(|v| ((v - m) / temp).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|v| v / s).collect()
 }
 
 /// KL(softmax(q/T) ‖ softmax(p/T))·T², averaged over rows — by hand.
-fn kl_hand(p: &[Vec<f64>], q: &[Vec<f64>], t: f64) -> f64 {
+fn kl_hand(p: &[Vec<f64>], q: &[Vec<f64>], temp: f64) -> f64 {
     let mut total = 0.0;
     for (pr, qr) in p.iter().zip(q) {
-        let (ps, qs) = (softmax(pr, t), softmax(qr, t));
+        let (ps, qs) = (softmax(pr, temp), softmax(qr, temp));
         total += qs.iter().zip(&ps).map(|(a, b)| a * (a / b).ln()).sum::<f64>();
     }
-    total / p.len() as f64 * t * t
+    total / p.len() as f64 * temp * temp
 }
 
 fn tensor(rows: &[Vec<f64>]) -> Tensor {
@@ -41,9 +41,9 @@ fn close(a: f64, b: f64) {
 
 #[test]
 fn kl_div_logits_matches_hand_computation() {
-    for t in [1.0, 1.5, 4.0] {
-        let got = kl_div_logits(&tensor(&p_rows()), &tensor(&q_rows()), t).double_value(&[]);
-        close(got, kl_hand(&p_rows(), &q_rows(), t));
+    for temp in [1.0, 1.5, 4.0] {
+        let got = kl_div_logits(&tensor(&p_rows()), &tensor(&q_rows()), temp).double_value(&[]);
+        close(got, kl_hand(&p_rows(), &q_rows(), temp));
     }
     // KL of a distribution with itself is zero; the argument order matters.
     close(kl_div_logits(&tensor(&p_rows()), &tensor(&p_rows()), 1.5).double_value(&[]), 0.0);
@@ -55,15 +55,15 @@ fn kl_div_logits_matches_hand_computation() {
 #[test]
 fn kl_gradient_matches_closed_form() {
     // d/dp [T²·KL(q‖p)] with batchmean = T·(softmax(p/T) − softmax(q/T)) / B.
-    let t = 1.5;
+    let temp = 1.5;
     let p = tensor(&p_rows()).set_requires_grad(true);
-    kl_div_logits(&p, &tensor(&q_rows()), t).backward();
+    kl_div_logits(&p, &tensor(&q_rows()), temp).backward();
     let g: Vec<f32> = Vec::try_from(p.grad().flatten(0, -1)).unwrap();
     let mut k = 0;
     for (pr, qr) in p_rows().iter().zip(q_rows()) {
-        let (ps, qs) = (softmax(pr, t), softmax(&qr, t));
+        let (ps, qs) = (softmax(pr, temp), softmax(&qr, temp));
         for j in 0..4 {
-            close(g[k] as f64, t * (ps[j] - qs[j]) / 2.0);
+            close(g[k] as f64, temp * (ps[j] - qs[j]) / 2.0);
             k += 1;
         }
     }
@@ -75,7 +75,7 @@ fn lot(mode: LossMode) -> LotLoss {
 
 #[test]
 fn loss_modes_match_their_definitions() {
-    let (t, s) = (tensor(&p_rows()), tensor(&q_rows()));
+    let (t_logits, s_logits) = (tensor(&p_rows()), tensor(&q_rows()));
     let (tr, sr) = (p_rows(), q_rows());
     let task_t = Tensor::from(0.25f32);
     let task_s = Tensor::from(0.5f32);
@@ -91,14 +91,14 @@ fn loss_modes_match_their_definitions() {
     // The definitions, and the engine's per-term functions.
     for (mode, teacher, student) in cases {
         let l = lot(mode);
-        close(l.teacher_loss(&task_t, &t, &[s.shallow_clone()], a).double_value(&[]), teacher);
-        close(l.student_loss(&task_s, &s, &t).double_value(&[]), student);
-        close(l.teacher_loss_fused(&task_t, &t, &[s.shallow_clone()], a).double_value(&[]), teacher);
-        close(l.student_loss_fused(&task_s, &s, &t).double_value(&[]), student);
+        close(l.teacher_loss(&task_t, &t_logits, &[s_logits.shallow_clone()], a).double_value(&[]), teacher);
+        close(l.student_loss(&task_s, &s_logits, &t_logits).double_value(&[]), student);
+        close(l.teacher_loss_fused(&task_t, &t_logits, &[s_logits.shallow_clone()], a).double_value(&[]), teacher);
+        close(l.student_loss_fused(&task_s, &s_logits, &t_logits).double_value(&[]), student);
     }
     // α = 0 leaves the teacher's task loss alone.
-    close(lot(LossMode::KlCe).teacher_loss(&task_t, &t, &[s.shallow_clone()], 0.0).double_value(&[]), 0.25);
-    close(lot(LossMode::KlCe).teacher_loss_fused(&task_t, &t, &[s.shallow_clone()], 0.0).double_value(&[]), 0.25);
+    close(lot(LossMode::KlCe).teacher_loss(&task_t, &t_logits, &[s_logits.shallow_clone()], 0.0).double_value(&[]), 0.25);
+    close(lot(LossMode::KlCe).teacher_loss_fused(&task_t, &t_logits, &[s_logits.shallow_clone()], 0.0).double_value(&[]), 0.25);
 }
 
 /// The engine's losses with the KL's gradient written out (detach on) against the same losses built from
@@ -122,12 +122,12 @@ fn written_out_kl_gradient_matches_autograd() {
                 let f = kl_div_logits(me, &o, temp);
                 if symmetric { f + kl_div_logits(&o, me, temp) } else { f }
             };
-            let (t, s) = (mk(1), mk(2));
-            let (tt, st) = (t.cross_entropy_for_logits(&y), s.cross_entropy_for_logits(&y));
-            let teacher_ref = &tt + imitation(&t, &s) * 0.7;
-            let student_ref = if with_task { &st + imitation(&s, &t) * l.alpha } else { imitation(&s, &t) };
+            let (t_logits, s_logits) = (mk(1), mk(2));
+            let (tt, st) = (t_logits.cross_entropy_for_logits(&y), s_logits.cross_entropy_for_logits(&y));
+            let teacher_ref = &tt + imitation(&t_logits, &s_logits) * 0.7;
+            let student_ref = if with_task { &st + imitation(&s_logits, &t_logits) * l.alpha } else { imitation(&s_logits, &t_logits) };
             (&teacher_ref + &student_ref).backward();
-            let (gt_ref, gs_ref) = (t.grad().copy(), s.grad().copy());
+            let (gt_ref, gs_ref) = (t_logits.grad().copy(), s_logits.grad().copy());
             let (t2, s2) = (mk(1), mk(2));
             let (tt2, st2) = (t2.cross_entropy_for_logits(&y), s2.cross_entropy_for_logits(&y));
             let teacher = l.teacher_loss_fused(&tt2, &t2, &[s2.shallow_clone()], 0.7);
@@ -209,14 +209,14 @@ fn joint_losses_equal_the_separate_losses_bitwise() {
 #[test]
 fn several_students_are_weighted_one_over_k() {
     let l = lot(LossMode::KlCe);
-    let t = tensor(&p_rows());
+    let t_logits = tensor(&p_rows());
     let s1 = tensor(&q_rows());
     let s2 = tensor(&p_rows()) * 0.5;
-    let r1 = l.teacher_regularizer(&t, &[s1.shallow_clone()]).double_value(&[]);
-    let r2 = l.teacher_regularizer(&t, &[s2.shallow_clone()]).double_value(&[]);
-    let both = l.teacher_regularizer(&t, &[s1.shallow_clone(), s2]).double_value(&[]);
+    let r1 = l.teacher_regularizer(&t_logits, &[s1.shallow_clone()]).double_value(&[]);
+    let r2 = l.teacher_regularizer(&t_logits, &[s2.shallow_clone()]).double_value(&[]);
+    let both = l.teacher_regularizer(&t_logits, &[s1.shallow_clone(), s2]).double_value(&[]);
     close(both, (r1 + r2) / 2.0);
-    let same = l.teacher_regularizer(&t, &[s1.shallow_clone(), s1]).double_value(&[]);
+    let same = l.teacher_regularizer(&t_logits, &[s1.shallow_clone(), s1]).double_value(&[]);
     close(same, r1);
 }
 

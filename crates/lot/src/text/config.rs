@@ -209,23 +209,23 @@ impl Default for LmTrain {
 
 impl TextConfig {
     pub fn validate(&self, _lot: &LotConfig) -> Result<()> {
-        let t = &self.train;
-        for (k, v) in [("train.epochs", t.epochs), ("train.batch_size", t.batch_size), ("train.eval_batch_size", t.eval_batch_size), ("train.bptt", t.bptt), ("train.eval_bptt", t.eval_bptt)] {
+        let train = &self.train;
+        for (k, v) in [("train.epochs", train.epochs), ("train.batch_size", train.batch_size), ("train.eval_batch_size", train.eval_batch_size), ("train.bptt", train.bptt), ("train.eval_bptt", train.eval_bptt)] {
             if v < 1 {
                 bail_input!("key '{k}': must be >= 1");
             }
         }
-        if !(t.lr > 0.0 && t.lr.is_finite()) {
-            bail_input!("key 'train.lr': must be > 0, got {}", t.lr);
+        if !(train.lr > 0.0 && train.lr.is_finite()) {
+            bail_input!("key 'train.lr': must be > 0, got {}", train.lr);
         }
-        if !(0.0..1.0).contains(&t.momentum) {
-            bail_input!("key 'train.momentum': must be in [0, 1), got {}", t.momentum);
+        if !(0.0..1.0).contains(&train.momentum) {
+            bail_input!("key 'train.momentum': must be in [0, 1), got {}", train.momentum);
         }
-        if t.clip < 0.0 || t.weight_decay < 0.0 {
+        if train.clip < 0.0 || train.weight_decay < 0.0 {
             bail_input!("key 'train.clip' / 'train.weight_decay': must be >= 0");
         }
-        if !(t.plateau_gamma > 0.0 && t.plateau_gamma <= 1.0) {
-            bail_input!("key 'train.plateau_gamma': must be in (0, 1], got {}", t.plateau_gamma);
+        if !(train.plateau_gamma > 0.0 && train.plateau_gamma <= 1.0) {
+            bail_input!("key 'train.plateau_gamma': must be in (0, 1], got {}", train.plateau_gamma);
         }
         if self.data.corpus == CorpusKind::TextFiles && self.data.dir.is_empty() {
             bail_input!("key 'data.dir': required for data.corpus = \"text-files\" (the folder holding train.txt, valid.txt and test.txt)");

@@ -77,13 +77,13 @@ pub struct LmModels {
 }
 
 impl LmModels {
-    pub fn build(t: &TextConfig, n_token: i64, count: usize, seed: u64, device: Device, bsz: i64) -> Self {
-        Self::build_placed(t, n_token, seed, &vec![device; count], bsz)
+    pub fn build(text: &TextConfig, n_token: i64, count: usize, seed: u64, device: Device, bsz: i64) -> Self {
+        Self::build_placed(text, n_token, seed, &vec![device; count], bsz)
     }
 
     /// As [`Self::build`], model k on `devices[k]` (only logits cross devices).
-    pub fn build_placed(t: &TextConfig, n_token: i64, seed: u64, devices: &[Device], bsz: i64) -> Self {
-        let (m, count) = (&t.model, devices.len());
+    pub fn build_placed(text: &TextConfig, n_token: i64, seed: u64, devices: &[Device], bsz: i64) -> Self {
+        let (m, count) = (&text.model, devices.len());
         let mut nets = Vec::new();
         let mut stores = Vec::new();
         for k in 0..count {
@@ -106,7 +106,7 @@ impl LmModels {
                         d_inner: m.d_inner,
                         dropout: m.dropout,
                         dropatt: m.dropatt,
-                        tgt_len: t.train.bptt as i64,
+                        tgt_len: text.train.bptt as i64,
                         mem_len: m.mem_len,
                         same_length: false,
                         clamp_len: -1,
@@ -114,7 +114,7 @@ impl LmModels {
                     },
                 )),
             };
-            net.set_precision(t.train.precision);
+            net.set_precision(text.train.precision);
             nets.push(net);
             stores.push(vs);
         }

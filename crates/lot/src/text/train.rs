@@ -29,8 +29,8 @@ use super::models::{evaluate_all, gather_states, restore_states, state_tensors};
 use super::streams::columns;
 
 /// Keep the first `data.train_tokens` tokens of the training split (0 = all).
-fn limit_train(corpus: &mut Corpus, t: &TextConfig) -> Result<()> {
-    let n = t.data.train_tokens;
+fn limit_train(corpus: &mut Corpus, text: &TextConfig) -> Result<()> {
+    let n = text.data.train_tokens;
     if n > corpus.train.len() {
         bail_input!("key 'data.train_tokens': {n} is more than the {} tokens of the training split", corpus.train.len());
     }
@@ -41,8 +41,8 @@ fn limit_train(corpus: &mut Corpus, t: &TextConfig) -> Result<()> {
 }
 
 /// `world` processes each take `train.batch_size` of the training split's columns.
-fn check_sizes(corpus: &Corpus, t: &TextConfig, world: usize) -> Result<()> {
-    let tr = &t.train;
+fn check_sizes(corpus: &Corpus, text: &TextConfig, world: usize) -> Result<()> {
+    let tr = &text.train;
     let splits = [("train", corpus.train.len(), tr.batch_size * world, tr.bptt), ("valid", corpus.valid.len(), tr.eval_batch_size, tr.eval_bptt), ("test", corpus.test.len(), tr.eval_batch_size, tr.eval_bptt)];
     for (name, n, bsz, _bptt) in splits {
         if n / bsz < 2 {
@@ -72,8 +72,8 @@ fn restore(vs: &nn::VarStore, snap: &[(String, Tensor)]) {
     }
 }
 
-fn make_optim(t: &TextConfig, vs: &nn::VarStore) -> Box<dyn Optimizer> {
-    let tr = &t.train;
+fn make_optim(text: &TextConfig, vs: &nn::VarStore) -> Box<dyn Optimizer> {
+    let tr = &text.train;
     let params = named_trainable(vs);
     match tr.optimizer {
         OptimizerKind::Adam => Box::new(Adam::new(params, AdamConfig { lr: tr.lr, weight_decay: tr.weight_decay, ..Default::default() })),
@@ -134,11 +134,11 @@ impl TrainState {
 
 /// The models (teacher, then the mode's students) and the engine with their optimizers.
 fn build(cfg: &Config, n_token: i64) -> Result<(LmModels, Engine)> {
-    let t = cfg.text()?;
-    let tr = &t.train;
+    let text = cfg.text()?;
+    let tr = &text.train;
     let plan = cfg.lot.plan();
-    let models = LmModels::build_placed(t, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + plan.students)?, tr.batch_size as i64);
-    let optims = models.stores.iter().map(|vs| make_optim(t, vs)).collect();
+    let models = LmModels::build_placed(text, n_token, cfg.run.seed, &lifecycle::model_devices(cfg, 1 + plan.students)?, tr.batch_size as i64);
+    let optims = models.stores.iter().map(|vs| make_optim(text, vs)).collect();
     let loss = cfg.lot.loss();
     let clip = (tr.clip > 0.0).then_some(tr.clip);
     Ok((models, Engine::new(loss, cfg.lot.student_steps, optims, clip)))
@@ -172,10 +172,10 @@ pub struct LmLearner {
 impl LmLearner {
     /// A fresh single-process learner on `corpus` (what `lot bench` drives).
     pub fn fresh(cfg: &Config, corpus: &Corpus, device: Device) -> Result<Self> {
-        let t = cfg.text()?;
-        check_sizes(corpus, t, 1)?;
+        let text = cfg.text()?;
+        check_sizes(corpus, text, 1)?;
         let (models, engine) = build(cfg, corpus.vocab.len() as i64)?;
-        let st = TrainState::fresh(models.nets.len(), t.train.lr, 1);
+        let st = TrainState::fresh(models.nets.len(), text.train.lr, 1);
         Self::new(cfg, models, engine, corpus, st, Vec::new(), device, None)
     }
 
@@ -191,8 +191,8 @@ impl LmLearner {
         device: Device,
         dist: Option<Arc<Dist>>,
     ) -> Result<Self> {
-        let t = cfg.text()?;
-        let tr = &t.train;
+        let text = cfg.text()?;
+        let tr = &text.train;
         let world = dist.as_ref().map_or(1, |d| d.world);
         if let Some(d) = &dist {
             engine.sync = Some(d.grad_sync());
@@ -200,7 +200,7 @@ impl LmLearner {
         // `train.batch_size` is per process; the W ranks' columns together are one process's
         // batch of W times it.
         let train_data = columns(&batchify(&corpus.train, tr.batch_size * world, device), dist.as_deref());
-        let eval_bptt = match t.model.arch {
+        let eval_bptt = match text.model.arch {
             Arch::Lstm => tr.bptt,
             Arch::TransformerXl => tr.eval_bptt,
         } as i64;
@@ -462,17 +462,17 @@ impl lifecycle::Learner for LmLearner {
 /// Train per the config into the run folder `out`; with `resume`, continue from its checkpoint.
 pub fn train(cfg: &Config, out: &Path, resume: bool) -> Result<Summary> {
     let device = lifecycle::device(cfg)?;
-    let t = cfg.text()?;
-    let mut corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
-    limit_train(&mut corpus, t)?;
+    let text = cfg.text()?;
+    let mut corpus = load_cached(&text.data_dir(), text.data.corpus, text.rules())?;
+    limit_train(&mut corpus, text)?;
     let world = crate::dist::LaunchEnv::from_env()?.map_or(1, |e| e.world_size);
-    check_sizes(&corpus, t, world)?;
+    check_sizes(&corpus, text, world)?;
     let (mut models, mut engine) = build(cfg, corpus.vocab.len() as i64)?;
     // Data parallelism (RANK/WORLD_SIZE set): join once the inputs are good.
     let dist = Dist::for_run(cfg, device)?.map(Arc::new);
     let rank = dist.as_ref().map_or(0, |d| d.rank);
     let nm = models.nets.len();
-    let mut st = TrainState::fresh(nm, t.train.lr, world);
+    let mut st = TrainState::fresh(nm, text.train.lr, world);
     let mut best_snap = Vec::new();
     let opts = lifecycle::RunOptions::from_config(cfg);
     if let Some((saved, tensors)) = lifecycle::open_run::<TrainState>(&opts, out, resume, device, dist.as_deref())? {
@@ -512,15 +512,15 @@ pub fn plot_run(dir: &Path) -> Result<()> {
 
 /// `lot eval RUN_DIR` for language models: test perplexity of the saved checkpoints.
 pub fn evaluate_run(dir: &Path, cfg: &Config) -> Result<Vec<run::EvalRow>> {
-    let t = cfg.text()?;
-    let corpus = load_cached(&t.data_dir(), t.data.corpus, t.rules())?;
+    let text = cfg.text()?;
+    let corpus = load_cached(&text.data_dir(), text.data.corpus, text.rules())?;
     let device = cfg.device()?;
     let k = cfg.lot.plan().students;
-    let mut models = LmModels::build_placed(t, corpus.vocab.len() as i64, 0, &lifecycle::model_devices(cfg, 1 + k)?, t.train.eval_batch_size as i64);
-    let test = batchify(&corpus.test, t.train.eval_batch_size, device);
-    let bptt = match t.model.arch {
-        Arch::Lstm => t.train.bptt,
-        Arch::TransformerXl => t.train.eval_bptt,
+    let mut models = LmModels::build_placed(text, corpus.vocab.len() as i64, 0, &lifecycle::model_devices(cfg, 1 + k)?, text.train.eval_batch_size as i64);
+    let test = batchify(&corpus.test, text.train.eval_batch_size, device);
+    let bptt = match text.model.arch {
+        Arch::Lstm => text.train.bptt,
+        Arch::TransformerXl => text.train.eval_bptt,
     } as i64;
     let mut rows = Vec::new();
     for m in 0..models.nets.len() {
@@ -567,19 +567,19 @@ mod tests {
     }
 
     fn tiny_text() -> TextConfig {
-        let mut t = TextConfig::default();
-        t.model.emsize = 8;
-        t.model.nhid = 8;
-        t.model.dropout = 0.0;
-        t
+        let mut text = TextConfig::default();
+        text.model.emsize = 8;
+        text.model.nhid = 8;
+        text.model.dropout = 0.0;
+        text
     }
 
     #[test]
     fn student_stream_has_its_own_state_and_states_are_detached() {
-        let t = tiny_text();
-        let mut models = LmModels::build(&t, 7, 2, 0, Device::Cpu, 2);
+        let text = tiny_text();
+        let mut models = LmModels::build(&text, 7, 2, 0, Device::Cpu, 2);
         let lot = LotLoss { mode: LossMode::KlCe, alpha: 1.0, temperature: 1.5, detach: true };
-        let optims: Vec<Box<dyn Optimizer>> = models.stores.iter().map(|vs| make_optim(&t, vs)).collect();
+        let optims: Vec<Box<dyn Optimizer>> = models.stores.iter().map(|vs| make_optim(&text, vs)).collect();
         let mut engine = Engine::new(lot, 3, optims, Some(0.2));
         let ids: Vec<u32> = (0..60).map(|i| (i * 3 % 7) as u32).collect();
         let data = batchify(&ids, 2, Device::Cpu);
@@ -665,9 +665,9 @@ mod tests {
         for name in ["txl_ptb_lot", "txl_ptb_small_lot", "txl_wt103_lot"] {
             let path = format!("{}/../../configs/{name}.toml", env!("CARGO_MANIFEST_DIR"));
             let cfg = Config::load(Path::new(&path), &[]).unwrap();
-            let t = cfg.text().unwrap();
-            assert_eq!(t.train.eval_bptt, t.train.bptt, "{name}");
-            assert_eq!(eval_mem_len(t.model.mem_len, t.train.bptt as i64, t.train.eval_bptt as i64), t.model.mem_len, "{name}");
+            let text = cfg.text().unwrap();
+            assert_eq!(text.train.eval_bptt, text.train.bptt, "{name}");
+            assert_eq!(eval_mem_len(text.model.mem_len, text.train.bptt as i64, text.train.eval_bptt as i64), text.model.mem_len, "{name}");
         }
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
@@ -691,19 +691,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         write_tiny_corpus(d.path());
         let mut cfg = config(d.path(), "");
-        let text = cfg.text().unwrap().clone();
-        let mut t = text;
-        t.model.arch = Arch::TransformerXl;
-        t.model.n_layer = 1;
-        t.model.d_model = 16;
-        t.model.n_head = 2;
-        t.model.d_head = 8;
-        t.model.d_inner = 32;
-        t.model.mem_len = 8;
-        t.train.optimizer = OptimizerKind::Adam;
-        t.train.lr = 0.01;
-        t.train.checkpoint = Checkpoint::Teacher;
-        cfg.domain = crate::config::Domain::Text(t);
+        let mut text = cfg.text().unwrap().clone();
+        text.model.arch = Arch::TransformerXl;
+        text.model.n_layer = 1;
+        text.model.d_model = 16;
+        text.model.n_head = 2;
+        text.model.d_head = 8;
+        text.model.d_inner = 32;
+        text.model.mem_len = 8;
+        text.train.optimizer = OptimizerKind::Adam;
+        text.train.lr = 0.01;
+        text.train.checkpoint = Checkpoint::Teacher;
+        cfg.domain = crate::config::Domain::Text(text);
         let s = train(&cfg, &d.path().join("run"), false).unwrap();
         let ppl = s.models["teacher"].final_test_perplexity().unwrap();
         assert!(ppl < 6.0, "teacher test perplexity {ppl}");
@@ -721,12 +720,12 @@ mod tests {
         for arch in [Arch::Lstm, Arch::TransformerXl] {
             let run = |precision: &str| {
                 let mut cfg = config(d.path(), &format!("precision = \"{precision}\""));
-                if let crate::config::Domain::Text(t) = &mut cfg.domain {
-                    t.model.arch = arch;
+                if let crate::config::Domain::Text(text) = &mut cfg.domain {
+                    text.model.arch = arch;
                     if arch == Arch::TransformerXl {
-                        (t.model.n_layer, t.model.d_model, t.model.n_head, t.model.d_head, t.model.d_inner, t.model.mem_len) = (1, 16, 2, 8, 32, 8);
-                        t.train.optimizer = OptimizerKind::Adam;
-                        t.train.lr = 0.01;
+                        (text.model.n_layer, text.model.d_model, text.model.n_head, text.model.d_head, text.model.d_inner, text.model.mem_len) = (1, 16, 2, 8, 32, 8);
+                        text.train.optimizer = OptimizerKind::Adam;
+                        text.train.lr = 0.01;
                     }
                 }
                 let out = d.path().join(format!("{arch:?}-{precision}"));
@@ -771,13 +770,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         write_tiny_corpus(d.path());
         let mut cfg = config(d.path(), "");
-        if let crate::config::Domain::Text(t) = &mut cfg.domain {
-            t.data.train_tokens = 48;
+        if let crate::config::Domain::Text(text) = &mut cfg.domain {
+            text.data.train_tokens = 48;
         }
         let s = train(&cfg, &d.path().join("small"), false).unwrap();
         assert_eq!(s.teacher_steps, 3 * 2);
-        if let crate::config::Domain::Text(t) = &mut cfg.domain {
-            t.data.train_tokens = 10_000_000;
+        if let crate::config::Domain::Text(text) = &mut cfg.domain {
+            text.data.train_tokens = 10_000_000;
         }
         let e = train(&cfg, &d.path().join("big"), false).unwrap_err();
         assert!(crate::error::is_input_error(&e) && e.to_string().contains("data.train_tokens"), "{e}");
@@ -789,14 +788,14 @@ mod tests {
         write_tiny_corpus(d.path());
         let out = d.path().join("run");
         let mut cfg = config(d.path(), "");
-        if let crate::config::Domain::Text(t) = &mut cfg.domain {
-            t.train.bptt = 100_000;
+        if let crate::config::Domain::Text(text) = &mut cfg.domain {
+            text.train.bptt = 100_000;
         }
         let e = train(&cfg, &out, false).unwrap_err();
         assert!(crate::error::is_input_error(&e) && e.to_string().contains("train.bptt"), "{e}");
-        if let crate::config::Domain::Text(t) = &mut cfg.domain {
-            t.train.bptt = 8;
-            t.train.batch_size = 1_000_000;
+        if let crate::config::Domain::Text(text) = &mut cfg.domain {
+            text.train.bptt = 8;
+            text.train.batch_size = 1_000_000;
         }
         let e = train(&cfg, &out, false).unwrap_err();
         assert!(e.to_string().contains("batch size"), "{e}");

@@ -164,26 +164,26 @@ impl Default for TrainConfig {
 impl VisionConfig {
     /// Range checks serde cannot express; errors name the key.
     pub fn validate(&self, lot: &LotConfig) -> Result<()> {
-        let t = &self.train;
-        if t.epochs < 1 {
+        let train = &self.train;
+        if train.epochs < 1 {
             bail_input!("key 'train.epochs': must be >= 1");
         }
-        if t.batch_size < 1 || t.eval_batch_size < 1 {
+        if train.batch_size < 1 || train.eval_batch_size < 1 {
             bail_input!("key 'train.batch_size': must be >= 1");
         }
-        if !(t.lr > 0.0 && t.lr.is_finite()) {
-            bail_input!("key 'train.lr': must be > 0, got {}", t.lr);
+        if !(train.lr > 0.0 && train.lr.is_finite()) {
+            bail_input!("key 'train.lr': must be > 0, got {}", train.lr);
         }
-        if !(0.0..1.0).contains(&t.momentum) {
-            bail_input!("key 'train.momentum': must be in [0, 1), got {}", t.momentum);
+        if !(0.0..1.0).contains(&train.momentum) {
+            bail_input!("key 'train.momentum': must be in [0, 1), got {}", train.momentum);
         }
-        if t.weight_decay < 0.0 {
-            bail_input!("key 'train.weight_decay': must be >= 0, got {}", t.weight_decay);
+        if train.weight_decay < 0.0 {
+            bail_input!("key 'train.weight_decay': must be >= 0, got {}", train.weight_decay);
         }
         if self.scripted() {
             self.script_paths(lot.students)?;
-            let t = &self.train;
-            if t.precision == crate::precision::Precision::Bf16 || t.channels_last {
+            let train = &self.train;
+            if train.precision == crate::precision::Precision::Bf16 || train.channels_last {
                 bail_input!("key 'train.precision': TorchScript models run as scripted, in fp32 without channels-last (train.precision = \"fp32\", train.channels_last = false)");
             }
         } else if !self.model.students.is_empty() {

@@ -238,7 +238,7 @@ impl VisionLearner {
         device: Device,
         dist: Option<Arc<Dist>>,
     ) -> Result<Self> {
-        let t = &spec.train;
+        let train = &spec.train;
         let shard = dist.as_ref().map_or(Shard::WHOLE, |d| Shard { rank: d.rank, world: d.world });
         if let Some(d) = &dist {
             engine.sync = Some(d.grad_sync());
@@ -250,13 +250,13 @@ impl VisionLearner {
         }
         let epochs = spec.epochs();
         // `train.batch_size` is per process: a step of W ranks takes a global batch of W times it.
-        let global_batch = t.batch_size * shard.world;
-        let spe = batches::steps_per_epoch(t.epoch_style, splits.train.n, global_batch) as u64;
+        let global_batch = train.batch_size * shard.world;
+        let spe = batches::steps_per_epoch(train.epoch_style, splits.train.n, global_batch) as u64;
         let total = spe * epochs as u64;
         let train_ds = Arc::new(splits.train);
         let (seed, augment) = (spec.seed, spec.augment);
         let teacher_batches =
-            batches::teacher_stream(train_ds.clone(), t.epoch_style, global_batch, seed, augment, st.step, total - st.step.min(total), shard);
+            batches::teacher_stream(train_ds.clone(), train.epoch_style, global_batch, seed, augment, st.step, total - st.step.min(total), shard);
         let student_batches = batches::student_stream(train_ds, global_batch, seed, augment, st.student_pos, shard);
         Ok(Self {
             models,
@@ -266,7 +266,7 @@ impl VisionLearner {
             st,
             valid: splits.valid,
             test: splits.test,
-            train: t.clone(),
+            train: train.clone(),
             epochs: epochs as u64,
             steps_per_epoch: spe,
             total,
@@ -274,7 +274,7 @@ impl VisionLearner {
             dist,
             sync_bn,
             seed,
-            lr: t.lr,
+            lr: train.lr,
             epoch_start: Instant::now(),
             eval_s: 0.0,
         })
@@ -298,8 +298,8 @@ impl VisionLearner {
         // The prefetch threads stop before the evaluations.
         self.teacher_batches.stop();
         self.student_batches.stop();
-        let t = &self.train;
-        let mut summary = Summary::of_run(&spec.name, spec.lot.mode, spec.seed, t.precision, self.epochs, self.st.step, wall_s);
+        let train = &self.train;
+        let mut summary = Summary::of_run(&spec.name, spec.lot.mode, spec.seed, train.precision, self.epochs, self.st.step, wall_s);
         let dist = self.dist.as_deref();
         for m in 0..self.models.nets.len() {
             if let Some(d) = dist {
@@ -312,7 +312,7 @@ impl VisionLearner {
             }
             let kind = if self.valid.is_some() {
                 // The test set, read once: the final weights.
-                let (tl, ta) = evaluate_all(&self.models, m, &self.test, t.eval_batch_size, dist)?;
+                let (tl, ta) = evaluate_all(&self.models, m, &self.test, train.eval_batch_size, dist)?;
                 track.write(&Record {
                     epoch: self.epochs,
                     step: self.st.step,
@@ -362,10 +362,10 @@ impl lifecycle::Learner for VisionLearner {
 
     fn step(&mut self, track: &mut Tracker) -> Result<()> {
         let epoch = self.epoch();
-        let t = &self.train;
-        self.lr = match t.schedule {
-            LrSchedule::Cosine => cosine_lr(t.lr, 0.0, epoch - 1, self.epochs),
-            LrSchedule::Constant => t.lr,
+        let train = &self.train;
+        self.lr = match train.schedule {
+            LrSchedule::Cosine => cosine_lr(train.lr, 0.0, epoch - 1, self.epochs),
+            LrSchedule::Constant => train.lr,
         };
         self.engine.set_lr_all(self.lr);
         let b = self.teacher_batches.next()?;
