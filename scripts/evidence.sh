@@ -13,7 +13,8 @@
 # Each run is `lot sweep CONFIG --seeds S --modes M` into $LOT_EVIDENCE_WORK/<setting>/ (resumed if
 # it was stopped, reused if it finished); its small files (config.toml, summary.json,
 # metrics.jsonl, curves.png; never weights or checkpoints) are then copied to
-# results/<setting>/<mode>-s<seed>/, which is committed. A run whose results/…/summary.json exists
+# results/<setting>/<mode>-s<seed>/, which is committed (a metrics.jsonl over 1 MB thinned by
+# scripts/thin_metrics.py, which says so in thinned.txt). A run whose results/…/summary.json exists
 # is skipped, so the suite continues across machines and sessions from what is committed.
 # SEEDS=0,1,2,3,4 adds seeds; JOBS=2 runs two at a time (one libtorch thread each); THREADS=1 sets
 # the libtorch threads of every run (e.g. JOBS=1 THREADS=1 beside another single-thread job).
@@ -106,7 +107,13 @@ copy_run() {
   local src="$WORK/$name/$run" dst="$RESULTS/$name/$run"
   [ -f "$src/summary.json" ] || return 0
   mkdir -p "$dst"
-  cp "$src/config.toml" "$src/metrics.jsonl" "$src/summary.json" "$dst/"
+  cp "$src/config.toml" "$src/summary.json" "$dst/"
+  # Long RL runs log ~10 MB of per-update and per-episode rows: commit a thinned copy.
+  if [ "$(stat -c %s "$src/metrics.jsonl")" -gt 1000000 ]; then
+    python3 scripts/thin_metrics.py "$src/metrics.jsonl" "$dst"
+  else
+    cp "$src/metrics.jsonl" "$dst/"
+  fi
   [ -f "$src/curves.png" ] && cp "$src/curves.png" "$dst/"
   return 0
 }
