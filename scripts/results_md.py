@@ -50,6 +50,18 @@ SETTINGS = [
      "`configs/evidence/acrobot.toml`: 300k env steps, 8 envs, MLP 2×64 actor and critic, α 0.5, N 5, T 1. Final return = "
      "mean raw return of the last 20 training episodes; eval return = 10 sampled episodes after training. "
      "These runs predate `ppo.student_cache` and used the distinct cache (the students revisited the last 10 rollouts; the default is now the reference's effective cache, the current rollout revisited 10 times, docs/algorithm.md).", "final_return"),
+    ("minatar-breakout", "MinAtar Breakout, PPO + LoT, 10M steps",
+     "`configs/evidence/minatar_breakout.toml`: MinAtar Breakout-v1 (sticky actions 0.1, difficulty ramping; crates/minatar "
+     "steps exactly as the minatar package), 16 envs × 128 steps, the MinAtar network (conv 16 3×3, FC 128), PPO with "
+     "4 epochs × 8 minibatches, Adam 5e-4 linearly annealed, clip 0.2, for 10M env steps: long enough that a teacher "
+     "trained alone has flattened (results/minatar-probes). LoT α 0.5, T 1, N 5, the reference's student cache, but "
+     "the students revisit the current rollout N 5 × obs_cache 2 = 10 times per update, not the reference's 50, to fit "
+     "the CPU budget. Eval return = the final teacher's mean return over 50 sampled episodes on seeds of their own.",
+     "eval_return"),
+    ("minatar-space-invaders", "MinAtar Space Invaders, PPO + LoT, 20M steps",
+     "`configs/evidence/minatar_space_invaders.toml`: the Breakout setting on MinAtar SpaceInvaders-v1 for 20M env "
+     "steps (10M was not flat: results/minatar-probes). Eval return = the final teacher's mean return over 50 sampled "
+     "episodes on seeds of their own.", "eval_return"),
     ("ptb100k-lstm", "PTB, first 100k training tokens, LSTM 2×200",
      "`configs/evidence/ptb100k_lstm.toml`: the first 100,000 tokens of PTB's training split (10.8 %; whole vocabulary, "
      "validation and test splits), Zaremba's small 2×200 LSTM, dropout 0.2, 4 epochs (572 teacher steps), SGD lr 20 "

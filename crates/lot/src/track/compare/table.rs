@@ -46,7 +46,7 @@ pub struct MetricDef {
 
 impl MetricDef {
     /// The metric of one model; `None` where it has none. A number a run could not write (NaN or
-    /// infinite, stored as `null`) reads back as NaN and counts as absent, as it always has.
+    /// infinite, stored as `null`) reads back as NaN and counts as absent: a statistic over it would be NaN.
     pub fn value(&self, m: &ModelSummary) -> Option<f64> {
         (self.get)(m).filter(|v| !v.is_nan())
     }
