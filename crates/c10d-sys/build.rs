@@ -44,6 +44,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/shim.h");
     println!("cargo:rerun-if-changed=src/nccl.cpp");
     println!("cargo:rerun-if-changed=src/jit.cpp");
+    println!("cargo:rerun-if-changed=src/denormal.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=PYTHON");
     println!("cargo:rerun-if-env-changed=LOT_CUDA_HEADERS");
@@ -54,6 +55,7 @@ fn main() {
         .cpp(true)
         .file("src/shim.cpp")
         .file("src/jit.cpp")
+        .file("src/denormal.cpp")
         // gloo-stub first: declarations of the gloo names c10d's headers mention (see its files).
         .include(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gloo-stub"))
         .include(torch.join("include"))

@@ -3,9 +3,22 @@
 //! side (`src/shim.cpp`) turns every exception into an error value; this side checks what c10d
 //! does not (that all ranks pass tensors of the same size), so a mismatch is an error, not a hang.
 //!
-//! [`jit`] adds the few TorchScript-module calls tch lacks (buffers, above all).
+//! [`jit`] adds the few TorchScript-module calls tch lacks (buffers, above all), and
+//! [`flush_denormal`] libtorch's flush-to-zero mode on every CPU thread.
 
 pub mod jit;
+
+extern "C" {
+    fn lot_flush_denormal(on: i32) -> i32;
+}
+
+/// Turns libtorch's flush-to-zero mode (denormal floats read and written as 0) on or off, on the
+/// calling thread and on every intra-op worker; call it after `tch::set_num_threads`. False where
+/// the CPU has no such mode (then nothing changed).
+pub fn flush_denormal(on: bool) -> bool {
+    // SAFETY: no pointers; libtorch sets the MXCSR bits of its threads.
+    unsafe { lot_flush_denormal(on as i32) != 0 }
+}
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! The language-model worker: the LM trainer's own step (LSTM or Transformer-XL) on a
 //! synthetic token stream.
 
-use std::time::Instant;
-
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -10,7 +8,7 @@ use tch::Device;
 
 use lot::config::Config;
 
-use crate::worker::{run_lot_sections, synchronize};
+use crate::worker::{run_lot_sections, timed_steps};
 use crate::{BenchSpec, BenchTask, WorkerResult};
 
 /// The language-model config the spec describes: the LSTM recipe (SGD with momentum, clip) or
@@ -49,7 +47,6 @@ fn lm_config(spec: &BenchSpec) -> Result<Config> {
 /// Transformer-XL with Adam) on a synthetic token stream; nothing is evaluated, logged or
 /// checkpointed.
 pub(crate) fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, WorkerResult)> {
-    use lot::lifecycle::{Learner, Tracker};
     use lot::text::corpus::{Corpus, Vocab};
     use lot::text::train::LmLearner;
     let cfg = lm_config(spec)?;
@@ -62,17 +59,7 @@ pub(crate) fn lm_loop(spec: &BenchSpec, device: Device) -> Result<(f64, WorkerRe
         test: ids(1000),
     };
     let mut learner = LmLearner::fresh(&cfg, &corpus, device)?;
-    let mut track = Tracker::detached(learner.total());
-    let mut timed = Instant::now();
-    for step in 0..spec.warmup + spec.steps {
-        if step == spec.warmup {
-            synchronize(device);
-            timed = Instant::now();
-        }
-        learner.step(&mut track)?;
-    }
-    synchronize(device);
-    let train_s = timed.elapsed().as_secs_f64();
+    let train_s = timed_steps(&mut learner, spec, device)?;
     Ok((
         train_s,
         WorkerResult { tokens_per_s: Some((spec.steps * spec.bptt * spec.batch_size) as f64 / train_s.max(1e-9)), mean_teacher_loss: Some(learner.train_loss()), ..Default::default() },

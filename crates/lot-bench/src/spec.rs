@@ -112,28 +112,27 @@ fn cartpole() -> String {
 }
 
 impl BenchSpec {
-    /// The reference's CIFAR run: ResNet-20/20, batch 256, N = 2, kl_ce, α 0.5, T 1.5, on 50,000
-    /// CIFAR-shaped images with 100 classes. lr 0.1 (the script's 1.0 can diverge on random labels;
-    /// timing does not depend on it).
-    pub fn vision() -> Self {
+    /// What every recipe shares: CPU, the library's threads, seed 0, fp32, one student, and zero
+    /// for every field of another task.
+    fn common(task: BenchTask) -> Self {
         Self {
-            task: BenchTask::Vision,
-            steps: 12,
-            warmup: 2,
+            task,
+            steps: 0,
+            warmup: 0,
             device: "cpu".into(),
             threads: 0,
             seed: 0,
-            batch_size: 256,
-            student_steps: 2,
-            alpha: 0.5,
-            temperature: 1.5,
-            lr: 0.1,
+            batch_size: 0,
+            student_steps: 0,
+            alpha: 0.0,
+            temperature: 0.0,
+            lr: 0.0,
             precision: Precision::Fp32,
             channels_last: false,
-            depth: "20_20".into(),
-            samples: 50_000,
-            classes: 100,
-            workers: 4,
+            depth: String::new(),
+            samples: 0,
+            classes: 0,
+            workers: 0,
             emsize: 0,
             nhid: 0,
             nlayers: 0,
@@ -141,7 +140,7 @@ impl BenchSpec {
             vocab: 0,
             tokens: 0,
             bptt: 0,
-            momentum: 0.9,
+            momentum: 0.0,
             clip: 0.0,
             num_envs: 0,
             num_steps: 0,
@@ -157,28 +156,39 @@ impl BenchSpec {
         }
     }
 
+    /// The reference's CIFAR run: ResNet-20/20, batch 256, N = 2, kl_ce, α 0.5, T 1.5, on 50,000
+    /// CIFAR-shaped images with 100 classes. lr 0.1 (the script's 1.0 can diverge on random labels;
+    /// timing does not depend on it).
+    pub fn vision() -> Self {
+        Self {
+            steps: 12,
+            warmup: 2,
+            batch_size: 256,
+            student_steps: 2,
+            alpha: 0.5,
+            temperature: 1.5,
+            lr: 0.1,
+            depth: "20_20".into(),
+            samples: 50_000,
+            classes: 100,
+            workers: 4,
+            momentum: 0.9,
+            ..Self::common(BenchTask::Vision)
+        }
+    }
+
     /// The reference's PTB LSTM recipe (α 1, N 5, T 1.5, batch 20, bptt 35, SGD momentum 0.3,
     /// clip 0.2, vocab 10k) at the CPU size of `configs/lstm_ptb_small_lot.toml` (2×200, dropout
     /// 0.2, lr 20) on a PTB-sized synthetic token stream.
     pub fn lstm() -> Self {
         Self {
-            task: BenchTask::Lstm,
             steps: 30,
             warmup: 2,
-            device: "cpu".into(),
-            threads: 0,
-            seed: 0,
             batch_size: 20,
             student_steps: 5,
             alpha: 1.0,
             temperature: 1.5,
             lr: 20.0,
-            precision: Precision::Fp32,
-            channels_last: false,
-            depth: String::new(),
-            samples: 0,
-            classes: 0,
-            workers: 0,
             emsize: 200,
             nhid: 200,
             nlayers: 2,
@@ -188,17 +198,7 @@ impl BenchSpec {
             bptt: 35,
             momentum: 0.3,
             clip: 0.2,
-            num_envs: 0,
-            num_steps: 0,
-            obs_cache: 0,
-            env: cartpole(),
-            students: 1,
-            n_layer: 0,
-            d_model: 0,
-            n_head: 0,
-            d_head: 0,
-            d_inner: 0,
-            mem_len: 0,
+            ..Self::common(BenchTask::Lstm)
         }
     }
 
@@ -207,43 +207,18 @@ impl BenchSpec {
     /// `steps` are PPO updates, all timed (the trainer times its whole update loop).
     pub fn ppo() -> Self {
         Self {
-            task: BenchTask::Ppo,
             steps: 20,
-            warmup: 0,
-            device: "cpu".into(),
-            threads: 0,
             seed: 1,
             batch_size: 1024,
             student_steps: 5,
             alpha: 0.5,
             temperature: 1.0,
             lr: 1e-3,
-            precision: Precision::Fp32,
-            channels_last: false,
-            depth: String::new(),
-            samples: 0,
-            classes: 0,
-            workers: 0,
-            emsize: 0,
-            nhid: 0,
-            nlayers: 0,
-            dropout: 0.0,
-            vocab: 0,
-            tokens: 0,
-            bptt: 0,
-            momentum: 0.0,
             clip: 0.5,
             num_envs: 8,
             num_steps: 128,
             obs_cache: 10,
-            env: cartpole(),
-            students: 1,
-            n_layer: 0,
-            d_model: 0,
-            n_head: 0,
-            d_head: 0,
-            d_inner: 0,
-            mem_len: 0,
+            ..Self::common(BenchTask::Ppo)
         }
     }
 
@@ -294,7 +269,6 @@ impl BenchSpec {
     /// clip 0.35, N 5, α 0.5, T 1.5, on a PTB-sized synthetic token stream.
     pub fn txl() -> Self {
         Self {
-            task: BenchTask::Txl,
             steps: 5,
             warmup: 1,
             batch_size: 60,
@@ -302,18 +276,10 @@ impl BenchSpec {
             alpha: 0.5,
             temperature: 1.5,
             lr: 1e-3,
-            depth: String::new(),
-            samples: 0,
-            classes: 0,
-            workers: 0,
-            emsize: 0,
-            nhid: 0,
-            nlayers: 0,
             dropout: 0.25,
             vocab: 10_000,
             tokens: 929_589,
             bptt: 70,
-            momentum: 0.0,
             clip: 0.35,
             n_layer: 4,
             d_model: 200,
@@ -321,7 +287,7 @@ impl BenchSpec {
             d_head: 20,
             d_inner: 1000,
             mem_len: 70,
-            ..Self::lstm()
+            ..Self::common(BenchTask::Txl)
         }
     }
 

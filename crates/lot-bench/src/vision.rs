@@ -8,7 +8,7 @@ use tch::{Device, Kind};
 use lot::config::Config;
 
 use crate::synthetic::synthetic_images;
-use crate::worker::{run_lot_sections, synchronize};
+use crate::worker::{run_lot_sections, synchronize, timed_steps};
 use crate::{BenchSpec, WorkerResult};
 
 /// The vision config the spec describes: the reference's CIFAR recipe (reference epoch
@@ -32,23 +32,12 @@ fn vision_config(spec: &BenchSpec) -> Result<Config> {
 /// CIFAR-shaped data; nothing is evaluated, logged or checkpointed.
 pub(crate) fn vision_loop(spec: &BenchSpec, device: Device) -> Result<(f64, WorkerResult)> {
     use lot::engine::{LotModels, Stream};
-    use lot::lifecycle::{Learner, Tracker};
     use lot::vision::train::{Splits, VisionLearner};
     spec.depths()?;
     let cfg = vision_config(spec)?;
     let splits = Splits { train: synthetic_images(spec.samples, spec.classes, spec.seed), valid: None, test: synthetic_images(1, spec.classes, spec.seed) };
     let mut learner = VisionLearner::fresh(&cfg, splits, device)?;
-    let mut track = Tracker::detached(learner.total());
-    let mut timed = Instant::now();
-    for step in 0..spec.warmup + spec.steps {
-        if step == spec.warmup {
-            synchronize(device);
-            timed = Instant::now();
-        }
-        learner.step(&mut track)?;
-    }
-    synchronize(device);
-    let train_s = timed.elapsed().as_secs_f64();
+    let train_s = timed_steps(&mut learner, spec, device)?;
     let mut extra = WorkerResult {
         students: Some(spec.students),
         images_per_s: Some((spec.steps * spec.batch_size) as f64 / train_s.max(1e-9)),

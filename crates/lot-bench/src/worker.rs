@@ -126,6 +126,8 @@ pub fn run_worker(spec: &BenchSpec) -> Result<WorkerResult> {
         // As the trainers' `run.threads`; 0 leaves libtorch's default, as they do.
         tch::set_num_threads(spec.threads as i32);
     }
+    // As `lot train` runs by default (`run.flush_denormal`); the ppo loop's trainer sets it itself.
+    lot::lifecycle::flush_denormal(true);
     let device = spec.device()?;
     if let Device::Cuda(_) = device {
         if !tch::Cuda::is_available() {
@@ -155,6 +157,22 @@ pub fn run_worker(spec: &BenchSpec) -> Result<WorkerResult> {
         malloc_tuned: Some(std::env::var_os("LOT_MALLOC_DEFAULT").is_none()),
         ..extra
     })
+}
+
+/// Takes `spec.warmup` untimed steps of a trainer's own learner, then `spec.steps` timed ones; the
+/// seconds of the timed steps (the device synchronized on both ends).
+pub(crate) fn timed_steps(learner: &mut impl lot::lifecycle::Learner, spec: &BenchSpec, device: Device) -> Result<f64> {
+    let mut track = lot::lifecycle::Tracker::detached(learner.total());
+    for _ in 0..spec.warmup {
+        learner.step(&mut track)?;
+    }
+    synchronize(device);
+    let timed = Instant::now();
+    for _ in 0..spec.steps {
+        learner.step(&mut track)?;
+    }
+    synchronize(device);
+    Ok(timed.elapsed().as_secs_f64())
 }
 
 /// The spec's `run` and `lot` sections (`students` 0: the `no_student` baseline).

@@ -6,37 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{lot, stderr};
-
-/// Fashion-MNIST-layout IDX files of 12×12 noisy images with a class-dependent bright patch.
-fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut seed = 777u64;
-    let mut rnd = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
-        let mut img: Vec<u8> = [0x0803u32, n as u32, 12, 12].iter().flat_map(|v| v.to_be_bytes()).collect();
-        let mut lab: Vec<u8> = [0x0801u32, n as u32].iter().flat_map(|v| v.to_be_bytes()).collect();
-        for _ in 0..n {
-            let c = (rnd() % 10) as usize;
-            let (py, px) = (1 + (c / 5) * 5, 1 + (c % 5) * 2);
-            for y in 0..12 {
-                for x in 0..12 {
-                    let on = (py..py + 3).contains(&y) && (px..px + 3).contains(&x);
-                    let noise = (rnd() % 60) as u8;
-                    img.push(if on { 195 + noise } else { noise });
-                }
-            }
-            lab.push(c as u8);
-        }
-        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
-        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), lab).unwrap();
-    }
-}
+use common::{lot, stderr, write_dataset_seeded};
 
 fn write_config(dir: &Path, data: &Path) -> PathBuf {
     let cfg = format!(
@@ -53,7 +23,7 @@ fn write_config(dir: &Path, data: &Path) -> PathBuf {
 fn sweep_trains_the_grid_compares_and_reuses_finished_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    write_dataset(&data, 96, 50);
+    write_dataset_seeded(&data, 96, 50, 777);
     let cfg = write_config(tmp.path(), &data);
     let out = tmp.path().join("sweep");
     let args = ["sweep", cfg.to_str().unwrap(), "--seeds", "0,1", "--modes", "lot,teacher_only", "--jobs", "2", "--out", out.to_str().unwrap()];
@@ -163,7 +133,7 @@ fn bad_sweep_and_compare_flags_give_one_line_and_exit_2() {
 fn slurm_launcher_writes_a_job_array_whose_tasks_train_the_grid() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    write_dataset(&data, 96, 50);
+    write_dataset_seeded(&data, 96, 50, 777);
     let cfg = write_config(tmp.path(), &data);
     let out = tmp.path().join("sw");
     let args = ["sweep", cfg.to_str().unwrap(), "--seeds", "0,1,2", "--modes", "lot,teacher_only", "--set", "train.epochs=1", "--out", out.to_str().unwrap(), "--launcher", "slurm", "--sbatch=--time=00:10:00"];

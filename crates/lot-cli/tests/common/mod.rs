@@ -33,8 +33,12 @@ pub fn eval_teacher_accuracy(run: &Path) -> f64 {
 /// Write a Fashion-MNIST-layout folder of 12×12 images: class c has a bright 3×3 patch at a
 /// class-specific place on a noisy background, so a small ResNet can learn it in a few dozen steps.
 pub fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {
+    write_dataset_seeded(dir, n_train, n_test, 12345);
+}
+
+/// [`write_dataset`] with another noise and label stream.
+pub fn write_dataset_seeded(dir: &Path, n_train: usize, n_test: usize, mut seed: u64) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut seed = 12345u64;
     let mut rnd = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;

@@ -82,6 +82,8 @@ pub struct Trained {
 /// from rank 0's weights, progress and metrics, the loop ([`fit`]), and dist.json for a
 /// data-parallel run. `elapsed_s`: the wall time spent before this process (from the checkpoint).
 pub fn run<L: Learner>(learner: &mut L, opts: &RunOptions, out: &Path, elapsed_s: f64, dist: Option<Arc<Dist>>) -> Result<Trained> {
+    // Before the first step, on this thread and libtorch's workers (their count is set by now).
+    c10d_sys::flush_denormal(opts.flush_denormal);
     if let Some(d) = &dist {
         crate::dist::broadcast_weights(&d.pg, learner.stores())?;
     }

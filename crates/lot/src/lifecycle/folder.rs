@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub config_toml: String,
     /// Checkpoint every this many steps besides after evaluations and on Ctrl-C (0: only those).
     pub checkpoint_every: u64,
+    /// Flush denormal floats to zero on libtorch's CPU threads while the run trains (`run.flush_denormal`).
+    pub flush_denormal: bool,
 }
 
 impl RunOptions {
@@ -33,6 +35,7 @@ impl RunOptions {
             label: format!("{} {}", cfg.run.name, cfg.lot.mode.name()),
             config_toml: cfg.to_toml(),
             checkpoint_every: cfg.run.checkpoint_every as u64,
+            flush_denormal: cfg.run.flush_denormal,
         }
     }
 }

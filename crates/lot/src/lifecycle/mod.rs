@@ -16,6 +16,7 @@ mod folder;
 mod tracker;
 mod weights;
 
+pub use c10d_sys::flush_denormal;
 pub use curves::{curves, read_records};
 pub use device::{device, model_devices};
 pub use driver::{fit, run, Learner, Saved, Throughput, Trained};
@@ -51,6 +52,19 @@ mod tests {
     }
     fn st(step: u64, metrics_len: u64) -> St {
         St { step, run: RunProgress { metrics_len, elapsed_s: 0.0, world_size: 1 } }
+    }
+
+    /// With flush-to-zero on, a denormal (1e-39 in fp32) reads as 0 in libtorch's arithmetic; off,
+    /// it survives (PyTorch's default). The mode is left as the trainers leave it: on.
+    #[test]
+    fn flush_denormal_turns_denormals_into_zeros() {
+        let tiny = || Tensor::from_slice(&[1e-39f32, 1.0]) * 1.0;
+        if !flush_denormal(false) {
+            return; // no such mode on this CPU
+        }
+        assert_eq!(Vec::<f32>::try_from(tiny()).unwrap(), [1e-39, 1.0]);
+        assert!(flush_denormal(true));
+        assert_eq!(Vec::<f32>::try_from(tiny()).unwrap(), [0.0, 1.0]);
     }
 
     fn config() -> RunOptions {

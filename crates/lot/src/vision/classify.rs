@@ -29,6 +29,8 @@ pub struct ClassifierRun {
     pub sync_bn: bool,
     /// Checkpoint every this many teacher steps besides every epoch's end (0: only those).
     pub checkpoint_every: u64,
+    /// Flush denormal floats to zero on libtorch's CPU threads (`run.flush_denormal`; default on).
+    pub flush_denormal: bool,
     /// The run folder's config.toml; `None` writes these settings (see [`Self::to_toml`]).
     pub config_toml: Option<String>,
 }
@@ -37,7 +39,7 @@ impl ClassifierRun {
     /// Settings with the `[train]` and `[lot]` defaults (the reference's CIFAR recipe: 180
     /// epochs, batch 256, SGD lr 1.0 with Nesterov momentum, cosine), no augmentation.
     pub fn new(name: &str, lot: LotConfig, train: TrainConfig) -> Self {
-        Self { name: name.into(), seed: 0, lot, train, augment: false, sync_bn: false, checkpoint_every: 0, config_toml: None }
+        Self { name: name.into(), seed: 0, lot, train, augment: false, sync_bn: false, checkpoint_every: 0, flush_denormal: true, config_toml: None }
     }
 
     /// A vision config's settings (`lot train`).
@@ -51,6 +53,7 @@ impl ClassifierRun {
             augment: v.data.augment,
             sync_bn: cfg.run.sync_bn,
             checkpoint_every: cfg.run.checkpoint_every as u64,
+            flush_denormal: cfg.run.flush_denormal,
             config_toml: Some(cfg.to_toml()),
         })
     }
@@ -67,8 +70,8 @@ impl ClassifierRun {
 
     /// The engine: SGD per `[train]` for every model in `stores` (teacher first), the mode's α.
     pub fn engine(&self, stores: &[nn::VarStore]) -> Engine {
-        let t = &self.train;
-        let sgd = SgdConfig { lr: t.lr, momentum: t.momentum, nesterov: t.nesterov, weight_decay: t.weight_decay };
+        let train = &self.train;
+        let sgd = SgdConfig { lr: train.lr, momentum: train.momentum, nesterov: train.nesterov, weight_decay: train.weight_decay };
         let optims: Vec<Box<dyn Optimizer>> = stores.iter().map(|vs| Box::new(Sgd::new(named_trainable(vs), sgd)) as Box<dyn Optimizer>).collect();
         let l = &self.lot;
         Engine::new(l.loss(), l.student_steps, optims, None)
@@ -104,6 +107,7 @@ impl ClassifierRun {
             label: format!("{} {}", self.name, self.lot.mode.name()),
             config_toml: self.config_toml.clone().unwrap_or_else(|| self.to_toml()),
             checkpoint_every: self.checkpoint_every,
+            flush_denormal: self.flush_denormal,
         }
     }
 }
