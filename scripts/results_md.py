@@ -56,7 +56,9 @@ SETTINGS = [
      "4 epochs × 8 minibatches, Adam 5e-4 linearly annealed, clip 0.2, for 10M env steps: long enough that a teacher "
      "trained alone has flattened (results/minatar-probes). LoT α 0.5, T 1, N 5, the reference's student cache, but "
      "the students revisit the current rollout N 5 × obs_cache 2 = 10 times per update, not the reference's 50, to fit "
-     "the CPU budget. Eval return = the final teacher's mean return over 50 sampled episodes on seeds of their own.",
+     "the CPU budget. Eval return = the final teacher's mean return over 50 sampled episodes on seeds of their own. "
+     "The runs land seed by seed across sessions (`bash scripts/evidence.sh list`): until five seeds are in, this "
+     "row is a progress report, not evidence.",
      "eval_return"),
     ("minatar-space-invaders", "MinAtar Space Invaders, PPO + LoT, 20M steps",
      "`configs/evidence/minatar_space_invaders.toml`: the Breakout setting on MinAtar SpaceInvaders-v1 for 20M env "
