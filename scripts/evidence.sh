@@ -185,7 +185,7 @@ report() {
   local dir name baselines b
   for dir in "$RESULTS"/*/; do
     name=$(basename "$dir")
-    case "$name" in ablation|fm2k-alpha*|fm2k-n*) continue ;; esac
+    case "$name" in ablation|fm2k-alpha*|fm2k-n*|*-probes) continue ;; esac
     ls "$dir"/*/summary.json >/dev/null 2>&1 || continue
     baselines=()
     for b in teacher_only compute_matched; do
