@@ -2,8 +2,8 @@
 # Build, here, what scripts/gpu-check.sh runs on a GPU machine that has torch 2.11.0+cu130 for its
 # python3 but no Rust: the release `lot` binary (libtorch_cuda.so linked for real, see
 # crates/lot-cli/build.rs) and the CUDA test executable, built against the same torch 2.11.0 wheel
-# (PyPI's torch==2.11.0 is the +cu130 build), with the NCCL backend (feature `cuda`), copied with a
-# run.sh into the git-ignored gpu-bundle/.
+# (PyPI's torch==2.11.0 is the +cu130 build), with the NCCL backend (feature `cuda`) and the MinAtar
+# games (feature `minatar`, GPL-3.0), copied with a run.sh into the git-ignored gpu-bundle/.
 # Carry gpu-bundle/ (and benches/reference/, which is tracked) to the GPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +16,11 @@ if [ ! -f "$torch_lib/libtorch_cuda.so" ]; then
 fi
 # NCCL for data parallelism (the `cuda` feature) compiles against CUDA toolkit headers the wheel lacks.
 export LOT_CUDA_HEADERS="$(bash scripts/cuda-headers.sh)"
-cargo build --release -p lot-cli --features cuda
+cargo build --release -p lot-cli --features cuda,minatar
 # The test executables cargo builds (cargo test --no-run names them); keep the CUDA tests and the
 # vision unit tests (the lot library's), which the check runs.
-cargo test --release -p lot-cli --test cuda --no-run --message-format=json 2>/dev/null >/tmp/lot-gpu-bundle-tests.json
+# Same features as the binary: building lot-cli's tests rebuilds target/release/lot with them.
+cargo test --release -p lot-cli --features cuda,minatar --test cuda --no-run --message-format=json 2>/dev/null >/tmp/lot-gpu-bundle-tests.json
 cargo test --release -p lot --lib --features cuda --no-run --message-format=json 2>/dev/null >>/tmp/lot-gpu-bundle-tests.json
 rm -rf gpu-bundle
 mkdir -p gpu-bundle/tests
@@ -42,6 +43,8 @@ if ! readelf -d gpu-bundle/lot | grep -q 'libtorch_cuda.so'; then
   echo "gpu-bundle: gpu-bundle/lot does not link libtorch_cuda.so (build.rs did not see it)" >&2
   exit 1
 fi
+# The features must have survived the test builds (a featureless rebuild once shipped without NCCL).
+grep -q -a ProcessGroupNCCL gpu-bundle/lot || { echo "gpu-bundle: gpu-bundle/lot has no NCCL (built without --features cuda,minatar?)" >&2; exit 1; }
 cat > gpu-bundle/run.sh <<'SH'
 #!/usr/bin/env bash
 # ./run.sh lot ARGS...   or   ./run.sh TEST_EXECUTABLE ARGS...  (cuda, lot_lib)

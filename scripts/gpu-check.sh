@@ -85,6 +85,15 @@ else
   echo "gpu-check: TorchScript training on CUDA FAILED (see $TS/train.log)"; tail -5 "$TS/train.log"
 fi
 
+echo "== 3e. PPO + LoT on MinAtar Breakout (issue 26): the same 48 updates on cuda and on the CPU (one thread)"
+# The RL trainer on CUDA: rollout buffer, PPO and the students' imitation passes on the GPU, the
+# games on the host. Prints env steps/s per device and the last training returns.
+for dev in cuda cpu; do
+  "$B/run.sh" lot train configs/evidence/minatar_breakout.toml --set run.device=$dev --set run.threads=1 \
+    --set ppo.total_timesteps=98304 --set eval.episodes=10 --out "$OUTDIR/minatar-$dev" >"$OUTDIR/minatar-$dev.log" 2>&1 \
+    || { echo "gpu-check: MinAtar PPO + LoT on $dev FAILED (see $OUTDIR/minatar-$dev.log)"; tail -5 "$OUTDIR/minatar-$dev.log"; }
+done
+
 echo "== 4. summary"
 "$PY" - "$OUTDIR" <<'PY'
 import json, os, statistics, sys, collections
@@ -106,5 +115,12 @@ for name in ["gpu_vision_fp32", "gpu_vision_bf16_cl"]:
     print(f"{name}: lot {med('ours', 'images_per_s'):.0f} images/s, reference {med('reference', 'images_per_s'):.0f} images/s, "
           f"speed-up per teacher step {rep['speedup']['per_teacher_step']}, end-to-end {rep['speedup']['end_to_end']}; "
           f"reference torch.cuda.max_memory_allocated {med('reference', 'gpu_max_allocated_mb'):.0f} MiB")
+for dev in ["cuda", "cpu"]:
+    try:
+        s = json.load(open(os.path.join(d, f"minatar-{dev}", "summary.json")))
+        print(f"minatar breakout lot on {dev}: {s['epochs']} updates, {s['epochs'] * 2048 / s['wall_s']:.0f} env steps/s, wall {s['wall_s']:.1f} s, "
+              f"teacher {json.dumps(s['models'].get('teacher', s['models']))[:300]}")
+    except (FileNotFoundError, KeyError) as e:
+        print(f"minatar breakout lot on {dev}: no summary ({e})")
 print("peak GPU memory per process (nvidia-smi, MiB, CUDA context included):", dict(mem) or "not sampled")
 PY

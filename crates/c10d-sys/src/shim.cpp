@@ -54,6 +54,9 @@ lot_c10d_group* lot_c10d_gloo_new(const char* host, uint16_t port, int32_t rank,
 
 void lot_c10d_free(lot_c10d_group* g) {
   try {
+    // What torch.distributed.destroy_process_group does: NCCL's watchdog otherwise outlives the
+    // communicators at exit and reports the last collective as failed (seen on an H200).
+    g->pg->shutdown();
     delete g;
   } catch (...) {
   }

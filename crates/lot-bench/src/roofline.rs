@@ -99,13 +99,13 @@ pub fn flops_per_teacher_step(spec: &BenchSpec) -> Option<f64> {
     Some(samples * (3.0 * (ft + k * fs) + (n - 1.0) * (ft + 3.0 * k * fs)))
 }
 
-/// Seconds of each of `timed` `n`×`n` by `n`×`n` matmuls in `kind` on the CPU with the current
-/// thread count, after one untimed.
-fn matmul_seconds(kind: Kind, n: i64, timed: usize) -> Vec<f64> {
+/// Seconds of each of `timed` `n`×`n` by `n`×`n` matmuls in `kind` on `device` (the CPU with the
+/// current thread count), after one untimed. Reading one element back waits for a GPU.
+fn matmul_seconds(kind: Kind, n: i64, timed: usize, device: Device) -> Vec<f64> {
     let _g = tch::no_grad_guard();
     tch::manual_seed(0);
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu)).to_kind(kind);
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu)).to_kind(kind);
+    let a = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
+    let b = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
     let _ = a.matmul(&b).double_value(&[0, 0]);
     (0..timed)
         .map(|_| {
@@ -117,10 +117,10 @@ fn matmul_seconds(kind: Kind, n: i64, timed: usize) -> Vec<f64> {
         .collect()
 }
 
-/// GFLOP/s of an `n`×`n` by `n`×`n` matmul in `kind` on the CPU with the current thread count:
-/// the median of 5 timed products after one untimed.
-pub fn matmul_gflops(kind: Kind, n: i64) -> f64 {
-    let mut times = matmul_seconds(kind, n, 5);
+/// GFLOP/s of an `n`×`n` by `n`×`n` matmul in `kind` on `device` (the CPU with the current thread
+/// count): the median of 5 timed products after one untimed.
+pub fn matmul_gflops(kind: Kind, n: i64, device: Device) -> f64 {
+    let mut times = matmul_seconds(kind, n, 5, device);
     times.sort_by(f64::total_cmp);
     2.0 * (n * n * n) as f64 / times[2] / 1e9
 }
@@ -131,6 +131,9 @@ pub const PROBE_BUDGET_S: f64 = 5.0;
 pub const SIZING_N: i64 = 256;
 /// The largest probe: a 2048² product is large enough to reach the peak on a CPU.
 pub const MAX_PROBE_N: i64 = 2048;
+/// The largest probe on a GPU: an H200 does a 2048² product in well under a millisecond, far from
+/// its peak (measured there with the CPU's cap: 4.1 TFLOP/s bf16).
+pub const MAX_PROBE_N_CUDA: i64 = 8192;
 /// Matmuls in a probe: one untimed, 5 timed.
 const PROBE_MATMULS: f64 = 6.0;
 
@@ -144,27 +147,34 @@ pub fn probe_seconds(small_s: f64, small_n: i64, n: i64) -> f64 {
 /// multiple of 256 whose probe fits [`PROBE_BUDGET_S`], within [256, [`MAX_PROBE_N`]]. A product
 /// too fast to time gets the largest; an unusable time (NaN, negative) the smallest.
 pub fn probe_n(small_s: f64, small_n: i64) -> i64 {
+    probe_n_upto(small_s, small_n, MAX_PROBE_N)
+}
+
+/// [`probe_n`] with the largest size `max` instead of [`MAX_PROBE_N`].
+pub fn probe_n_upto(small_s: f64, small_n: i64, max: i64) -> i64 {
     if small_s.is_nan() || small_s < 0.0 {
         return 256;
     }
     if small_s == 0.0 {
-        return MAX_PROBE_N;
+        return max;
     }
     let fit = small_n as f64 * (PROBE_BUDGET_S / (PROBE_MATMULS * small_s)).cbrt();
     let n = (fit / 256.0).floor() as i64 * 256;
-    n.clamp(256, MAX_PROBE_N)
+    n.clamp(256, max)
 }
 
-/// This CPU's `kind` matmul peak, GFLOP/s, in a probe bounded in time: one small matmul (the
-/// larger of 2 timed, after one untimed) sizes it ([`probe_n`]); `log` gets a line before the
-/// probe and one with its result.
-pub fn measure_peak(kind: Kind, log: &mut dyn FnMut(&str)) -> f64 {
+/// The `kind` matmul peak of `device` (the bench's: the CPU, or its GPU), GFLOP/s, in a probe
+/// bounded in time: one small matmul (the larger of 2 timed, after one untimed) sizes it
+/// ([`probe_n_upto`]); `log` gets a line before the probe and one with its result.
+pub fn measure_peak(kind: Kind, device: Device, log: &mut dyn FnMut(&str)) -> f64 {
     let name = if kind == Kind::BFloat16 { "bf16" } else { "fp32" };
     let start = Instant::now();
-    let small_s = matmul_seconds(kind, SIZING_N, 2).into_iter().fold(0.0, f64::max);
-    let n = probe_n(small_s, SIZING_N);
-    log(&format!("bench: measuring the {name} matmul peak (n={n}, ~{:.0} s)…", probe_seconds(small_s, SIZING_N, n).max(1.0)));
-    let gflops = matmul_gflops(kind, n);
+    let small_s = matmul_seconds(kind, SIZING_N, 2, device).into_iter().fold(0.0, f64::max);
+    let max = if device.is_cuda() { MAX_PROBE_N_CUDA } else { MAX_PROBE_N };
+    let n = probe_n_upto(small_s, SIZING_N, max);
+    let on = if device.is_cuda() { format!(" on {device:?}") } else { String::new() };
+    log(&format!("bench: measuring the {name} matmul peak{on} (n={n}, ~{:.0} s)…", probe_seconds(small_s, SIZING_N, n).max(1.0)));
+    let gflops = matmul_gflops(kind, n, device);
     log(&format!("bench: {name} matmul peak {gflops:.1} GFLOP/s (n={n}, {:.1} s with the sizing)", start.elapsed().as_secs_f64()));
     gflops
 }
@@ -197,10 +207,12 @@ pub fn measure_roofline(spec: &BenchSpec, ours_step_s: f64, reference_step_s: f6
     if spec.threads > 0 {
         tch::set_num_threads(spec.threads as i32);
     }
-    let p32 = measure_peak(Kind::Float, log);
-    let skipped = bf16_peak_skipped(ran_in(spec), &lot::precision::cpu_bf16());
+    // The peaks of the device the bench ran on (a GPU's, not its host's), bf16 always on a GPU.
+    let device = spec.device().unwrap_or(Device::Cpu);
+    let p32 = measure_peak(Kind::Float, device, log);
+    let skipped = if device.is_cuda() { None } else { bf16_peak_skipped(ran_in(spec), &lot::precision::cpu_bf16()) };
     let p16 = match &skipped {
-        None => measure_peak(Kind::BFloat16, log),
+        None => measure_peak(Kind::BFloat16, device, log),
         Some(why) => {
             log(&format!("bench: bf16 peak not measured ({why})"));
             f64::NAN
@@ -354,7 +366,7 @@ mod tests {
         let v = serde_json::to_value(&r).unwrap();
         assert!(v["reference_gflops"].is_null(), "{v}");
         assert!(serde_json::from_value::<Roofline>(v).unwrap().achieved.unwrap().reference_gflops.is_nan());
-        assert!(matmul_gflops(Kind::Float, 128) > 0.0);
+        assert!(matmul_gflops(Kind::Float, 128, Device::Cpu) > 0.0);
     }
 
     #[test]
@@ -382,6 +394,9 @@ mod tests {
         // Sized from a different small product: the same rule.
         assert_eq!(probe_n(at(2.0) / 8.0, 128), 768);
         assert_eq!((probe_n(0.0, 256), probe_n(f64::NAN, 256), probe_n(-1.0, 256), probe_n(f64::INFINITY, 256)), (2048, 256, 256, 256));
+        // A GPU's cap: at 50 TFLOP/s the 256² product takes 0.7 µs and the probe takes the largest.
+        assert_eq!(probe_n_upto(at(50_000.0), 256, MAX_PROBE_N_CUDA), 8192);
+        assert_eq!(probe_n_upto(at(2.0), 256, MAX_PROBE_N_CUDA), 768);
     }
 
     #[test]
@@ -416,7 +431,7 @@ mod tests {
     fn a_measured_peak_is_bounded_and_logged() {
         let mut lines = Vec::new();
         let t = Instant::now();
-        let g = measure_peak(Kind::Float, &mut |l: &str| lines.push(l.to_string()));
+        let g = measure_peak(Kind::Float, Device::Cpu, &mut |l: &str| lines.push(l.to_string()));
         assert!(g > 0.0 && t.elapsed().as_secs_f64() < 4.0 * PROBE_BUDGET_S, "{g} GFLOP/s in {:?}", t.elapsed());
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].starts_with("bench: measuring the fp32 matmul peak (n="), "{lines:?}");

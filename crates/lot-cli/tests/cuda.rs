@@ -157,3 +157,63 @@ fn torchscript_models_train_on_cuda() {
         assert!(acc > 60.0, "{name}: teacher accuracy {acc}");
     }
 }
+
+/// PPO + LoT on CUDA (the rollout buffer, PPO and the students' passes on the GPU; the envs on the
+/// host): a short CartPole run finishes with its env-step count and an evaluation of the teacher.
+#[test]
+fn ppo_lot_runs_on_cuda() {
+    if !cuda_or_skip("ppo_lot_runs_on_cuda") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("cartpole.toml");
+    std::fs::write(
+        &cfg,
+        "task = \"rl\"\n[run]\nname = \"cartpole\"\nseed = 1\ndevice = \"cuda\"\n[lot]\nmode = \"lot\"\nloss = \"kl\"\nstudent_steps = 2\n\
+         [env]\nname = \"CartPole-v1\"\nnum_envs = 4\n[ppo]\ntotal_timesteps = 4096\nnum_steps = 128\nlr = 1e-3\nnum_minibatches = 4\n\
+         update_epochs = 2\nobs_cache = 2\n[eval]\nepisodes = 3\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let o = lot(&["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "cuda PPO + LoT failed: {}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["models"]["teacher"]["env_steps"].as_u64(), Some(4096), "{s}");
+    let ret = s["models"]["teacher"]["eval_return"].as_f64().unwrap();
+    assert!(ret >= 8.0, "CartPole episodes last at least 8 steps, got a mean return of {ret}");
+}
+
+/// Data parallelism over NCCL (`cuda` builds): one rank on the GPU trains and reports; every
+/// collective it makes (gradient buckets, metric sums, the interrupt flag) must be a CUDA tensor.
+#[cfg(feature = "cuda")]
+#[test]
+fn data_parallel_over_nccl_trains() {
+    if !cuda_or_skip("data_parallel_over_nccl_trains") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 640, 200);
+    let cfg = write_config(tmp.path(), &data);
+    let out = tmp.path().join("nccl");
+    let o = lot(&[
+        "launch",
+        "--nproc-per-node",
+        "1",
+        "--",
+        "train",
+        cfg.to_str().unwrap(),
+        "--set",
+        "run.device=cuda",
+        "--set",
+        "run.dist_backend=nccl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "NCCL data-parallel run failed: {}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("dist.json")).unwrap()).unwrap();
+    assert_eq!(d["world_size"].as_u64(), Some(1), "{d}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let acc = s["models"]["teacher"]["final_test_accuracy"].as_f64().unwrap();
+    assert!(acc > 60.0, "NCCL teacher accuracy {acc}");
+}

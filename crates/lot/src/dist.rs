@@ -75,6 +75,8 @@ pub struct Dist {
     pub pg: Arc<ProcessGroup>,
     pub rank: usize,
     pub world: usize,
+    /// Where [`Self::sum`]'s host numbers travel: NCCL only reduces CUDA tensors, Gloo host ones.
+    collective_device: Device,
     sync_ns: Arc<AtomicU64>,
 }
 
@@ -88,7 +90,8 @@ impl Dist {
         }
         let nccl = use_nccl(cfg.run.dist_backend, device)?;
         let pg = env.join(Duration::from_secs(cfg.run.dist_timeout_s), nccl)?;
-        Ok(Some(Self { pg: Arc::new(pg), rank: env.rank, world: env.world_size, sync_ns: Arc::default() }))
+        let collective_device = if nccl { device } else { Device::Cpu };
+        Ok(Some(Self { pg: Arc::new(pg), rank: env.rank, world: env.world_size, collective_device, sync_ns: Arc::default() }))
     }
 
     /// Rank 0 writes the run folder; the others only compute.
@@ -108,9 +111,9 @@ impl Dist {
 
     /// Element-wise sums over ranks (metric counters), in f64.
     pub fn sum(&self, values: &[f64]) -> Result<Vec<f64>> {
-        let mut t = Tensor::from_slice(values);
+        let mut t = Tensor::from_slice(values).to_device(self.collective_device);
         self.pg.all_reduce_sum(&mut t)?;
-        Ok(Vec::<f64>::try_from(t)?)
+        Ok(Vec::<f64>::try_from(t.to_device(Device::Cpu))?)
     }
 
     /// `dist.json` (rank 0): world size, batches, this process's training throughput in `unit`s
