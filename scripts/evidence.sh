@@ -52,9 +52,10 @@ setting() {
     ptb100k-txl-converged) echo "ptb100k-txl-converged|configs/evidence/ptb100k_txl_converged.toml|lot,teacher_only,compute_matched|0,1,2|" ;;
     # MinAtar: the teacher-only baseline runs as no_student. With α = 0 the teacher never sees a
     # student, so its weights are the same bit for bit (results/acrobot: no_student − teacher_only
-    # = 0.00 on every seed), and no_student skips the students' training: a tenth of the cost.
+    # = 0.00 on every seed), and no_student skips the students' training: about a quarter of the cost.
     minatar-breakout) echo "minatar-breakout|configs/evidence/minatar_breakout.toml|lot,no_student,compute_matched|0,1,2,3,4|" ;;
     minatar-space-invaders) echo "minatar-space-invaders|configs/evidence/minatar_space_invaders.toml|lot,no_student,compute_matched|0,1,2,3,4|" ;;
+    minatar-asterix) echo "minatar-asterix|configs/evidence/minatar_asterix.toml|lot,no_student,compute_matched|0,1,2,3,4|" ;;
     *) return 1 ;;
   esac
 }
@@ -75,7 +76,10 @@ part_settings() {
     ptb-txl-converged) echo ptb100k-txl-converged ;;
     minatar-breakout) echo minatar-breakout ;;
     minatar-space-invaders) echo minatar-space-invaders ;;
-    minatar) echo minatar-breakout ;;  # Space Invaders after its 20M probe: results/minatar-probes
+    minatar-asterix) echo minatar-asterix ;;
+    # Breakout (flat at 10M), then Space Invaders and Asterix at the same fixed 10M (not flat within
+    # the budget: results/minatar-probes).
+    minatar) echo minatar-breakout minatar-space-invaders minatar-asterix ;;
     *) return 1 ;;
   esac
 }
