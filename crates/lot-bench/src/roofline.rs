@@ -131,8 +131,8 @@ pub const PROBE_BUDGET_S: f64 = 5.0;
 pub const SIZING_N: i64 = 256;
 /// The largest probe: a 2048² product is large enough to reach the peak on a CPU.
 pub const MAX_PROBE_N: i64 = 2048;
-/// The largest probe on a GPU: an H200 does a 2048² product in well under a millisecond, far from
-/// its peak (measured there with the CPU's cap: 4.1 TFLOP/s bf16).
+/// The largest probe on a GPU: a 2048² product (17 GFLOP) takes well under a millisecond on an
+/// H200, too short to reach its peak.
 pub const MAX_PROBE_N_CUDA: i64 = 8192;
 /// Matmuls in a probe: one untimed, 5 timed.
 const PROBE_MATMULS: f64 = 6.0;
