@@ -77,3 +77,30 @@ fn py_index(i: i32) -> Option<usize> {
 
 /// All ten cells of a row.
 pub const FULL_ROW: u16 = (1 << SIZE) - 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_f32_is_the_cells_in_chw_order() {
+        // Every 10-bit row pattern appears, in every channel, against a cell-by-cell reading.
+        let mut f = Frame::new(MAX_CHANNELS);
+        for start in (0..1024u16).step_by(SIZE * MAX_CHANNELS) {
+            for (i, row) in f.rows.iter_mut().flatten().enumerate() {
+                *row = (start + i as u16) % 1024;
+            }
+            let mut out = vec![-1.0; MAX_CHANNELS * SIZE * SIZE + 1];
+            f.write_f32(&mut out);
+            for c in 0..MAX_CHANNELS {
+                for y in 0..SIZE {
+                    for x in 0..SIZE {
+                        let want = if f.get(c, y, x) { 1.0 } else { 0.0 };
+                        assert_eq!(out[(c * SIZE + y) * SIZE + x], want, "c {c} y {y} x {x}");
+                    }
+                }
+            }
+            assert_eq!(out[MAX_CHANNELS * SIZE * SIZE], -1.0, "wrote past C×10×10");
+        }
+    }
+}
