@@ -58,15 +58,16 @@ SETTINGS = [
      "the students revisit the current rollout N 5 × obs_cache 2 = 10 times per update, not the reference's 50, to fit "
      "the CPU budget. Eval return = the final teacher's mean return over 50 sampled episodes on seeds of their own. "
      "The teacher-only baseline runs as `no_student` (with α = 0 a `teacher_only` run's teacher is a `no_student` "
-     "run's bit for bit, at a quarter of the cost). The runs land seed by seed across sessions (`bash scripts/evidence.sh "
-     "list`): until five seeds are in, this section is a progress report, not evidence.",
+     "run's bit for bit, at a quarter of the cost). Seeds 0–4 for every mode.",
      "eval_return"),
     ("minatar-space-invaders", "MinAtar Space Invaders, PPO + LoT, 10M steps (not converged)",
      "`configs/evidence/minatar_space_invaders.toml`: the Breakout setting on MinAtar SpaceInvaders-v1, at the same "
      "fixed 10M env steps. Not a converged budget: a teacher trained alone climbs on through 20M (results/minatar-probes: "
      "last 0.5M's mean return 391 at 10M, 612 at 20M) and flat would take 40M+, over the suite's CPU budget, so this "
      "row compares the modes at a fixed budget, as the paper's Atari runs do. Eval return = the final teacher's mean "
-     "return over 50 sampled episodes on seeds of their own; teacher-only baseline as `no_student`.", "eval_return"),
+     "return over 50 sampled episodes on seeds of their own; teacher-only baseline as `no_student`. The runs land "
+     "seed by seed across sessions (`bash scripts/evidence.sh list`): until five seeds per mode are in, this section "
+     "is a progress report, not evidence.", "eval_return"),
     ("minatar-asterix", "MinAtar Asterix, PPO + LoT, 10M steps (not converged)",
      "`configs/evidence/minatar_asterix.toml`: the Breakout setting on MinAtar Asterix-v1, at the same fixed 10M env "
      "steps. Not a converged budget: a teacher trained alone still climbs steadily at 10M (results/minatar-probes: "
