@@ -58,7 +58,7 @@ SETTINGS = [
      "the students revisit the current rollout N 5 × obs_cache 2 = 10 times per update, not the reference's 50, to fit "
      "the CPU budget. Eval return = the final teacher's mean return over 50 sampled episodes on seeds of their own. "
      "The teacher-only baseline runs as `no_student` (with α = 0 a `teacher_only` run's teacher is a `no_student` "
-     "run's bit for bit, at a quarter of the cost). Seeds 0–4 for every mode.",
+     "run's bit for bit, at a quarter of the cost).",
      "eval_return"),
     ("minatar-space-invaders", "MinAtar Space Invaders, PPO + LoT, 10M steps (not converged)",
      "`configs/evidence/minatar_space_invaders.toml`: the Breakout setting on MinAtar SpaceInvaders-v1, at the same "
