@@ -37,17 +37,14 @@ impl Frame {
 
     /// The observation as f32 in C×10×10 (CHW) order: 1.0 where a cell is on.
     pub fn write_f32(&self, out: &mut [f32]) {
-        for (c, plane) in self.rows[..self.channels].iter().enumerate() {
+        // One 40-byte copy per row from a table of all 1024 rows, without branches (which rows are
+        // lit changes every step): bit tests per cell were 70 % of an env step (callgrind,
+        // examples/bench). Fixed-size planes let the compiler unroll the rows without checks.
+        let out = &mut out[..self.channels * SIZE * SIZE];
+        for (o, plane) in out.chunks_exact_mut(SIZE * SIZE).zip(&self.rows) {
+            let o: &mut [f32; SIZE * SIZE] = o.try_into().expect("a 10×10 plane");
             for (y, &row) in plane.iter().enumerate() {
-                let o = &mut out[(c * SIZE + y) * SIZE..][..SIZE];
-                // Most rows are empty: a plain fill is cheaper than ten bit tests.
-                if row == 0 {
-                    o.fill(0.0);
-                    continue;
-                }
-                for (x, v) in o.iter_mut().enumerate() {
-                    *v = (row >> x & 1) as f32;
-                }
+                o[y * SIZE..][..SIZE].copy_from_slice(&ROW_F32[(row & FULL_ROW) as usize]);
             }
         }
     }
@@ -77,6 +74,23 @@ fn py_index(i: i32) -> Option<usize> {
 
 /// All ten cells of a row.
 pub const FULL_ROW: u16 = (1 << SIZE) - 1;
+
+/// `ROW_F32[r][x]` is 1.0 when bit x of the 10-bit row r is set (40 KB, built at compile time).
+static ROW_F32: [[f32; SIZE]; 1 << SIZE] = {
+    let mut t = [[0.0; SIZE]; 1 << SIZE];
+    let mut r = 0;
+    while r < 1 << SIZE {
+        let mut x = 0;
+        while x < SIZE {
+            if r >> x & 1 == 1 {
+                t[r][x] = 1.0;
+            }
+            x += 1;
+        }
+        r += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

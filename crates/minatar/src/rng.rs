@@ -29,13 +29,21 @@ impl RandomState {
         Self { key, pos: N }
     }
 
-    /// Regenerate all 624 words (the reference `genrand_int32` refill).
+    /// Regenerate all 624 words (the reference `genrand_int32` refill, in its three loops so that
+    /// no index wraps inside one).
     fn refill(&mut self) {
-        let mag = |y: u32| if y & 1 == 0 { 0 } else { MATRIX_A };
-        for i in 0..N {
-            let y = (self.key[i] & UPPER_MASK) | (self.key[(i + 1) % N] & LOWER_MASK);
-            self.key[i] = self.key[(i + M) % N] ^ (y >> 1) ^ mag(y);
+        let k = &mut self.key;
+        let twist = |a: u32, b: u32, m: u32| {
+            let y = (a & UPPER_MASK) | (b & LOWER_MASK);
+            m ^ (y >> 1) ^ if y & 1 == 0 { 0 } else { MATRIX_A }
+        };
+        for i in 0..N - M {
+            k[i] = twist(k[i], k[i + 1], k[i + M]);
         }
+        for i in N - M..N - 1 {
+            k[i] = twist(k[i], k[i + 1], k[i + M - N]);
+        }
+        k[N - 1] = twist(k[N - 1], k[0], k[M - 1]);
         self.pos = 0;
     }
 

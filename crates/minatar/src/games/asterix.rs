@@ -132,11 +132,17 @@ impl Asterix {
         let right = rng.rand() < 1.0 / 2.0;
         let gold = rng.rand() < 1.0 / 3.0;
         let x = if right { 0 } else { 9 };
-        let free: Vec<usize> = (0..SLOTS).filter(|&i| self.entities[i].is_none()).collect();
-        if free.is_empty() {
+        // The free lanes in order, without allocating (this runs every few steps).
+        let mut free = [0usize; SLOTS];
+        let mut n = 0;
+        for i in (0..SLOTS).filter(|&i| self.entities[i].is_none()) {
+            free[n] = i;
+            n += 1;
+        }
+        if n == 0 {
             return;
         }
-        let slot = free[rng.randint(0, free.len() as i64) as usize];
+        let slot = free[rng.randint(0, n as i64) as usize];
         self.entities[slot] = Some(Entity {
             x,
             y: slot as i32 + 1,

@@ -158,7 +158,7 @@ impl SpaceInvaders {
     /// The lowest alien of the nearest column holding one (ties: the left column, as Python's
     /// stable sort by distance leaves them).
     fn nearest_alien(&self) -> Option<(usize, i32)> {
-        let mut order: Vec<i32> = (0..10).collect();
+        let mut order: [i32; 10] = std::array::from_fn(|x| x as i32);
         order.sort_by_key(|x| (x - self.pos).abs());
         order.into_iter().find_map(|x| {
             (0..10)
