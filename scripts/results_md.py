@@ -65,15 +65,14 @@ SETTINGS = [
      "fixed 10M env steps. Not a converged budget: a teacher trained alone climbs on through 20M (results/minatar-probes: "
      "last 0.5M's mean return 391 at 10M, 612 at 20M) and flat would take 40M+, over the suite's CPU budget, so this "
      "row compares the modes at a fixed budget, as the paper's Atari runs do. Eval return = the final teacher's mean "
-     "return over 50 sampled episodes on seeds of their own; teacher-only baseline as `no_student`. The runs land "
-     "seed by seed across sessions (`bash scripts/evidence.sh list`): until five seeds per mode are in, this section "
-     "is a progress report, not evidence.", "eval_return"),
+     "return over 50 sampled episodes on seeds of their own; teacher-only baseline as `no_student`.", "eval_return"),
     ("minatar-asterix", "MinAtar Asterix, PPO + LoT, 10M steps (not converged)",
      "`configs/evidence/minatar_asterix.toml`: the Breakout setting on MinAtar Asterix-v1, at the same fixed 10M env "
      "steps. Not a converged budget: a teacher trained alone still climbs steadily at 10M (results/minatar-probes: "
      "last 0.5M's mean return 19.0 at 5M, 32.1 at 10M), so this row compares the modes at a fixed budget. Eval "
      "return = the final teacher's mean return over 50 sampled episodes on seeds of their own; teacher-only baseline "
-     "as `no_student`.", "eval_return"),
+     "as `no_student`. The runs land seed by seed across sessions (`bash scripts/evidence.sh list`): until five "
+     "seeds per mode are in, this section is a progress report, not evidence.", "eval_return"),
     ("ptb100k-lstm", "PTB, first 100k training tokens, LSTM 2×200",
      "`configs/evidence/ptb100k_lstm.toml`: the first 100,000 tokens of PTB's training split (10.8 %; whole vocabulary, "
      "validation and test splits), Zaremba's small 2×200 LSTM, dropout 0.2, 4 epochs (572 teacher steps), SGD lr 20 "
