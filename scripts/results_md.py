@@ -6,6 +6,7 @@ Everything between the GENERATED markers is rebuilt from `results/<setting>/comp
 `compare.md` (written by `lot compare --baseline`) and the runs' `summary.json`; the text outside
 the markers (the discussion) is kept as it is. Standard library only.
 """
+import functools
 import glob
 import json
 import os
@@ -132,6 +133,7 @@ def teacher_only_mode(modes):
     return "teacher_only" if "teacher_only" in modes or "no_student" not in modes else "no_student"
 
 
+@functools.cache
 def planned_grid():
     """{setting: (modes, seeds)} as scripts/evidence.sh runs them by default: its `setting()` lines,
     `name) echo "name|config|modes|seeds|sets"`, are the one place the grid is written."""
@@ -147,6 +149,7 @@ def missing_runs(key, runs):
     return sum(max(0, len(seeds) - len(runs.get(m, []))) for m in modes)
 
 
+@functools.cache
 def runs_of(setting):
     out = {}
     for s in sorted(glob.glob(os.path.join(RESULTS, setting, "*", "summary.json"))):
